@@ -1,0 +1,2 @@
+//! The `socwatch` command line.
+fn main() {}
