@@ -1,0 +1,1 @@
+//! Tests of the decoder API: line preparation, format detection, fallbacks.
