@@ -16,7 +16,7 @@ pub(crate) fn zurich_ctx() -> DecodeContext {
 }
 
 /// The event as text: a header line `format product/service/category ts [parse_error]`, then every
-/// field as `name=value` in order, then every derived text as `~text`.
+/// field as `name=value` in order, then every derived text as `~text`; CR and LF shown as `\r`, `\n`.
 pub(crate) fn render(event: &Event<'_>) -> String {
     let ls = &event.logsource;
     let part = |v: &Option<std::borrow::Cow<'static, str>>| v.as_deref().unwrap_or("-").to_string();
@@ -32,12 +32,17 @@ pub(crate) fn render(event: &Event<'_>) -> String {
         out.push_str(" parse_error");
     }
     for (name, value) in &event.fields {
-        let _ = write!(out, "\n{name}={value}");
+        let _ = write!(out, "\n{name}={}", escape_newlines(value));
     }
     for text in &event.derived {
-        let _ = write!(out, "\n~{text}");
+        let _ = write!(out, "\n~{}", escape_newlines(text));
     }
     out
+}
+
+/// Keeps one fact per rendered line when values hold line breaks.
+fn escape_newlines(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
 /// Compares line by line after trimming the indentation of a raw-string expectation.
