@@ -62,7 +62,9 @@ impl FromStr for Severity {
         Severity::ALL
             .into_iter()
             .find(|sev| sev.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown severity '{s}' (expected info, low, medium, high or critical)"))
+            .ok_or_else(|| {
+                format!("unknown severity '{s}' (expected info, low, medium, high or critical)")
+            })
     }
 }
 
@@ -110,7 +112,9 @@ impl FromStr for Format {
         ]
         .into_iter()
         .find(|f| f.as_str() == s)
-        .ok_or_else(|| format!("unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)"))
+        .ok_or_else(|| {
+            format!("unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)")
+        })
     }
 }
 

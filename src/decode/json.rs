@@ -193,14 +193,19 @@ impl<'a> Parser<'a> {
                 }
             }
             b'-' | b'0'..=b'9' => {
-                while matches!(self.peek(), Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
+                while matches!(
+                    self.peek(),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
                     self.pos += 1;
                 }
                 self.text[start..self.pos].parse::<f64>().ok()?;
             }
             _ => return None,
         }
-        event.fields.push((name, Cow::Borrowed(&self.text[start..self.pos])));
+        event
+            .fields
+            .push((name, Cow::Borrowed(&self.text[start..self.pos])));
         Some(())
     }
 
@@ -238,7 +243,11 @@ impl<'a> Parser<'a> {
                     i += 4;
                     let low = (0xD800..0xDC00)
                         .contains(&unit)
-                        .then(|| text.get(i..i + 2).filter(|s| *s == "\\u").and_then(|_| hex4(text, i + 2)))
+                        .then(|| {
+                            text.get(i..i + 2)
+                                .filter(|s| *s == "\\u")
+                                .and_then(|_| hex4(text, i + 2))
+                        })
                         .flatten()
                         .filter(|low| (0xDC00..0xE000).contains(low));
                     let code = match low {
@@ -273,7 +282,8 @@ mod tests {
     use crate::decode::test_support::{assert_rendered, render, zurich_ctx};
 
     fn check(input: &str, expected: &str) {
-        let actual = decode(input, &zurich_ctx()).map_or_else(|| "none".to_string(), |event| render(&event));
+        let actual =
+            decode(input, &zurich_ctx()).map_or_else(|| "none".to_string(), |event| render(&event));
         assert_rendered(input, &actual, expected);
     }
 
@@ -316,7 +326,10 @@ mod tests {
                  lone=\u{fffd}x
                  ~\u{fffd}x",
             ),
-            (r#"{"ts":1763805662.25}"#, "json -/-/- 2025-11-22T10:01:02.25Z\nts=1763805662.25"),
+            (
+                r#"{"ts":1763805662.25}"#,
+                "json -/-/- 2025-11-22T10:01:02.25Z\nts=1763805662.25",
+            ),
             ("[1,2]", "none"),
             (r#"{"a":1} trailing"#, "none"),
             (r#"{"a":1,}"#, "none"),

@@ -79,7 +79,11 @@ impl Decoder {
     /// with whatever parses it.
     pub fn new(format: Format, ctx: DecodeContext) -> Self {
         let syslog = syslog::SyslogState::new(&ctx);
-        Decoder { format, ctx, syslog }
+        Decoder {
+            format,
+            ctx,
+            syslog,
+        }
     }
 
     pub fn format(&self) -> Format {
@@ -142,7 +146,11 @@ pub fn detect_format(sample: &[&str]) -> Format {
         Format::Syslog
     } else if web_hits > 0 && web_hits >= json_hits {
         // Access logs of nginx and apache look the same; only apache's error log gives it away.
-        if apache_error_seen { Format::Apache } else { Format::Nginx }
+        if apache_error_seen {
+            Format::Apache
+        } else {
+            Format::Nginx
+        }
     } else if json_hits > 0 {
         Format::Json
     } else {
@@ -153,7 +161,11 @@ pub fn detect_format(sample: &[&str]) -> Format {
 /// `Jan`..`Dec` (any case) to 1..=12.
 fn month_from_abbr(b: &[u8]) -> Option<u8> {
     let [a, b, c] = *b else { return None };
-    let key = [a.to_ascii_lowercase(), b.to_ascii_lowercase(), c.to_ascii_lowercase()];
+    let key = [
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ];
     let month = match &key {
         b"jan" => 1,
         b"feb" => 2,

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use jiff::Timestamp;
 use memchr::memchr;
 
-use super::{DecodeContext, civil_to_timestamp, digits, fraction, month_from_abbr, parse_iso_timestamp};
+use super::{
+    DecodeContext, civil_to_timestamp, digits, fraction, month_from_abbr, parse_iso_timestamp,
+};
 use crate::model::{Event, Format, Logsource};
 
 const CACHE_SLOTS: usize = 8;
@@ -68,7 +70,11 @@ impl SyslogState {
 }
 
 /// Decodes any of the syslog forms, or `None` if the line is none of them.
-pub(crate) fn decode<'a>(line: &'a str, ctx: &DecodeContext, state: &mut SyslogState) -> Option<Event<'a>> {
+pub(crate) fn decode<'a>(
+    line: &'a str,
+    ctx: &DecodeContext,
+    state: &mut SyslogState,
+) -> Option<Event<'a>> {
     let b = line.as_bytes();
     let start = skip_pri(b);
     let rest = &line[start..];
@@ -134,7 +140,12 @@ fn parse_3164_stamp(b: &[u8]) -> Option<(Rfc3164Stamp, usize)> {
     let minute = digits(b, i + 4, 2)?;
     let second = digits(b, i + 7, 2)?;
     let (nanos, after) = fraction(b, i + 9);
-    if b.get(after) != Some(&b' ') || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if b.get(after) != Some(&b' ')
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     // A leap second has no civil representation; it is logged as the second before.
@@ -160,7 +171,9 @@ fn with_host_and_tag<'a>(line: &'a str, ts: Option<Timestamp>, rest: &'a str) ->
     let tag = parse_tag(after_host);
     let mut event = syslog_event(line, ts, tag.program);
     if !host.is_empty() {
-        event.fields.push((Cow::Borrowed("host"), Cow::Borrowed(host)));
+        event
+            .fields
+            .push((Cow::Borrowed("host"), Cow::Borrowed(host)));
     }
     push_tag(&mut event, tag);
     event
@@ -230,7 +243,11 @@ fn decode_dateless(line: &str) -> Option<Event<'_>> {
         None => {
             let space = memchr(b' ', line.as_bytes())?;
             let host = &line[..space];
-            if host.is_empty() || !host.bytes().all(|c| c.is_ascii_alphanumeric() || b"-._".contains(&c)) {
+            if host.is_empty()
+                || !host
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-._".contains(&c))
+            {
                 return None;
             }
             (Some(host), strict_tag(&line[space + 1..])?)
@@ -238,7 +255,9 @@ fn decode_dateless(line: &str) -> Option<Event<'_>> {
     };
     let mut event = syslog_event(line, None, tag.program);
     if let Some(host) = host {
-        event.fields.push((Cow::Borrowed("host"), Cow::Borrowed(host)));
+        event
+            .fields
+            .push((Cow::Borrowed("host"), Cow::Borrowed(host)));
     }
     push_tag(&mut event, tag);
     Some(event)
@@ -252,8 +271,10 @@ fn strict_tag(text: &str) -> Option<Tag<'_>> {
     let plausible_program = program
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || b"-_./@()".contains(&c));
-    (plausible_program && pid.bytes().all(|c| c.is_ascii_digit()) && text.as_bytes().get(close) == Some(&b':'))
-        .then_some(tag)
+    (plausible_program
+        && pid.bytes().all(|c| c.is_ascii_digit())
+        && text.as_bytes().get(close) == Some(&b':'))
+    .then_some(tag)
 }
 
 fn syslog_event<'a>(line: &'a str, ts: Option<Timestamp>, program: Option<&str>) -> Event<'a> {
@@ -274,19 +295,52 @@ fn syslog_event<'a>(line: &'a str, ts: Option<Timestamp>, program: Option<&str>)
 
 fn push_tag<'a>(event: &mut Event<'a>, tag: Tag<'a>) {
     if let Some(program) = tag.program {
-        event.fields.push((Cow::Borrowed("program"), Cow::Borrowed(program)));
+        event
+            .fields
+            .push((Cow::Borrowed("program"), Cow::Borrowed(program)));
     }
     if let Some(pid) = tag.pid {
-        event.fields.push((Cow::Borrowed("pid"), Cow::Borrowed(pid)));
+        event
+            .fields
+            .push((Cow::Borrowed("pid"), Cow::Borrowed(pid)));
     }
-    event.fields.push((Cow::Borrowed("message"), Cow::Borrowed(tag.message)));
+    event
+        .fields
+        .push((Cow::Borrowed("message"), Cow::Borrowed(tag.message)));
 }
 
 /// Programs common enough that naming their service should not allocate.
 const KNOWN_SERVICES: &[&str] = &[
-    "sshd", "sudo", "su", "cron", "kernel", "systemd", "postfix", "dovecot", "named", "vsftpd", "proftpd",
-    "pure-ftpd", "nginx", "httpd", "apache2", "login", "smbd", "sendmail", "sm-mta", "imapd", "ntpd",
-    "dhclient", "auditd", "polkitd", "systemd-logind", "dropbear", "xinetd", "openvpn", "squid", "mysqld",
+    "sshd",
+    "sudo",
+    "su",
+    "cron",
+    "kernel",
+    "systemd",
+    "postfix",
+    "dovecot",
+    "named",
+    "vsftpd",
+    "proftpd",
+    "pure-ftpd",
+    "nginx",
+    "httpd",
+    "apache2",
+    "login",
+    "smbd",
+    "sendmail",
+    "sm-mta",
+    "imapd",
+    "ntpd",
+    "dhclient",
+    "auditd",
+    "polkitd",
+    "systemd-logind",
+    "dropbear",
+    "xinetd",
+    "openvpn",
+    "squid",
+    "mysqld",
 ];
 
 /// The logsource service of a program: lower-cased, without `/...` or `(...)`; `sshd-session` is `sshd`.
@@ -304,7 +358,10 @@ fn service_of(program: &str) -> Option<Cow<'static, str>> {
     if name.eq_ignore_ascii_case("sshd-session") {
         return Some(Cow::Borrowed("sshd"));
     }
-    if let Some(known) = KNOWN_SERVICES.iter().find(|known| known.eq_ignore_ascii_case(name)) {
+    if let Some(known) = KNOWN_SERVICES
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(name))
+    {
         return Some(Cow::Borrowed(known));
     }
     Some(Cow::Owned(name.to_lowercase()))
@@ -326,9 +383,16 @@ fn decode_5424<'a>(line: &'a str, rest: &'a str, ctx: &DecodeContext) -> Option<
         None => None,
     };
     let mut event = syslog_event(line, ts, app);
-    for (name, value) in [("host", host), ("program", app), ("pid", procid), ("msgid", msgid)] {
+    for (name, value) in [
+        ("host", host),
+        ("program", app),
+        ("pid", procid),
+        ("msgid", msgid),
+    ] {
         if let Some(value) = value {
-            event.fields.push((Cow::Borrowed(name), Cow::Borrowed(value)));
+            event
+                .fields
+                .push((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
     }
     let message = if let Some(after) = rest.strip_prefix('-') {
@@ -342,7 +406,9 @@ fn decode_5424<'a>(line: &'a str, rest: &'a str, ctx: &DecodeContext) -> Option<
         None => return None,
     };
     let message = message.strip_prefix('\u{feff}').unwrap_or(message);
-    event.fields.push((Cow::Borrowed("message"), Cow::Borrowed(message)));
+    event
+        .fields
+        .push((Cow::Borrowed("message"), Cow::Borrowed(message)));
     Some(event)
 }
 
@@ -368,14 +434,17 @@ fn parse_structured_data<'a>(mut rest: &'a str, event: &mut Event<'a>) -> Option
                 b' ' => {
                     let eq = memchr(b'=', &b[at..])? + at;
                     let name = &element[at + 1..eq];
-                    if b.get(eq + 1) != Some(&b'"') || name.is_empty() || name.contains([' ', ']']) {
+                    if b.get(eq + 1) != Some(&b'"') || name.is_empty() || name.contains([' ', ']'])
+                    {
                         return None;
                     }
                     let (value, close) = sd_value(element, eq + 2)?;
                     if let Cow::Owned(unescaped) = &value {
                         event.derived.push(Cow::Owned(unescaped.clone()));
                     }
-                    event.fields.push((Cow::Owned(format!("sd.{id}.{name}")), value));
+                    event
+                        .fields
+                        .push((Cow::Owned(format!("sd.{id}.{name}")), value));
                     at = close + 1;
                 }
                 _ => return None,
@@ -429,7 +498,8 @@ mod tests {
 
     fn check_with(ctx: &DecodeContext, input: &str, expected: &str) {
         let mut state = SyslogState::new(ctx);
-        let actual = decode(input, ctx, &mut state).map_or_else(|| "none".to_string(), |event| render(&event));
+        let actual = decode(input, ctx, &mut state)
+            .map_or_else(|| "none".to_string(), |event| render(&event));
         assert_rendered(input, &actual, expected);
     }
 

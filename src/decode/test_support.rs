@@ -26,7 +26,9 @@ pub(crate) fn render(event: &Event<'_>) -> String {
         part(&ls.product),
         part(&ls.service),
         part(&ls.category),
-        event.ts.map_or_else(|| "-".to_string(), |ts| ts.to_string()),
+        event
+            .ts
+            .map_or_else(|| "-".to_string(), |ts| ts.to_string()),
     );
     if event.parse_error {
         out.push_str(" parse_error");
@@ -49,5 +51,8 @@ fn escape_newlines(text: &str) -> String {
 pub(crate) fn assert_rendered(input: &str, actual: &str, expected: &str) {
     let expected: Vec<&str> = expected.trim().lines().map(str::trim).collect();
     let actual_lines: Vec<&str> = actual.lines().collect();
-    assert_eq!(actual_lines, expected, "input: {input:?}\nactual:\n{actual}");
+    assert_eq!(
+        actual_lines, expected,
+        "input: {input:?}\nactual:\n{actual}"
+    );
 }

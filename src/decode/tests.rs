@@ -6,12 +6,17 @@ use proptest::prelude::*;
 use super::test_support::{render, zurich_ctx};
 use super::*;
 
-const SSHD: &str = "Jun 21 16:47:48 digital-mlhhyiqscv sshd[13709]: error: PAM: Authentication failure for x";
-const ACCESS: &str = r#"12.34.56.78 - - [20/Jan/2015:19:53:28 +0100] "GET / HTTP/1.1" 400 47 "-" "-""#;
-const APACHE_ERROR: &str = "[Thu Jul 11 01:21:41 2013] [error] [client 194.228.20.113] user  not found: /";
-const NGINX_ERROR: &str = "2014/04/01 22:20:38 [error] 30708#0: *3 user \"x\": password mismatch, client: 10.0.2.2";
+const SSHD: &str =
+    "Jun 21 16:47:48 digital-mlhhyiqscv sshd[13709]: error: PAM: Authentication failure for x";
+const ACCESS: &str =
+    r#"12.34.56.78 - - [20/Jan/2015:19:53:28 +0100] "GET / HTTP/1.1" 400 47 "-" "-""#;
+const APACHE_ERROR: &str =
+    "[Thu Jul 11 01:21:41 2013] [error] [client 194.228.20.113] user  not found: /";
+const NGINX_ERROR: &str =
+    "2014/04/01 22:20:38 [error] 30708#0: *3 user \"x\": password mismatch, client: 10.0.2.2";
 const JSON: &str = r#"{"msg":"hi","level":"info"}"#;
-const PLAIN: &str = "Fri Jan 19 12:20:33 2007 [pid 27202] [anonymous] FAIL LOGIN: Client \"64.106.46.98\"";
+const PLAIN: &str =
+    "Fri Jan 19 12:20:33 2007 [pid 27202] [anonymous] FAIL LOGIN: Client \"64.106.46.98\"";
 
 #[test]
 fn prepare_line_cases() {
@@ -24,20 +29,38 @@ fn prepare_line_cases() {
     }
     let clean = LineFlags::default();
     let cases = [
-        Case { bytes: b"abc\r", max: 100, text: "abc", flags: clean, borrowed: true },
-        Case { bytes: b"a\rb", max: 100, text: "a\rb", flags: clean, borrowed: true },
+        Case {
+            bytes: b"abc\r",
+            max: 100,
+            text: "abc",
+            flags: clean,
+            borrowed: true,
+        },
+        Case {
+            bytes: b"a\rb",
+            max: 100,
+            text: "a\rb",
+            flags: clean,
+            borrowed: true,
+        },
         Case {
             bytes: b"a\xffb",
             max: 100,
             text: "a\u{fffd}b",
-            flags: LineFlags { invalid_utf8: true, ..clean },
+            flags: LineFlags {
+                invalid_utf8: true,
+                ..clean
+            },
             borrowed: false,
         },
         Case {
             bytes: b"a\0b",
             max: 100,
             text: "a\0b",
-            flags: LineFlags { nul_bytes: true, ..clean },
+            flags: LineFlags {
+                nul_bytes: true,
+                ..clean
+            },
             borrowed: true,
         },
         // "nổ" is n, then three bytes for ổ: a cut after its second byte drops the partial character.
@@ -45,49 +68,98 @@ fn prepare_line_cases() {
             bytes: "nổ hũ".as_bytes(),
             max: 3,
             text: "n",
-            flags: LineFlags { truncated_from: Some(8), ..clean },
+            flags: LineFlags {
+                truncated_from: Some(8),
+                ..clean
+            },
             borrowed: true,
         },
         Case {
             bytes: b"abcdef\r",
             max: 4,
             text: "abcd",
-            flags: LineFlags { truncated_from: Some(6), ..clean },
+            flags: LineFlags {
+                truncated_from: Some(6),
+                ..clean
+            },
             borrowed: true,
         },
         Case {
             bytes: b"\xff\0abc",
             max: 3,
             text: "\u{fffd}\0a",
-            flags: LineFlags { invalid_utf8: true, nul_bytes: true, truncated_from: Some(5) },
+            flags: LineFlags {
+                invalid_utf8: true,
+                nul_bytes: true,
+                truncated_from: Some(5),
+            },
             borrowed: false,
         },
-        Case { bytes: b"", max: 10, text: "", flags: clean, borrowed: true },
+        Case {
+            bytes: b"",
+            max: 10,
+            text: "",
+            flags: clean,
+            borrowed: true,
+        },
     ];
     for case in cases {
         let line = prepare_line(case.bytes, case.max);
         assert_eq!(line.text, case.text, "{:?}", case.bytes);
         assert_eq!(line.flags, case.flags, "{:?}", case.bytes);
-        assert_eq!(matches!(line.text, Cow::Borrowed(_)), case.borrowed, "{:?}", case.bytes);
+        assert_eq!(
+            matches!(line.text, Cow::Borrowed(_)),
+            case.borrowed,
+            "{:?}",
+            case.bytes
+        );
     }
 }
 
 #[test]
 fn configured_format_falls_back_to_plain_with_parse_error() {
     let cases = [
-        (Format::Syslog, SSHD, "syslog linux/sshd/- 2005-06-21T14:47:48Z"),
+        (
+            Format::Syslog,
+            SSHD,
+            "syslog linux/sshd/- 2005-06-21T14:47:48Z",
+        ),
         (Format::Syslog, JSON, "plain -/-/- - parse_error"),
-        (Format::Nginx, ACCESS, "nginx nginx/access/webserver 2015-01-20T18:53:28Z"),
-        (Format::Apache, ACCESS, "apache apache/access/webserver 2015-01-20T18:53:28Z"),
-        (Format::Apache, NGINX_ERROR, "apache apache/error/- 2014-04-01T20:20:38Z"),
+        (
+            Format::Nginx,
+            ACCESS,
+            "nginx nginx/access/webserver 2015-01-20T18:53:28Z",
+        ),
+        (
+            Format::Apache,
+            ACCESS,
+            "apache apache/access/webserver 2015-01-20T18:53:28Z",
+        ),
+        (
+            Format::Apache,
+            NGINX_ERROR,
+            "apache apache/error/- 2014-04-01T20:20:38Z",
+        ),
         (Format::Nginx, SSHD, "plain -/-/- - parse_error"),
         (Format::Json, JSON, "json -/-/- -"),
         (Format::Json, SSHD, "plain -/-/- - parse_error"),
         (Format::Plain, SSHD, "plain -/-/- -"),
         // Auto tries every decoder and a line none knows is plain, but not an error.
-        (Format::Auto, SSHD, "syslog linux/sshd/- 2005-06-21T14:47:48Z"),
-        (Format::Auto, ACCESS, "nginx webserver/access/webserver 2015-01-20T18:53:28Z"),
-        (Format::Auto, APACHE_ERROR, "apache apache/error/- 2013-07-10T23:21:41Z"),
+        (
+            Format::Auto,
+            SSHD,
+            "syslog linux/sshd/- 2005-06-21T14:47:48Z",
+        ),
+        (
+            Format::Auto,
+            ACCESS,
+            "nginx webserver/access/webserver 2015-01-20T18:53:28Z",
+        ),
+        (
+            Format::Auto,
+            APACHE_ERROR,
+            "apache apache/error/- 2013-07-10T23:21:41Z",
+        ),
         (Format::Auto, JSON, "json -/-/- -"),
         (Format::Auto, PLAIN, "plain -/-/- -"),
     ];
@@ -130,8 +202,20 @@ fn detect_format_cases() {
 fn hostile_lines_do_not_panic() {
     let long = format!("Nov 22 10:01:02 h p[1]: {}", "\u{fffd}\0".repeat(20_000));
     let opening = "[".repeat(65_536);
-    let quotes = format!("1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] \"{}", "\\".repeat(1001));
-    for line in [long.as_str(), opening.as_str(), quotes.as_str(), "<999999>", "<1>", "<1>1 ", "2026-", "\u{feff}"] {
+    let quotes = format!(
+        "1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] \"{}",
+        "\\".repeat(1001)
+    );
+    for line in [
+        long.as_str(),
+        opening.as_str(),
+        quotes.as_str(),
+        "<999999>",
+        "<1>",
+        "<1>1 ",
+        "2026-",
+        "\u{feff}",
+    ] {
         for format in ALL_FORMATS {
             let event = Decoder::new(format, zurich_ctx()).decode(line);
             assert_eq!(event.raw, line);
@@ -158,7 +242,10 @@ fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"2015/01/20 19:53:28 [error] 1#0: ".to_vec()),
         Just(b"{\"a\":".to_vec()),
         Just("\"\\u00e9nổ%E1%BB%25".as_bytes().to_vec()),
-        prop::collection::vec(prop::sample::select(b"[]\"\\: -=%+?{},0123456789\0\r\xff\xe1".to_vec()), 0..8),
+        prop::collection::vec(
+            prop::sample::select(b"[]\"\\: -=%+?{},0123456789\0\r\xff\xe1".to_vec()),
+            0..8
+        ),
         prop::collection::vec(any::<u8>(), 0..8),
     ];
     prop::collection::vec(interesting, 0..12).prop_map(|parts| parts.concat())

@@ -6,7 +6,9 @@ use std::net::Ipv6Addr;
 use jiff::Timestamp;
 use memchr::memchr;
 
-use super::{DecodeContext, civil_to_timestamp, days_from_civil, digits, fraction, month_from_abbr};
+use super::{
+    DecodeContext, civil_to_timestamp, days_from_civil, digits, fraction, month_from_abbr,
+};
 use crate::model::{Event, Format, Logsource};
 
 /// Attackers nest encodings (`%252e`); three rounds undo what real payloads use without letting a
@@ -15,7 +17,11 @@ const MAX_DECODE_ROUNDS: usize = 3;
 
 /// Decodes an access or error line of either server. `product` is the configured server, `None` when
 /// detecting: access lines then say `webserver`, error lines name the server their form belongs to.
-pub(crate) fn decode<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static str>) -> Option<Event<'a>> {
+pub(crate) fn decode<'a>(
+    line: &'a str,
+    ctx: &DecodeContext,
+    product: Option<&'static str>,
+) -> Option<Event<'a>> {
     let b = line.as_bytes();
     if b.first() == Some(&b'[') {
         return apache_error(line, ctx, product);
@@ -26,11 +32,20 @@ pub(crate) fn decode<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'s
     access(line, product)
 }
 
-fn web_event<'a>(line: &'a str, ts: Option<Timestamp>, product: &'static str, service: &'static str) -> Event<'a> {
+fn web_event<'a>(
+    line: &'a str,
+    ts: Option<Timestamp>,
+    product: &'static str,
+    service: &'static str,
+) -> Event<'a> {
     Event {
         raw: line,
         ts,
-        format: if product == "apache" { Format::Apache } else { Format::Nginx },
+        format: if product == "apache" {
+            Format::Apache
+        } else {
+            Format::Nginx
+        },
         parse_error: false,
         logsource: Logsource {
             product: Some(Cow::Borrowed(product)),
@@ -183,9 +198,18 @@ fn access_timestamp(b: &[u8]) -> Option<Timestamp> {
         _ => return None,
     };
     let offset_hours = digits(b, at + 2, 2)?;
-    let minutes_at = if b.get(at + 4) == Some(&b':') { at + 5 } else { at + 4 };
+    let minutes_at = if b.get(at + 4) == Some(&b':') {
+        at + 5
+    } else {
+        at + 4
+    };
     let offset_minutes = digits(b, minutes_at, 2)?;
-    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 || b.len() != minutes_at + 2 {
+    if !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+        || b.len() != minutes_at + 2
+    {
         return None;
     }
     let local = days_from_civil(i64::from(year), month, day) * 86_400
@@ -225,7 +249,8 @@ fn decode_rounds(text: &str, plus_is_space: bool) -> Cow<'_, str> {
 fn percent_decode_once(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let hex = |c: u8| (c as char).to_digit(16).map(|v| v as u8);
-    let escape_at = |i: usize| -> Option<u8> { Some(hex(*b.get(i + 1)?)? * 16 + hex(*b.get(i + 2)?)?) };
+    let escape_at =
+        |i: usize| -> Option<u8> { Some(hex(*b.get(i + 1)?)? * 16 + hex(*b.get(i + 2)?)?) };
     let mut i = memchr(b'%', b)?;
     let mut out: Vec<u8> = Vec::new();
     let mut copied = 0;
@@ -267,7 +292,9 @@ fn client_ip(addr: &str, has_port: bool) -> &str {
             _ => addr,
         },
         _ => match addr.rsplit_once(':') {
-            Some((ip, port)) if has_port && all_digits(port) && ip.parse::<Ipv6Addr>().is_ok() => ip,
+            Some((ip, port)) if has_port && all_digits(port) && ip.parse::<Ipv6Addr>().is_ok() => {
+                ip
+            }
             _ => addr,
         },
     }
@@ -275,7 +302,11 @@ fn client_ip(addr: &str, has_port: bool) -> &str {
 
 /// `[Tue Mar 16 15:39:29 2010] [error] [client 1.2.3.4] msg` (2.2) and
 /// `[Sat Mar 15 16:04:06.105212 2010] [core:error] [pid 17408] [client 192.0.2.1:55280] msg` (2.4).
-fn apache_error<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static str>) -> Option<Event<'a>> {
+fn apache_error<'a>(
+    line: &'a str,
+    ctx: &DecodeContext,
+    product: Option<&'static str>,
+) -> Option<Event<'a>> {
     let b = line.as_bytes();
     let close = memchr(b']', b)?;
     let (ts, precise) = apache_error_timestamp(&b[1..close], ctx)?;
@@ -291,15 +322,16 @@ fn apache_error<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static
     let modern = precise || module.is_some();
     let mut pid = None;
     let mut client = None;
-    loop {
-        let Some(group) = rest.strip_prefix(' ').unwrap_or(rest).strip_prefix('[') else {
+    while let Some(group) = rest.strip_prefix(' ').unwrap_or(rest).strip_prefix('[') {
+        let Some((kind, value)) = group
+            .split_once(' ')
+            .filter(|(kind, _)| matches!(*kind, "pid" | "client" | "remote"))
+        else {
             break;
         };
-        let (kind, value) = match group.split_once(' ') {
-            Some((kind @ ("pid" | "client" | "remote"), value)) => (kind, value),
-            _ => break,
+        let Some((value, after)) = value.split_once(']') else {
+            break;
         };
-        let (value, after) = value.split_once(']')?;
         match kind {
             "pid" => pid = Some(value.split(':').next().unwrap_or(value)),
             "client" => client = Some(client_ip(value, modern)),
@@ -326,7 +358,10 @@ fn apache_error<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static
 /// `Tue Mar 16 15:39:29 2010` or with microseconds; the bool says whether it had them (2.4 form).
 /// The stamp proves the form; a date the zone cannot represent still yields the event, without `ts`.
 fn apache_error_timestamp(b: &[u8], ctx: &DecodeContext) -> Option<(Option<Timestamp>, bool)> {
-    if !b.get(..3)?.iter().all(u8::is_ascii_alphabetic) || b.get(3) != Some(&b' ') || b.get(7) != Some(&b' ') {
+    if !b.get(..3)?.iter().all(u8::is_ascii_alphabetic)
+        || b.get(3) != Some(&b' ')
+        || b.get(7) != Some(&b' ')
+    {
         return None;
     }
     let month = u32::from(month_from_abbr(b.get(4..7)?)?);
@@ -345,12 +380,25 @@ fn apache_error_timestamp(b: &[u8], ctx: &DecodeContext) -> Option<(Option<Times
         return None;
     }
     let year = i32::try_from(digits(b, at + 1, 4)?).ok()?;
-    let ts = civil_to_timestamp(&ctx.zone, year, month, day, hour, minute, second.min(59), nanos);
+    let ts = civil_to_timestamp(
+        &ctx.zone,
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second.min(59),
+        nanos,
+    );
     Some((ts, at != 19))
 }
 
 /// `2015/01/20 19:53:28 [error] 1234#0: *5 msg, client: 1.2.3.4, server: x, request: "..."`
-fn nginx_error<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static str>) -> Option<Event<'a>> {
+fn nginx_error<'a>(
+    line: &'a str,
+    ctx: &DecodeContext,
+    product: Option<&'static str>,
+) -> Option<Event<'a>> {
     let b = line.as_bytes();
     let year = i32::try_from(digits(b, 0, 4)?).ok()?;
     let month = digits(b, 5, 2)?;
@@ -358,7 +406,14 @@ fn nginx_error<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static 
     let hour = digits(b, 11, 2)?;
     let minute = digits(b, 14, 2)?;
     let second = digits(b, 17, 2)?;
-    let separators = [(7, b'/'), (10, b' '), (13, b':'), (16, b':'), (19, b' '), (20, b'[')];
+    let separators = [
+        (7, b'/'),
+        (10, b' '),
+        (13, b':'),
+        (16, b':'),
+        (19, b' '),
+        (20, b'['),
+    ];
     if separators.iter().any(|&(at, c)| b.get(at) != Some(&c)) {
         return None;
     }
@@ -369,7 +424,9 @@ fn nginx_error<'a>(line: &'a str, ctx: &DecodeContext, product: Option<&'static 
     }
     // `pid#tid: ` and the connection number `*N ` are bookkeeping, not part of the message.
     let (pid, message) = match rest.split_once(": ") {
-        Some((ids, message)) if ids.contains('#') && ids.bytes().all(|c| c.is_ascii_digit() || c == b'#') => {
+        Some((ids, message))
+            if ids.contains('#') && ids.bytes().all(|c| c.is_ascii_digit() || c == b'#') =>
+        {
             (ids.split('#').next(), message)
         }
         _ => (None, rest),
@@ -404,7 +461,8 @@ mod tests {
     }
 
     fn check_as(product: Option<&'static str>, input: &str, expected: &str) {
-        let actual = decode(input, &zurich_ctx(), product).map_or_else(|| "none".to_string(), |event| render(&event));
+        let actual = decode(input, &zurich_ctx(), product)
+            .map_or_else(|| "none".to_string(), |event| render(&event));
         assert_rendered(input, &actual, expected);
     }
 
@@ -495,9 +553,18 @@ mod tests {
                  sc-bytes=1
                  message=1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] "GET /say\"hi\" HTTP/1.0" 200 1"#,
             ),
-            (r#"1.2.3.4 - - [32/Jan/2015:19:53:28 +0100] "GET / HTTP/1.0" 200 1"#, "none"),
-            (r#"1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] "GET / HTTP/1.0" OK 1"#, "none"),
-            (r#"1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] "GET / HTTP/1.0 200 1"#, "none"),
+            (
+                r#"1.2.3.4 - - [32/Jan/2015:19:53:28 +0100] "GET / HTTP/1.0" 200 1"#,
+                "none",
+            ),
+            (
+                r#"1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] "GET / HTTP/1.0" OK 1"#,
+                "none",
+            ),
+            (
+                r#"1.2.3.4 - - [20/Jan/2015:19:53:28 +0100] "GET / HTTP/1.0 200 1"#,
+                "none",
+            ),
             ("Nov 22 10:01:02 h sshd[1]: [x] y", "none"),
         ];
         for (input, expected) in cases {
@@ -513,7 +580,11 @@ mod tests {
             (None, "nginx webserver/access/webserver"),
         ] {
             let event = decode(line, &zurich_ctx(), product).unwrap();
-            assert!(render(&event).starts_with(header), "{product:?}: {}", render(&event));
+            assert!(
+                render(&event).starts_with(header),
+                "{product:?}: {}",
+                render(&event)
+            );
         }
     }
 
@@ -591,7 +662,10 @@ mod tests {
                  pid=1
                  message=bind() to 0.0.0.0:80 failed",
             ),
-            ("[Tue Mar 16 15:39:29 2010] error without level brackets", "none"),
+            (
+                "[Tue Mar 16 15:39:29 2010] error without level brackets",
+                "none",
+            ),
             ("2026/11/22 10:01:02 error", "none"),
         ];
         for (input, expected) in cases {
