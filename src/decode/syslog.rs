@@ -82,7 +82,8 @@ pub(crate) fn decode<'a>(
     if start > 0 && rb.len() > 2 && rb[0].is_ascii_digit() && rb[1] == b' ' {
         return decode_5424(line, &rest[2..], ctx);
     }
-    if digits(rb, 0, 4).is_some() && rb.get(4) == Some(&b'-') {
+    // rsyslog's RFC 3339 stamp always has the `T`; a bare date is more likely some other log.
+    if digits(rb, 0, 4).is_some() && rb.get(4) == Some(&b'-') && rb.get(10) == Some(&b'T') {
         let end = memchr(b' ', rb)?;
         let ts = parse_iso_timestamp(&rest[..end], &ctx.zone)?;
         return Some(with_host_and_tag(line, Some(ts), &rest[end + 1..]));
@@ -163,8 +164,11 @@ fn parse_3164_stamp(b: &[u8]) -> Option<(Rfc3164Stamp, usize)> {
 
 /// `host tag: message` after a timestamp. A line without a recognisable tag keeps everything
 /// after the host as its message rather than failing: the stamp already proved it is syslog.
+/// Some devices send no host at all (`Nov 22 10:01:02 sshd[1]: msg`): a first word ending in `:`
+/// is then the tag.
 fn with_host_and_tag<'a>(line: &'a str, ts: Option<Timestamp>, rest: &'a str) -> Event<'a> {
     let (host, after_host) = match memchr(b' ', rest.as_bytes()) {
+        Some(space) if rest[..space].ends_with(':') => ("", rest),
         Some(space) => (&rest[..space], &rest[space + 1..]),
         None => (rest, ""),
     };
@@ -579,6 +583,12 @@ mod tests {
                  pid=77
                  message=",
             ),
+            (
+                "Aug  3 10:00:00 kernel: [  12.3] usb 1-1: new device",
+                "syslog linux/kernel/- 2005-08-03T08:00:00Z
+                 program=kernel
+                 message=[  12.3] usb 1-1: new device",
+            ),
             ("Aug 32 10:00:00 gw x: y", "none"),
             ("Aug 3 25:00:00 gw x: y", "none"),
             ("Foo 3 10:00:00 gw x: y", "none"),
@@ -709,6 +719,7 @@ mod tests {
                  message=Invalid user x",
             ),
             ("just some words: here", "none"),
+            ("2026-11-22 not a syslog line", "none"),
             ("srv sshd: no pid", "none"),
             (r#"{"a": "b[1]: c"}"#, "none"),
             ("", "none"),

@@ -221,51 +221,45 @@ fn access_timestamp(b: &[u8]) -> Option<Timestamp> {
 /// `uri` with percent-decoding applied until it stops changing (at most three rounds) and `+` read
 /// as a space in the query. Borrowed when there was nothing to decode.
 pub(crate) fn decode_uri(uri: &str) -> Cow<'_, str> {
-    let Some((stem, query)) = uri.split_once('?') else {
-        return decode_rounds(uri, false);
+    // `+` means space only in the query, and only as logged: a `+` that decoding produced is data.
+    let query_from = memchr(b'?', uri.as_bytes()).unwrap_or(uri.len());
+    let Some(mut current) = decode_once(uri, query_from) else {
+        return Cow::Borrowed(uri);
     };
-    match (decode_rounds(stem, false), decode_rounds(query, true)) {
-        (Cow::Borrowed(_), Cow::Borrowed(_)) => Cow::Borrowed(uri),
-        (stem, query) => Cow::Owned(format!("{stem}?{query}")),
-    }
-}
-
-fn decode_rounds(text: &str, plus_is_space: bool) -> Cow<'_, str> {
-    let mut current = if plus_is_space && text.contains('+') {
-        Cow::Owned(text.replace('+', " "))
-    } else {
-        Cow::Borrowed(text)
-    };
-    for _ in 0..MAX_DECODE_ROUNDS {
-        match percent_decode_once(&current) {
-            Some(next) => current = Cow::Owned(next),
+    for _ in 1..MAX_DECODE_ROUNDS {
+        match decode_once(&current, usize::MAX) {
+            Some(next) => current = next,
             None => break,
         }
     }
-    current
+    Cow::Owned(current)
 }
 
-/// One round of `%hh` decoding, invalid UTF-8 replaced; `None` when there is no `%hh` to decode.
-fn percent_decode_once(text: &str) -> Option<String> {
+/// One round of `%hh` decoding (and `+` to space from `plus_from` on), invalid UTF-8 replaced;
+/// `None` when there was nothing to decode.
+fn decode_once(text: &str, plus_from: usize) -> Option<String> {
     let b = text.as_bytes();
     let hex = |c: u8| (c as char).to_digit(16).map(|v| v as u8);
     let escape_at =
         |i: usize| -> Option<u8> { Some(hex(*b.get(i + 1)?)? * 16 + hex(*b.get(i + 2)?)?) };
-    let mut i = memchr(b'%', b)?;
     let mut out: Vec<u8> = Vec::new();
     let mut copied = 0;
-    loop {
-        if let Some(byte) = escape_at(i) {
-            out.extend_from_slice(&b[copied..i]);
-            out.push(byte);
-            copied = i + 3;
-            i += 3;
-        } else {
-            i += 1;
-        }
-        match memchr(b'%', b.get(i..).unwrap_or_default()) {
-            Some(next) => i += next,
-            None => break,
+    let mut i = 0;
+    while let Some(found) = memchr::memchr2(b'%', b'+', &b[i..]) {
+        i += found;
+        let replacement = match b[i] {
+            b'+' if i >= plus_from => Some((b' ', 1)),
+            b'%' => escape_at(i).map(|byte| (byte, 3)),
+            _ => None,
+        };
+        match replacement {
+            Some((byte, len)) => {
+                out.extend_from_slice(&b[copied..i]);
+                out.push(byte);
+                i += len;
+                copied = i;
+            }
+            None => i += 1,
         }
     }
     if copied == 0 {
@@ -597,6 +591,8 @@ mod tests {
             ("/%2525252e", "/%2e"),
             ("/search?q=n%E1%BB%95%20h%C5%A9", "/search?q=nổ hũ"),
             ("/a+b?c+d", "/a+b?c d"),
+            ("/?a=%2B+b", "/?a=+ b"),
+            ("/%3Fx+y", "/?x+y"),
             ("/%ff%zz%", "/\u{fffd}%zz%"),
             ("/%E1%BB", "/\u{fffd}"),
         ];
