@@ -2,5 +2,6 @@
 //! or the library on real files in a temporary folder.
 
 mod cli;
+mod prefilter;
 mod scan_input;
 mod support;

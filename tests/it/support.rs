@@ -47,3 +47,10 @@ pub fn incidents(out: &Output) -> Vec<serde_json::Value> {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|err| panic!("not JSON ({err}): {}", stdout(out)))
 }
+
+/// The shared third-party corpus: `$SOCWATCH_CORPUS`, else `../shared/corpus` beside the crate.
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("SOCWATCH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir().join("../shared/corpus"))
+}
