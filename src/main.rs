@@ -1,2 +1,474 @@
-//! The `socwatch` command line.
-fn main() {}
+//! The `socwatch` command line: parse arguments, call into the library, map outcomes to exit codes
+//! (0 success, 1 runtime failure, 2 bad usage, 3 invalid configuration or rules).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use socwatch::config::{Config, config_path};
+use socwatch::model::{Format, Lang, Logsource};
+use socwatch::report;
+use socwatch::rules::{RuleSet, testing};
+use socwatch::scan::{Input, ScanOptions, scan};
+use socwatch::{correlate, load};
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_INVALID: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "socwatch",
+    version,
+    about = "Log monitoring for Security Operations Centers"
+)]
+struct Cli {
+    /// Config file (default: $SOCWATCH_CONFIG, else /etc/socwatch/socwatch.toml if it exists, else built-in defaults)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Language of human-facing output: vi or en (default: the config's `lang`, else vi)
+    #[arg(long, global = true, value_name = "LANG")]
+    lang: Option<Lang>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One pass over log files (or - for stdin) with the rules; prints the incidents found
+    Scan {
+        /// Rule file or folder; replaces the configured rules (repeatable)
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Log format: auto, syslog, nginx, apache, json, plain
+        #[arg(long, default_value = "auto")]
+        format: Format,
+        /// Sigma logsource of the input, e.g. product=windows (repeatable)
+        #[arg(long = "logsource", value_name = "KEY=VALUE")]
+        logsource: Vec<String>,
+        /// Print a JSON list of incidents instead of a table
+        #[arg(long)]
+        json: bool,
+        /// Zone of timestamps that carry none (default: the config's timezone, else the machine's)
+        #[arg(long, value_name = "ZONE")]
+        timezone: Option<String>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Load, test and list rules
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Validate the config file and the rules it points to
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Load and validate every rule; list all problems with file:line
+    Check {
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+    },
+    /// Run the test cases embedded in rule files
+    Test {
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+    },
+    /// Id, title, severity, tags and file of every loaded rule
+    List {
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate the config and the rules it points to
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env_config = std::env::var("SOCWATCH_CONFIG").ok();
+    let path = config_path(cli.config.as_deref(), env_config.as_deref());
+    let config = match load::config(path.as_deref()) {
+        Ok(config) => config,
+        Err(invalid) => {
+            eprintln!("{invalid}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let lang = cli.lang.unwrap_or(config.daemon.lang);
+    match cli.command {
+        Command::Scan {
+            rules,
+            format,
+            logsource,
+            json,
+            timezone,
+            files,
+        } => cmd_scan(
+            &config, lang, rules, format, &logsource, json, timezone, files,
+        ),
+        Command::Rules { action } => match action {
+            RulesAction::Check { rules } => cmd_rules_check(&config, lang, rules),
+            RulesAction::Test { rules } => cmd_rules_test(&config, lang, rules),
+            RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
+        },
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            let shown = path.map_or_else(
+                || "(built-in defaults)".to_string(),
+                |p| p.display().to_string(),
+            );
+            match load_rules(&config, Vec::new()) {
+                Ok(set) => {
+                    println!(
+                        "{}",
+                        say(
+                            lang,
+                            &format!("Cấu hình hợp lệ: {shown}; {} quy tắc", set.len()),
+                            &format!("config is valid: {shown}; {} rules", set.len())
+                        )
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            }
+        }
+    }
+}
+
+fn say<'a>(lang: Lang, vi: &'a str, en: &'a str) -> &'a str {
+    match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    }
+}
+
+/// `--rules` replaces the configured rules; without either, the shipped rules.
+fn load_rules(config: &Config, given: Vec<PathBuf>) -> Result<RuleSet, ExitCode> {
+    let paths = if given.is_empty() {
+        config.daemon.rules.clone()
+    } else {
+        given
+    };
+    load::rules(&paths).map_err(|invalid| {
+        eprintln!("{invalid}");
+        eprintln!("{} problem(s) in rules", invalid.0.len());
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+fn parse_logsource(pairs: &[String]) -> Result<Logsource, String> {
+    let mut logsource = Logsource::default();
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--logsource takes KEY=VALUE, got '{pair}'"))?;
+        let value = Some(Cow::Owned(value.to_string()));
+        match key {
+            "product" => logsource.product = value,
+            "service" => logsource.service = value,
+            "category" => logsource.category = value,
+            other => {
+                return Err(format!(
+                    "--logsource key must be product, service or category, got '{other}'"
+                ));
+            }
+        }
+    }
+    Ok(logsource)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_scan(
+    config: &Config,
+    lang: Lang,
+    rules: Vec<PathBuf>,
+    format: Format,
+    logsource: &[String],
+    json: bool,
+    timezone: Option<String>,
+    files: Vec<PathBuf>,
+) -> ExitCode {
+    let logsource = match parse_logsource(logsource) {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let zone = match timezone {
+        Some(name) => match jiff::tz::TimeZone::get(&name) {
+            Ok(zone) => zone,
+            Err(_) => {
+                eprintln!("unknown time zone '{name}'");
+                return ExitCode::from(2);
+            }
+        },
+        None => config.log_zone(),
+    };
+    let set = match load_rules(config, rules) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    let inputs: Vec<Input> = files
+        .into_iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                Input::Stdin
+            } else {
+                Input::Path(f)
+            }
+        })
+        .collect();
+    let opts = ScanOptions {
+        format,
+        logsource,
+        zone,
+        max_line_bytes: config.daemon.max_line_bytes,
+        host: config.daemon.host.clone().unwrap_or_else(|| "-".into()),
+        unit: config.daemon.unit.clone(),
+        now: jiff::Timestamp::now(),
+        limits: correlate::Limits::default(),
+    };
+    let started = Instant::now();
+    let result = scan(&inputs, &set, &opts);
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut stdout = std::io::stdout().lock();
+    let written = if json {
+        serde_json::to_writer_pretty(&mut stdout, &result.incidents)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(stdout))
+    } else {
+        write!(
+            stdout,
+            "{}",
+            report::incidents_table(&result.incidents, lang)
+        )
+    };
+    if let Err(err) = written
+        && err.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("cannot write output: {err}");
+        return ExitCode::from(EXIT_RUNTIME);
+    }
+
+    let lines = result.lines();
+    let rate = if elapsed > 0.0 {
+        lines as f64 / elapsed
+    } else {
+        0.0
+    };
+    match lang {
+        Lang::Vi => eprintln!(
+            "Đã đọc {lines} dòng từ {} nguồn trong {elapsed:.2} giây ({rate:.0} dòng/giây); {} lần khớp quy tắc; {} sự cố.",
+            result.inputs.len(),
+            result.matches,
+            result.incidents.len()
+        ),
+        Lang::En => eprintln!(
+            "Read {lines} lines from {} inputs in {elapsed:.2} s ({rate:.0} lines/s); {} rule matches; {} incidents.",
+            result.inputs.len(),
+            result.matches,
+            result.incidents.len()
+        ),
+    }
+    for input in &result.inputs {
+        let odd = input.parse_errors + input.invalid_utf8 + input.nul_bytes + input.truncated;
+        if odd > 0 || input.error.is_some() {
+            eprintln!(
+                "  {}: {}",
+                input.source,
+                match lang {
+                    Lang::Vi => format!(
+                        "{} dòng, {} không phân tích được, {} sai UTF-8, {} có byte NUL, {} bị cắt ở {} byte{}",
+                        input.lines,
+                        input.parse_errors,
+                        input.invalid_utf8,
+                        input.nul_bytes,
+                        input.truncated,
+                        opts.max_line_bytes,
+                        input
+                            .error
+                            .as_ref()
+                            .map(|e| format!("; lỗi: {e}"))
+                            .unwrap_or_default()
+                    ),
+                    Lang::En => format!(
+                        "{} lines, {} unparsed, {} invalid UTF-8, {} with NUL bytes, {} cut at {} bytes{}",
+                        input.lines,
+                        input.parse_errors,
+                        input.invalid_utf8,
+                        input.nul_bytes,
+                        input.truncated,
+                        opts.max_line_bytes,
+                        input
+                            .error
+                            .as_ref()
+                            .map(|e| format!("; error: {e}"))
+                            .unwrap_or_default()
+                    ),
+                }
+            );
+        }
+    }
+    let stats = result.correlation;
+    if stats.evicted_groups > 0 {
+        eprintln!(
+            "{}",
+            say(
+                lang,
+                &format!(
+                    "  cảnh báo: {} nhóm tương quan bị loại do đầy bộ nhớ",
+                    stats.evicted_groups
+                ),
+                &format!(
+                    "  warning: {} correlation groups evicted (state cap reached)",
+                    stats.evicted_groups
+                )
+            )
+        );
+    }
+    if result.failed_inputs() > 0 {
+        ExitCode::from(EXIT_RUNTIME)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode {
+    let set = match load_rules(config, rules) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    for skipped in set.skipped() {
+        eprintln!(
+            "{}:{}: skipped '{}': {}",
+            skipped.file, skipped.line, skipped.id, skipped.reason
+        );
+    }
+    for rule in set.unfiltered() {
+        eprintln!(
+            "{}:{}: note: rule '{}' has no literal text for the prefilter; it is checked on every line it sees",
+            rule.file, rule.line, rule.id
+        );
+    }
+    println!(
+        "{}",
+        say(
+            lang,
+            &format!(
+                "{} quy tắc hợp lệ, {} bỏ qua",
+                set.len(),
+                set.skipped().len()
+            ),
+            &format!("{} rules valid, {} skipped", set.len(), set.skipped().len())
+        )
+    );
+    ExitCode::SUCCESS
+}
+
+fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode {
+    let set = match load_rules(config, rules) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    let outcomes = testing::run_all(&set);
+    let mut failed = 0;
+    for outcome in &outcomes {
+        if let Some(why) = &outcome.failure {
+            failed += 1;
+            println!(
+                "FAIL {} ({}:{}): {why}",
+                outcome.rule_id, outcome.file, outcome.line
+            );
+        }
+    }
+    let untested: Vec<&str> = set
+        .rules()
+        .iter()
+        .filter(|r| r.tests.is_empty())
+        .map(|r| r.id.as_str())
+        .collect();
+    if !untested.is_empty() {
+        eprintln!(
+            "{}: {}",
+            say(
+                lang,
+                "quy tắc chưa có ca kiểm thử",
+                "rules without test cases"
+            ),
+            untested.join(", ")
+        );
+    }
+    println!(
+        "rules: {} passed, {} failed",
+        outcomes.len() - failed,
+        failed
+    );
+    if failed > 0 {
+        ExitCode::from(EXIT_RUNTIME)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn cmd_rules_list(config: &Config, lang: Lang, rules: Vec<PathBuf>, json: bool) -> ExitCode {
+    let set = match load_rules(config, rules) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    if json {
+        let list: Vec<serde_json::Value> = set
+            .rules()
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "title": r.title, "title_vi": r.title_vi, "severity": r.severity,
+                    "tags": r.tags, "file": r.file, "line": r.line, "author": r.author,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let header: &[&str] = say_list(lang);
+    let rows: Vec<Vec<String>> = set
+        .rules()
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                report::severity_name(r.severity, lang).to_string(),
+                report::cell(r.title_in(lang), 60),
+                r.tags.join(","),
+                format!("{}:{}", r.file, r.line),
+            ]
+        })
+        .collect();
+    print!("{}", report::table(header, &rows));
+    ExitCode::SUCCESS
+}
+
+fn say_list(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Vi => &["Mã", "Mức độ", "Tên", "Nhãn", "Tệp"],
+        Lang::En => &["Id", "Severity", "Title", "Tags", "File"],
+    }
+}

@@ -62,7 +62,9 @@ impl FromStr for Severity {
         Severity::ALL
             .into_iter()
             .find(|sev| sev.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown severity '{s}' (expected info, low, medium, high or critical)"))
+            .ok_or_else(|| {
+                format!("unknown severity '{s}' (expected info, low, medium, high or critical)")
+            })
     }
 }
 
@@ -110,7 +112,9 @@ impl FromStr for Format {
         ]
         .into_iter()
         .find(|f| f.as_str() == s)
-        .ok_or_else(|| format!("unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)"))
+        .ok_or_else(|| {
+            format!("unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)")
+        })
     }
 }
 
@@ -216,5 +220,113 @@ impl<'a> Event<'a> {
             Some(slot) => slot.1 = value,
             None => self.fields.push((name, value)),
         }
+    }
+}
+
+/// The language of human-facing text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Vi,
+    En,
+}
+
+impl FromStr for Lang {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "vi" => Ok(Lang::Vi),
+            "en" => Ok(Lang::En),
+            other => Err(format!("unknown language '{other}' (expected vi or en)")),
+        }
+    }
+}
+
+/// An incident's place in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Open,
+    Acknowledged,
+    Resolved,
+    FalsePositive,
+}
+
+/// One line kept as evidence of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    #[serde(with = "rfc3339")]
+    pub ts: Timestamp,
+    pub source: String,
+    pub line: String,
+}
+
+/// A lifecycle action on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    #[serde(with = "rfc3339")]
+    pub ts: Timestamp,
+    pub action: String,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// One attack, folded: every matching event of one rule and group while it goes on (INTERFACE.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub rule_id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_vi: Option<String>,
+    pub severity: Severity,
+    pub status: Status,
+    #[serde(with = "rfc3339")]
+    pub first_seen: Timestamp,
+    #[serde(with = "rfc3339")]
+    pub last_seen: Timestamp,
+    pub count: u64,
+    pub group: std::collections::BTreeMap<String, String>,
+    pub host: String,
+    pub system: String,
+    pub level: u8,
+    pub unit: String,
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    pub evidence: Vec<Evidence>,
+    /// Matching lines beyond the kept evidence.
+    pub evidence_omitted: u64,
+    pub history: Vec<HistoryEntry>,
+    /// Grows with every change; (id, revision) identifies one state of the incident.
+    pub revision: u64,
+}
+
+/// The zone human-facing times are shown in, and the offset machine timestamps are written with.
+pub fn display_zone() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh")
+        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
+}
+
+/// RFC 3339 timestamps with the Asia/Ho_Chi_Minh offset (`2026-11-22T10:01:02+07:00`).
+pub mod rfc3339 {
+    use jiff::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(ts: &Timestamp) -> String {
+        let offset = super::display_zone().to_offset(*ts);
+        ts.display_with_offset(offset).to_string()
+    }
+
+    pub fn serialize<S: Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(ts))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }

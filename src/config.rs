@@ -1,0 +1,418 @@
+//! The TOML configuration (INTERFACE.md): types, built-in defaults, and validation that reports every
+//! problem with its line. Unknown keys are errors. Secrets are only ever file paths here.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::duration::parse_duration;
+use crate::model::{Format, Lang, Severity};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub daemon: Daemon,
+    #[serde(default)]
+    pub source: Sources,
+    #[serde(default)]
+    pub api: Api,
+    #[serde(default)]
+    pub forward: Forward,
+    pub email: Option<Email>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Daemon {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Files or folders of rules; empty means the shipped rules.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    pub host: Option<String>,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub lang: Lang,
+    /// Zone of log timestamps that carry none; default: the machine's zone.
+    pub timezone: Option<Spanned<String>>,
+    #[serde(default = "default_retention")]
+    pub retention: Spanned<String>,
+    /// Cap on one line's length in bytes.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            data_dir: default_data_dir(),
+            rules: Vec::new(),
+            host: None,
+            unit: String::new(),
+            lang: Lang::default(),
+            timezone: None,
+            retention: default_retention(),
+            max_line_bytes: default_max_line_bytes(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./socwatch-data")
+}
+
+fn default_retention() -> Spanned<String> {
+    Spanned::new(0..0, "365d".to_string())
+}
+
+fn default_max_line_bytes() -> usize {
+    crate::decode::DEFAULT_MAX_LINE_BYTES
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    #[serde(default)]
+    pub file: Vec<FileSource>,
+    #[serde(default)]
+    pub syslog: Vec<SyslogSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    pub paths: Vec<String>,
+    #[serde(default = "default_format")]
+    pub format: Format,
+    #[serde(default)]
+    pub system: String,
+    #[serde(default = "default_level")]
+    pub level: Spanned<u8>,
+    #[serde(default)]
+    pub start_at: StartAt,
+    /// Sigma logsource for formats that do not say it themselves (`product = "windows"`...).
+    #[serde(default)]
+    pub logsource: std::collections::BTreeMap<String, String>,
+}
+
+fn default_level() -> Spanned<u8> {
+    Spanned::new(0..0, 0)
+}
+
+fn default_format() -> Format {
+    Format::Auto
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    #[default]
+    End,
+    Beginning,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSource {
+    pub listen: Spanned<String>,
+    #[serde(default)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub system: String,
+    #[serde(default = "default_level")]
+    pub level: Spanned<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    #[serde(default = "default_api_listen")]
+    pub listen: Spanned<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            listen: default_api_listen(),
+            token_file: None,
+        }
+    }
+}
+
+fn default_api_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:8610".to_string())
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    pub national: Option<National>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct National {
+    pub url: Spanned<String>,
+    pub token_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    #[serde(default = "default_national_severity")]
+    pub min_severity: Severity,
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+}
+
+fn default_national_severity() -> Severity {
+    Severity::Medium
+}
+
+fn default_batch_max() -> usize {
+    100
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    pub smtp: Spanned<String>,
+    #[serde(default)]
+    pub security: EmailSecurity,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default = "default_email_severity")]
+    pub min_severity: Severity,
+}
+
+fn default_email_severity() -> Severity {
+    Severity::High
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+/// A configuration problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl Config {
+    /// Parses and validates a config text. `name` is used in problem locations.
+    pub fn parse(name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let config: Config = toml::from_str(text).map_err(|err| {
+            vec![ConfigProblem {
+                file: name.to_string(),
+                line: err.span().map_or(1, |span| line_of(span.start)),
+                message: err.message().to_string(),
+            }]
+        })?;
+        let mut problems = Vec::new();
+        let mut problem = |span: std::ops::Range<usize>, message: String| {
+            problems.push(ConfigProblem {
+                file: name.to_string(),
+                line: line_of(span.start),
+                message,
+            })
+        };
+        if let Some(tz) = &config.daemon.timezone
+            && jiff::tz::TimeZone::get(tz.get_ref()).is_err()
+        {
+            problem(tz.span(), format!("unknown time zone '{}'", tz.get_ref()));
+        }
+        if let Err(err) = parse_duration(config.daemon.retention.get_ref()) {
+            problem(config.daemon.retention.span(), format!("retention: {err}"));
+        }
+        if config.daemon.max_line_bytes < 1024 {
+            problem(0..0, "daemon.max_line_bytes must be at least 1024".into());
+        }
+        for source in &config.source.file {
+            if !(0..=5).contains(source.level.get_ref()) {
+                problem(source.level.span(), "level must be 1-5".into());
+            }
+        }
+        for source in &config.source.syslog {
+            if source
+                .listen
+                .get_ref()
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+            {
+                problem(
+                    source.listen.span(),
+                    format!("bad listen address '{}'", source.listen.get_ref()),
+                );
+            }
+        }
+        match config.api.listen.get_ref().parse::<std::net::SocketAddr>() {
+            Err(_) => problem(
+                config.api.listen.span(),
+                format!("bad listen address '{}'", config.api.listen.get_ref()),
+            ),
+            Ok(addr) if !addr.ip().is_loopback() && config.api.token_file.is_none() => problem(
+                config.api.listen.span(),
+                "api.token_file is required when the API listens on a non-loopback address".into(),
+            ),
+            Ok(_) => {}
+        }
+        if let Some(national) = &config.forward.national {
+            let url = national.url.get_ref();
+            let loopback_http = url.starts_with("http://127.")
+                || url.starts_with("http://localhost")
+                || url.starts_with("http://[::1]");
+            if !url.starts_with("https://") && !loopback_http {
+                problem(
+                    national.url.span(),
+                    "forward.national.url must be https (plain http only to a loopback address)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(email) = &config.email
+            && email.security == EmailSecurity::None
+        {
+            let host = email
+                .smtp
+                .get_ref()
+                .rsplit_once(':')
+                .map_or(email.smtp.get_ref().as_str(), |(h, _)| h);
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") {
+                problem(
+                    email.smtp.span(),
+                    "email.security = \"none\" is only allowed to a loopback SMTP server".into(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The zone of log timestamps that carry none.
+    pub fn log_zone(&self) -> jiff::tz::TimeZone {
+        self.daemon
+            .timezone
+            .as_ref()
+            .and_then(|tz| jiff::tz::TimeZone::get(tz.get_ref()).ok())
+            .unwrap_or_else(jiff::tz::TimeZone::system)
+    }
+}
+
+/// Where the config comes from: `--config`, else `$SOCWATCH_CONFIG`, else /etc/socwatch/socwatch.toml if it exists.
+pub fn config_path(explicit: Option<&Path>, env_value: Option<&str>) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    if let Some(value) = env_value.filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(value));
+    }
+    let system = Path::new("/etc/socwatch/socwatch.toml");
+    system.exists().then(|| system.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interface_example_is_valid() {
+        let text = r#"
+[daemon]
+data_dir = "/var/lib/socwatch"
+rules = ["/etc/socwatch/rules"]
+host = "portal-01"
+unit = "So KH&CN tinh X"
+lang = "vi"
+timezone = "Asia/Ho_Chi_Minh"
+retention = "365d"
+
+[[source.file]]
+paths = ["/var/log/auth.log", "/var/log/nginx/*access.log"]
+format = "auto"
+system = "dvc-portal"
+level = 3
+start_at = "end"
+
+[[source.syslog]]
+listen = "0.0.0.0:5514"
+protocol = "udp"
+system = "perimeter-firewall"
+level = 3
+
+[api]
+listen = "127.0.0.1:8610"
+token_file = "/etc/socwatch/api.token"
+
+[forward.national]
+url = "https://receiver.example/api/v1/alerts"
+token_file = "/etc/socwatch/national.token"
+ca_file = "/etc/socwatch/national-ca.pem"
+client_cert = "/etc/socwatch/client.pem"
+client_key = "/etc/socwatch/client.key"
+min_severity = "medium"
+batch_max = 100
+
+[email]
+smtp = "smtp.example.gov.vn:587"
+security = "starttls"
+username = "soc-alerts"
+password_file = "/etc/socwatch/smtp.password"
+from = "socwatch <soc-alerts@example.gov.vn>"
+to = ["soc-oncall@example.gov.vn"]
+min_severity = "high"
+"#;
+        let config = Config::parse("socwatch.toml", text).unwrap();
+        assert_eq!(config.daemon.host.as_deref(), Some("portal-01"));
+        assert_eq!(config.source.file[0].level.get_ref(), &3);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = "[daemon]\ntimezone = \"Mars/Olympus\"\nretention = \"forever\"\n\n[api]\nlisten = \"0.0.0.0:8610\"\n";
+        let problems = Config::parse("c.toml", text).unwrap_err();
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 3, 6], "{problems:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let problems =
+            Config::parse("c.toml", "[daemon]\nlang = \"vi\"\ncolour = \"blue\"\n").unwrap_err();
+        assert_eq!(problems[0].line, 3);
+        assert!(
+            problems[0].message.contains("colour"),
+            "{}",
+            problems[0].message
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! Conditions on event fields, as a tree: evaluation against one event, and the literals a line
+//! must contain for the tree to hold (the prefilter's input).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use regex::Regex;
+
+use super::literals;
+use crate::model::{Event, SourceMeta};
+
+/// How a field's value is tested.
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// Search; named groups become fields.
+    Regex(Regex),
+    /// Equals one of these (one value for `equals`).
+    OneOf {
+        values: Vec<String>,
+        ignore_case: bool,
+    },
+    Contains {
+        needles: Vec<String>,
+        ignore_case: bool,
+    },
+    StartsWith {
+        needles: Vec<String>,
+        ignore_case: bool,
+    },
+    EndsWith {
+        needles: Vec<String>,
+        ignore_case: bool,
+    },
+    Cidr(Vec<IpNet>),
+    Compare {
+        op: CompareOp,
+        value: f64,
+    },
+    Exists(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Field { field: String, test: Test },
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+}
+
+/// Fields that describe the source, not the line: the prefilter cannot find them in the text.
+const SOURCE_FIELDS: [&str; 3] = ["source", "system", "level"];
+
+/// The event being tested, plus the fields earlier regexes captured.
+pub struct Evaluation<'e, 'a> {
+    pub event: &'e Event<'a>,
+    pub meta: &'e SourceMeta,
+    pub captured: Vec<(String, String)>,
+}
+
+impl<'e, 'a> Evaluation<'e, 'a> {
+    pub fn new(event: &'e Event<'a>, meta: &'e SourceMeta) -> Self {
+        Evaluation {
+            event,
+            meta,
+            captured: Vec::new(),
+        }
+    }
+
+    /// A field's value: captured by a regex first (the latest wins), then decoded, then the source's.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        lookup(self.event, self.meta, &self.captured, name)
+    }
+}
+
+/// See `Evaluation::get`.
+pub fn lookup<'x>(
+    event: &'x Event<'_>,
+    meta: &'x SourceMeta,
+    captured: &'x [(String, String)],
+    name: &str,
+) -> Option<&'x str> {
+    if let Some((_, value)) = captured.iter().rev().find(|(key, _)| key == name) {
+        return Some(value);
+    }
+    if let Some(value) = event.get(name) {
+        return Some(value);
+    }
+    match name {
+        "source" => Some(&meta.source),
+        "system" => Some(&meta.system),
+        "level" => Some(level_text(meta.level)),
+        _ => None,
+    }
+}
+
+fn level_text(level: u8) -> &'static str {
+    const LEVELS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    LEVELS.get(level as usize).copied().unwrap_or("")
+}
+
+impl Condition {
+    /// Whether the condition holds. Captures of branches that did not hold are rolled back.
+    pub fn eval(&self, ev: &mut Evaluation<'_, '_>) -> bool {
+        match self {
+            Condition::Field { field, test } => eval_field(field, test, ev),
+            Condition::All(children) => {
+                let mark = ev.captured.len();
+                let holds = children.iter().all(|child| child.eval(ev));
+                if !holds {
+                    ev.captured.truncate(mark);
+                }
+                holds
+            }
+            Condition::Any(children) => children.iter().any(|child| {
+                let mark = ev.captured.len();
+                let holds = child.eval(ev);
+                if !holds {
+                    ev.captured.truncate(mark);
+                }
+                holds
+            }),
+            Condition::Not(child) => {
+                let mark = ev.captured.len();
+                let holds = child.eval(ev);
+                ev.captured.truncate(mark);
+                !holds
+            }
+        }
+    }
+
+    /// Literals one of which every line that satisfies the condition contains (ASCII case aside).
+    /// `None` when the condition cannot be tied to literal text.
+    pub fn required_literals(&self) -> Option<Vec<String>> {
+        match self {
+            Condition::Field { field, test } => {
+                if SOURCE_FIELDS.contains(&field.as_str()) {
+                    return None;
+                }
+                match test {
+                    Test::Regex(re) => literals::regex_literals(re.as_str()),
+                    Test::OneOf {
+                        values: needles, ..
+                    }
+                    | Test::Contains { needles, .. }
+                    | Test::StartsWith { needles, .. }
+                    | Test::EndsWith { needles, .. } => {
+                        literals::plain_literals(needles.iter().map(String::as_str))
+                    }
+                    Test::Cidr(_) | Test::Compare { .. } | Test::Exists(_) => None,
+                }
+            }
+            Condition::All(children) => children
+                .iter()
+                .map(Condition::required_literals)
+                .fold(None, literals::better),
+            Condition::Any(children) => {
+                let sets = children
+                    .iter()
+                    .map(Condition::required_literals)
+                    .collect::<Option<Vec<_>>>()?;
+                let mut union: Vec<String> = sets.concat();
+                union.sort_unstable();
+                union.dedup();
+                Some(union)
+            }
+            Condition::Not(_) => None,
+        }
+    }
+}
+
+fn eval_field(field: &str, test: &Test, ev: &mut Evaluation<'_, '_>) -> bool {
+    let Some(value) = ev.get(field) else {
+        return matches!(test, Test::Exists(false));
+    };
+    match test {
+        Test::Exists(want) => *want,
+        Test::Regex(re) => {
+            if re.captures_len() == 1 {
+                return re.is_match(value);
+            }
+            let Some(caps) = re.captures(value) else {
+                return false;
+            };
+            let found: Vec<(String, String)> = re
+                .capture_names()
+                .enumerate()
+                .filter_map(|(i, name)| Some((name?.to_owned(), caps.get(i)?.as_str().to_owned())))
+                .collect();
+            ev.captured.extend(found);
+            true
+        }
+        Test::OneOf {
+            values,
+            ignore_case,
+        } => values.iter().any(|want| text_eq(value, want, *ignore_case)),
+        Test::Contains {
+            needles,
+            ignore_case,
+        } => needles.iter().any(|needle| {
+            if *ignore_case {
+                value.to_lowercase().contains(&needle.to_lowercase())
+            } else {
+                value.contains(needle.as_str())
+            }
+        }),
+        Test::StartsWith {
+            needles,
+            ignore_case,
+        } => needles.iter().any(|needle| {
+            value
+                .get(..needle.len())
+                .is_some_and(|head| text_eq(head, needle, *ignore_case))
+        }),
+        Test::EndsWith {
+            needles,
+            ignore_case,
+        } => needles.iter().any(|needle| {
+            value
+                .len()
+                .checked_sub(needle.len())
+                .and_then(|start| value.get(start..))
+                .is_some_and(|tail| text_eq(tail, needle, *ignore_case))
+        }),
+        Test::Cidr(nets) => {
+            parse_ip(value).is_some_and(|ip| nets.iter().any(|net| net.contains(&ip)))
+        }
+        Test::Compare { op, value: limit } => {
+            value.trim().parse::<f64>().is_ok_and(|number| match op {
+                CompareOp::Gt => number > *limit,
+                CompareOp::Gte => number >= *limit,
+                CompareOp::Lt => number < *limit,
+                CompareOp::Lte => number <= *limit,
+            })
+        }
+    }
+}
+
+fn text_eq(a: &str, b: &str, ignore_case: bool) -> bool {
+    if ignore_case {
+        a.to_lowercase() == b.to_lowercase()
+    } else {
+        a == b
+    }
+}
+
+/// An address as logs write it: bare, `[v6]`, or IPv4-mapped IPv6 (`::ffff:1.2.3.4`, taken as IPv4).
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = text.parse().ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, test: Test) -> Condition {
+        Condition::Field {
+            field: name.into(),
+            test,
+        }
+    }
+
+    fn holds(cond: &Condition, line: &str) -> (bool, Vec<(String, String)>) {
+        let event = Event::plain(line);
+        let meta = SourceMeta::new("/var/log/test.log");
+        let mut ev = Evaluation::new(&event, &meta);
+        let result = cond.eval(&mut ev);
+        (result, ev.captured)
+    }
+
+    #[test]
+    fn regex_captures_become_fields_for_later_conditions() {
+        let cond = Condition::All(vec![
+            field(
+                "message",
+                Test::Regex(Regex::new(r"from (?P<src_ip>\S+)").unwrap()),
+            ),
+            field(
+                "src_ip",
+                Test::Cidr(vec!["203.0.113.0/24".parse().unwrap()]),
+            ),
+        ]);
+        let (ok, caps) = holds(&cond, "Failed password for root from 203.0.113.7 port 22");
+        assert!(ok);
+        assert_eq!(
+            caps,
+            vec![("src_ip".to_string(), "203.0.113.7".to_string())]
+        );
+        assert!(!holds(&cond, "Failed password for root from 198.51.100.7 port 22").0);
+    }
+
+    #[test]
+    fn failed_branches_leave_no_captures() {
+        let cond = Condition::Any(vec![
+            Condition::All(vec![
+                field(
+                    "message",
+                    Test::Regex(Regex::new(r"user (?P<user>\w+)").unwrap()),
+                ),
+                field(
+                    "message",
+                    Test::Contains {
+                        needles: vec!["never".into()],
+                        ignore_case: false,
+                    },
+                ),
+            ]),
+            field(
+                "message",
+                Test::Regex(Regex::new(r"from (?P<src_ip>\S+)").unwrap()),
+            ),
+        ]);
+        let (ok, caps) = holds(&cond, "invalid user bob from 203.0.113.9");
+        assert!(ok);
+        assert_eq!(
+            caps,
+            vec![("src_ip".to_string(), "203.0.113.9".to_string())]
+        );
+    }
+
+    #[test]
+    fn operators_behave_as_documented() {
+        let ip = |s: &str| field("message", Test::Cidr(vec![s.parse().unwrap()]));
+        assert!(holds(&ip("10.0.0.0/8"), "::ffff:10.1.2.3").0);
+        assert!(!holds(&ip("10.0.0.0/8"), "11.1.2.3").0);
+        assert!(holds(&ip("2001:db8::/32"), "[2001:db8::1]").0);
+        let gt = field(
+            "message",
+            Test::Compare {
+                op: CompareOp::Gt,
+                value: 400.0,
+            },
+        );
+        assert!(holds(&gt, "404").0);
+        assert!(!holds(&gt, "200").0);
+        assert!(!holds(&gt, "abc").0);
+        let eq = field(
+            "message",
+            Test::OneOf {
+                values: vec!["Casino".into()],
+                ignore_case: true,
+            },
+        );
+        assert!(holds(&eq, "CASINO").0);
+        let starts = field(
+            "message",
+            Test::StartsWith {
+                needles: vec!["ổ".into()],
+                ignore_case: false,
+            },
+        );
+        assert!(!holds(&starts, "o").0, "must not slice inside a character");
+        let missing = field("nope", Test::Exists(false));
+        assert!(holds(&missing, "x").0);
+        let not = Condition::Not(Box::new(field(
+            "message",
+            Test::Contains {
+                needles: vec!["ok".into()],
+                ignore_case: false,
+            },
+        )));
+        assert!(holds(&not, "bad").0);
+        assert!(!holds(&not, "ok").0);
+    }
+
+    #[test]
+    fn literals_follow_the_tree() {
+        let re = |p: &str| field("message", Test::Regex(Regex::new(p).unwrap()));
+        let all = Condition::All(vec![re("ssh"), re("Failed password")]);
+        assert_eq!(
+            all.required_literals(),
+            Some(vec!["failed password".to_string()])
+        );
+        let any = Condition::Any(vec![re("Invalid user"), re("Failed password")]);
+        assert_eq!(
+            any.required_literals(),
+            Some(vec![
+                "failed password".to_string(),
+                "invalid user".to_string()
+            ])
+        );
+        let any_open = Condition::Any(vec![re("Invalid user"), field("level", Test::Exists(true))]);
+        assert_eq!(any_open.required_literals(), None);
+        assert_eq!(
+            field(
+                "system",
+                Test::OneOf {
+                    values: vec!["dvc-portal".into()],
+                    ignore_case: false
+                }
+            )
+            .required_literals(),
+            None
+        );
+    }
+}

@@ -1,0 +1,441 @@
+//! Rule files to a compiled `RuleSet`, and matching events against it. Pure: rule texts come in as
+//! strings (the edges read files), events come in decoded.
+//!
+//! Matching cost does not grow with the number of rules: one Aho-Corasick pass over the line finds
+//! the rules whose required literals occur, and only those rules' conditions run.
+
+pub mod condition;
+pub mod literals;
+mod parse;
+pub mod testing;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use aho_corasick::AhoCorasick;
+
+use crate::model::{Event, Format, Logsource, Severity, SourceMeta};
+use condition::{Condition, Evaluation};
+
+/// Which events a rule sees. A named attribute must agree with the event's; `None` accepts anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsourceSelector {
+    pub product: Option<Vec<String>>,
+    pub service: Option<Vec<String>>,
+    pub category: Option<Vec<String>>,
+}
+
+impl LogsourceSelector {
+    pub fn accepts(&self, logsource: &Logsource) -> bool {
+        fn agrees(
+            want: &Option<Vec<String>>,
+            have: &Option<std::borrow::Cow<'static, str>>,
+        ) -> bool {
+            match (want, have) {
+                (None, _) => true,
+                (Some(values), Some(have)) => values.iter().any(|v| v.eq_ignore_ascii_case(have)),
+                (Some(_), None) => false,
+            }
+        }
+        agrees(&self.product, &logsource.product)
+            && agrees(&self.service, &logsource.service)
+            && agrees(&self.category, &logsource.category)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.product.is_none() && self.service.is_none() && self.category.is_none()
+    }
+}
+
+/// When matches become an incident: `count` matches of one group within `within`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    pub count: u32,
+    pub within: Duration,
+    pub group_by: Vec<String>,
+    /// Count different values of this field instead of matches.
+    pub distinct: Option<String>,
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold {
+            count: 1,
+            within: Duration::ZERO,
+            group_by: Vec::new(),
+            distinct: None,
+        }
+    }
+}
+
+/// The rule fires only for groups another rule had an incident for recently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requires {
+    pub rule: String,
+    pub within: Duration,
+    pub line: usize,
+    /// Index of `rule` in the rule set, resolved when the set is built.
+    pub rule_index: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum TestCase {
+    Line {
+        line: String,
+        fields: Vec<(String, String)>,
+        should_match: bool,
+    },
+    Lines {
+        lines: Vec<String>,
+        incidents: u64,
+        count: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleTest {
+    /// Line of the test in the rule file.
+    pub line: usize,
+    pub format: Format,
+    pub case: TestCase,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub title_vi: Option<String>,
+    pub description: String,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    pub author: Option<String>,
+    pub logsource: LogsourceSelector,
+    pub condition: Condition,
+    pub threshold: Threshold,
+    pub suppress: Duration,
+    pub requires: Option<Requires>,
+    pub tests: Vec<RuleTest>,
+    /// The file it came from, as given to the loader.
+    pub file: String,
+    pub line: usize,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Rule {
+            id: String::new(),
+            title: String::new(),
+            title_vi: None,
+            description: String::new(),
+            severity: Severity::Medium,
+            tags: Vec::new(),
+            author: None,
+            logsource: LogsourceSelector::default(),
+            condition: Condition::All(Vec::new()),
+            threshold: Threshold::default(),
+            suppress: parse::DEFAULT_SUPPRESS,
+            requires: None,
+            tests: Vec::new(),
+            file: String::new(),
+            line: 0,
+        }
+    }
+}
+
+impl Rule {
+    /// The rule's title in the operator's language.
+    pub fn title_in(&self, lang: crate::model::Lang) -> &str {
+        match (lang, &self.title_vi) {
+            (crate::model::Lang::Vi, Some(vi)) => vi,
+            _ => &self.title,
+        }
+    }
+}
+
+/// One problem in a rule file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// A rule document that was read but is not run, and why (e.g. a Sigma rule in this version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub file: String,
+    pub line: usize,
+    pub id: String,
+    pub reason: String,
+}
+
+/// A rule file's name and text, as the loader got them.
+#[derive(Debug, Clone)]
+pub struct RuleSource {
+    pub name: String,
+    pub text: String,
+}
+
+/// A rule that matched one event, with the fields its regexes captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMatch {
+    pub rule: usize,
+    pub captured: Vec<(String, String)>,
+}
+
+/// The compiled rules and the prefilter over them.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    skipped: Vec<Skipped>,
+    prefilter: Option<AhoCorasick>,
+    /// For each prefilter pattern, the rules that require it.
+    pattern_rules: Vec<Vec<u32>>,
+    /// Rules with no usable literal: checked on every line of their logsource.
+    unfiltered: Vec<u32>,
+}
+
+/// Reusable buffers for matching, so the hot path does not allocate per line.
+#[derive(Debug, Default)]
+pub struct MatchScratch {
+    candidates: Vec<u32>,
+}
+
+impl RuleSet {
+    /// Compiles rule texts. Returns every problem of every file, or the set.
+    pub fn build(sources: &[RuleSource]) -> Result<RuleSet, Vec<Problem>> {
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut skipped = Vec::new();
+        let mut problems = Vec::new();
+        let mut first_seen: HashMap<String, (String, usize)> = HashMap::new();
+        for source in sources {
+            let docs = match yaml::parse_documents(&source.text) {
+                Ok(docs) => docs,
+                Err((line, message)) => {
+                    problems.push(Problem {
+                        file: source.name.clone(),
+                        line,
+                        message: format!("YAML syntax: {message}"),
+                    });
+                    continue;
+                }
+            };
+            for doc in docs {
+                if matches!(doc.value, yaml::Value::Null) {
+                    continue;
+                }
+                if let Some(entries) = doc.as_map()
+                    && entries.iter().any(|(k, _)| {
+                        k.as_scalar_text().as_deref() == Some("detection")
+                            || k.as_scalar_text().as_deref() == Some("correlation")
+                    })
+                {
+                    let id = entries
+                        .iter()
+                        .find(|(k, _)| k.as_scalar_text().as_deref() == Some("id"))
+                        .and_then(|(_, v)| v.as_scalar_text())
+                        .unwrap_or_default();
+                    skipped.push(Skipped {
+                        file: source.name.clone(),
+                        line: doc.line,
+                        id,
+                        reason: "Sigma rule: not supported by this version yet".into(),
+                    });
+                    continue;
+                }
+                let mut found = parse::Problems::default();
+                let parsed = parse::parse_rule(&doc, &mut found);
+                problems.extend(found.0.into_iter().map(|(line, message)| Problem {
+                    file: source.name.clone(),
+                    line,
+                    message,
+                }));
+                let Some(mut rule) = parsed else { continue };
+                rule.file = source.name.clone();
+                if let Some((file, line)) = first_seen.get(&rule.id) {
+                    problems.push(Problem {
+                        file: source.name.clone(),
+                        line: rule.line,
+                        message: format!(
+                            "duplicate rule id '{}' (first defined at {file}:{line})",
+                            rule.id
+                        ),
+                    });
+                    continue;
+                }
+                first_seen.insert(rule.id.clone(), (rule.file.clone(), rule.line));
+                rules.push(rule);
+            }
+        }
+        let index: HashMap<String, usize> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        for rule in &mut rules {
+            if let Some(req) = &mut rule.requires {
+                match index.get(&req.rule) {
+                    Some(&i) => req.rule_index = i,
+                    None => problems.push(Problem {
+                        file: rule.file.clone(),
+                        line: req.line,
+                        message: format!("requires unknown rule '{}'", req.rule),
+                    }),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut set = RuleSet {
+            rules,
+            skipped,
+            ..RuleSet::default()
+        };
+        set.build_prefilter();
+        Ok(set)
+    }
+
+    fn build_prefilter(&mut self) {
+        let mut pattern_index: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        self.pattern_rules.clear();
+        self.unfiltered.clear();
+        for (i, rule) in self.rules.iter().enumerate() {
+            match rule.condition.required_literals() {
+                Some(lits) => {
+                    for lit in lits {
+                        let id = *pattern_index.entry(lit.clone()).or_insert_with(|| {
+                            patterns.push(lit);
+                            self.pattern_rules.push(Vec::new());
+                            patterns.len() - 1
+                        });
+                        self.pattern_rules[id].push(i as u32);
+                    }
+                }
+                None => self.unfiltered.push(i as u32),
+            }
+        }
+        self.prefilter = (!patterns.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&patterns)
+                .expect("literal patterns always build")
+        });
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, index: usize) -> &Rule {
+        &self.rules[index]
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// Rules that no literal can prefilter (they cost a condition check on every line they see).
+    pub fn unfiltered(&self) -> impl Iterator<Item = &Rule> {
+        self.unfiltered.iter().map(|&i| &self.rules[i as usize])
+    }
+
+    /// The rules built into the binary (the `rules/` folder of the source tree).
+    pub fn shipped() -> RuleSet {
+        RuleSet::build(&shipped_sources()).expect("shipped rules are checked by the test suite")
+    }
+
+    /// All rules that match the event, in rule order.
+    pub fn matches(&self, event: &Event<'_>, meta: &SourceMeta) -> Vec<RuleMatch> {
+        let mut out = Vec::new();
+        self.matches_into(event, meta, &mut MatchScratch::default(), &mut out);
+        out
+    }
+
+    /// As `matches`, reusing buffers. `out` is cleared first.
+    pub fn matches_into(
+        &self,
+        event: &Event<'_>,
+        meta: &SourceMeta,
+        scratch: &mut MatchScratch,
+        out: &mut Vec<RuleMatch>,
+    ) {
+        out.clear();
+        let candidates = &mut scratch.candidates;
+        candidates.clear();
+        candidates.extend_from_slice(&self.unfiltered);
+        if let Some(ac) = &self.prefilter {
+            for text in std::iter::once(event.raw).chain(event.derived.iter().map(|d| d.as_ref())) {
+                for hit in ac.find_overlapping_iter(text) {
+                    candidates.extend_from_slice(&self.pattern_rules[hit.pattern().as_usize()]);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for &index in candidates.iter() {
+            if let Some(captured) = self.eval_rule(index as usize, event, meta) {
+                out.push(RuleMatch {
+                    rule: index as usize,
+                    captured,
+                });
+            }
+        }
+    }
+
+    /// One rule's conditions against an event, without the prefilter. `Some(captures)` if it holds.
+    pub fn eval_rule(
+        &self,
+        index: usize,
+        event: &Event<'_>,
+        meta: &SourceMeta,
+    ) -> Option<Vec<(String, String)>> {
+        let rule = &self.rules[index];
+        if !rule.logsource.accepts(&event.logsource) {
+            return None;
+        }
+        let mut ev = Evaluation::new(event, meta);
+        rule.condition.eval(&mut ev).then_some(ev.captured)
+    }
+
+    /// A field as the rule sees it after matching: captured first, then decoded, then the source's.
+    pub fn field_value<'x>(
+        event: &'x Event<'_>,
+        meta: &'x SourceMeta,
+        captured: &'x [(String, String)],
+        name: &str,
+    ) -> Option<&'x str> {
+        condition::lookup(event, meta, captured, name)
+    }
+}
+
+/// The shipped rule files, embedded at build time.
+pub fn shipped_sources() -> Vec<RuleSource> {
+    include!(concat!(env!("OUT_DIR"), "/shipped_rules.rs"))
+        .iter()
+        .map(|(name, text)| RuleSource {
+            name: format!("rules/{name}"),
+            text: (*text).to_string(),
+        })
+        .collect()
+}

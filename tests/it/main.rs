@@ -1,0 +1,6 @@
+//! socwatch's integration tests, in one binary: each module drives the real `socwatch` executable
+//! or the library on real files in a temporary folder.
+
+mod cli;
+mod scan_input;
+mod support;
