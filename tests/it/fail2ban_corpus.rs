@@ -30,7 +30,6 @@
 //! its own.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -123,16 +122,6 @@ const KNOWN: &[(&[&str], &str, bool, &str)] = &[
          line as a failure",
     ),
 ];
-
-fn corpus_dir() -> Option<PathBuf> {
-    match std::env::var_os("SOCWATCH_CORPUS") {
-        Some(dir) => Some(PathBuf::from(dir).join("fail2ban").join("logs")),
-        None => {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/fail2ban/logs");
-            dir.is_dir().then_some(dir)
-        }
-    }
-}
 
 /// One annotated line.
 struct Case {
@@ -234,12 +223,12 @@ struct Tally {
 
 #[test]
 fn fail2ban_samples_through_shipped_rules() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!(
-            "fail2ban corpus not found next to the crate (../shared/corpus); set SOCWATCH_CORPUS to run this test"
-        );
-        return;
-    };
+    let dir = crate::support::corpus_dir().join("fail2ban/logs");
+    assert!(
+        dir.is_dir(),
+        "fail2ban corpus not found at {} (put ../shared beside the crate or set SOCWATCH_CORPUS)",
+        dir.display()
+    );
     let rules = RuleSet::shipped();
     let zone = TimeZone::get("Europe/Zurich").expect("zone in the bundled tzdb");
     let reference: Timestamp = "2005-08-14T12:00:00+02:00"
