@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use crate::model::{Incident, Lang, Severity, display_zone};
+use crate::scan::{InputStats, ScanReport};
 
 /// `22/11/2026 10:01` in Asia/Ho_Chi_Minh.
 pub fn human_time(ts: Timestamp) -> String {
@@ -125,6 +126,82 @@ pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
         })
         .collect();
     table(header, &rows)
+}
+
+/// What `scan` prints to stderr after its output: totals, then one line per input with anything odd.
+pub fn scan_summary(
+    result: &ScanReport,
+    elapsed_secs: f64,
+    max_line_bytes: usize,
+    lang: Lang,
+) -> String {
+    let lines = result.lines();
+    let rate = if elapsed_secs > 0.0 {
+        lines as f64 / elapsed_secs
+    } else {
+        0.0
+    };
+    let (inputs, matches, incidents) =
+        (result.inputs.len(), result.matches, result.incidents.len());
+    let mut out = match lang {
+        Lang::Vi => format!(
+            "Đã đọc {lines} dòng từ {inputs} nguồn trong {elapsed_secs:.2} giây ({rate:.0} dòng/giây); {matches} lần khớp quy tắc; {incidents} sự cố.\n"
+        ),
+        Lang::En => format!(
+            "Read {lines} lines from {inputs} inputs in {elapsed_secs:.2} s ({rate:.0} lines/s); {matches} rule matches; {incidents} incidents.\n"
+        ),
+    };
+    for input in &result.inputs {
+        let odd = input.parse_errors + input.invalid_utf8 + input.nul_bytes + input.truncated;
+        if odd > 0 || input.error.is_some() {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                input.source,
+                input_oddities(input, max_line_bytes, lang)
+            ));
+        }
+    }
+    let evicted = result.correlation.evicted_groups;
+    if evicted > 0 {
+        out.push_str(&match lang {
+            Lang::Vi => format!("  cảnh báo: {evicted} nhóm tương quan bị loại do đầy bộ nhớ\n"),
+            Lang::En => {
+                format!("  warning: {evicted} correlation groups evicted (state cap reached)\n")
+            }
+        });
+    }
+    out
+}
+
+fn input_oddities(input: &InputStats, max_line_bytes: usize, lang: Lang) -> String {
+    let [lines_w, unparsed_w, utf8_w, nul_w, cut_w, bytes_w, error_w] = match lang {
+        Lang::Vi => [
+            "dòng",
+            "không phân tích được",
+            "sai UTF-8",
+            "có byte NUL",
+            "bị cắt ở",
+            "byte",
+            "lỗi",
+        ],
+        Lang::En => [
+            "lines",
+            "unparsed",
+            "invalid UTF-8",
+            "with NUL bytes",
+            "cut at",
+            "bytes",
+            "error",
+        ],
+    };
+    let mut text = format!(
+        "{} {lines_w}, {} {unparsed_w}, {} {utf8_w}, {} {nul_w}, {} {cut_w} {max_line_bytes} {bytes_w}",
+        input.lines, input.parse_errors, input.invalid_utf8, input.nul_bytes, input.truncated
+    );
+    if let Some(err) = &input.error {
+        text.push_str(&format!("; {error_w}: {err}"));
+    }
+    text
 }
 
 #[cfg(test)]
