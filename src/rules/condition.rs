@@ -70,12 +70,15 @@ pub enum Condition {
 
 pub const NO_SLOT: u32 = u32::MAX;
 
+/// Fields a regex captured, in group order.
+type Captures = Vec<(String, String)>;
+
 /// Results of regexes already run on the current line, by slot.
 #[derive(Debug, Clone, Default)]
 pub struct Memo {
     line: u64,
     /// (line the result belongs to, captures if it matched).
-    results: Vec<(u64, Option<Vec<(String, String)>>)>,
+    results: Vec<(u64, Option<Captures>)>,
 }
 
 impl Memo {
@@ -86,14 +89,14 @@ impl Memo {
         }
     }
 
-    fn get(&self, slot: u32) -> Option<&Option<Vec<(String, String)>>> {
+    fn get(&self, slot: u32) -> Option<&Option<Captures>> {
         self.results
             .get(slot as usize)
             .filter(|(line, _)| *line == self.line)
             .map(|(_, result)| result)
     }
 
-    fn put(&mut self, slot: u32, result: Option<Vec<(String, String)>>) {
+    fn put(&mut self, slot: u32, result: Option<Captures>) {
         if let Some(entry) = self.results.get_mut(slot as usize) {
             *entry = (self.line, result);
         }
