@@ -89,7 +89,9 @@ fn bench_store(c: &mut Criterion) {
     let started = Instant::now();
     let mut batch = Vec::with_capacity(2000);
     for i in 0..total {
-        batch.push(Change::Opened(Box::new(incident(i, total, now, &mut state))));
+        batch.push(Change::Opened(Box::new(incident(
+            i, total, now, &mut state,
+        ))));
         if batch.len() == 2000 {
             store.apply(&batch, &[]).unwrap();
             batch.clear();
