@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod incidents_cmd;
+
 use clap::{Parser, Subcommand};
 use socwatch::config::{Config, config_path};
 use socwatch::model::{Format, Lang, Logsource};
@@ -61,6 +63,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         action: RulesAction,
+    },
+    /// Query incidents, change their status, export them (opens the store directly)
+    Incidents {
+        #[command(subcommand)]
+        action: incidents_cmd::IncidentsAction,
     },
     /// Validate the config file and the rules it points to
     Config {
@@ -124,6 +131,7 @@ fn main() -> ExitCode {
             RulesAction::Test { rules } => cmd_rules_test(&config, lang, rules),
             RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
         },
+        Command::Incidents { action } => incidents_cmd::run(&config, lang, action),
         Command::Config {
             action: ConfigAction::Check,
         } => {

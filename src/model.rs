@@ -334,3 +334,11 @@ pub mod rfc3339 {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// Where a source stopped reading: the file's identity (a fingerprint of its first bytes) and the
+/// byte offset after the last line whose consequences are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Checkpoint {
+    pub fingerprint: u64,
+    pub offset: u64,
+}

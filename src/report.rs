@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::model::{Incident, Lang, Severity, display_zone};
+use crate::model::{Incident, Lang, Severity, Status, display_zone};
 use crate::scan::{InputStats, ScanReport};
 
 /// `22/11/2026 10:01` in Asia/Ho_Chi_Minh.
@@ -126,6 +126,133 @@ pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
         })
         .collect();
     table(header, &rows)
+}
+
+fn status_name(status: Status, lang: Lang) -> &'static str {
+    match (lang, status) {
+        (Lang::Vi, Status::Open) => "Mở",
+        (Lang::Vi, Status::Acknowledged) => "Đã tiếp nhận",
+        (Lang::Vi, Status::Resolved) => "Đã xử lý",
+        (Lang::Vi, Status::FalsePositive) => "Cảnh báo nhầm",
+        (Lang::En, Status::Open) => "open",
+        (Lang::En, Status::Acknowledged) => "acknowledged",
+        (Lang::En, Status::Resolved) => "resolved",
+        (Lang::En, Status::FalsePositive) => "false positive",
+    }
+}
+
+/// `incidents show`: every field of one incident, its evidence lines and its history.
+pub fn incident_detail(incident: &Incident, lang: Lang) -> String {
+    let vi = lang == Lang::Vi;
+    let title = match (lang, &incident.title_vi) {
+        (Lang::Vi, Some(title)) => title,
+        _ => &incident.title,
+    };
+    let labels: [&str; 13] = if vi {
+        [
+            "Mã",
+            "Quy tắc",
+            "Mô tả",
+            "Mức độ",
+            "Trạng thái",
+            "Lần đầu",
+            "Lần cuối",
+            "Số lần",
+            "Nhóm",
+            "Máy",
+            "Hệ thống",
+            "Cấp độ",
+            "Đơn vị",
+        ]
+    } else {
+        [
+            "Id",
+            "Rule",
+            "Title",
+            "Severity",
+            "Status",
+            "First seen",
+            "Last seen",
+            "Count",
+            "Group",
+            "Host",
+            "System",
+            "Level",
+            "Unit",
+        ]
+    };
+    let values = [
+        incident.id.clone(),
+        cell(&incident.rule_id, 80),
+        cell(title, 200),
+        severity_name(incident.severity, lang).to_string(),
+        status_name(incident.status, lang).to_string(),
+        human_time(incident.first_seen),
+        human_time(incident.last_seen),
+        incident.count.to_string(),
+        cell(&group_text(incident), 200),
+        cell(&incident.host, 80),
+        cell(&incident.system, 80),
+        incident.level.to_string(),
+        cell(&incident.unit, 80),
+    ];
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (label, value) in labels.iter().zip(values) {
+        let pad = width - label.chars().count();
+        out.push_str(&format!("{label}:{} {value}\n", " ".repeat(pad)));
+    }
+    if !incident.tags.is_empty() {
+        let label = if vi { "Nhãn" } else { "Tags" };
+        let pad = width.saturating_sub(label.chars().count());
+        out.push_str(&format!(
+            "{label}:{} {}\n",
+            " ".repeat(pad),
+            cell(&incident.tags.join(", "), 200)
+        ));
+    }
+    out.push_str(if vi {
+        "\nBằng chứng:\n"
+    } else {
+        "\nEvidence:\n"
+    });
+    for line in &incident.evidence {
+        out.push_str(&format!(
+            "  {}  {}  {}\n",
+            human_time(line.ts),
+            cell(&line.source, 60),
+            cell(&line.line, 400)
+        ));
+    }
+    if incident.evidence_omitted > 0 {
+        let more = incident.evidence_omitted;
+        out.push_str(&if vi {
+            format!("  (và {more} dòng khác)\n")
+        } else {
+            format!("  (and {more} more lines)\n")
+        });
+    }
+    out.push_str(if vi {
+        "\nLịch sử:\n"
+    } else {
+        "\nHistory:\n"
+    });
+    if incident.history.is_empty() {
+        out.push_str("  -\n");
+    }
+    for entry in &incident.history {
+        out.push_str(&format!(
+            "  {}  {}  {}",
+            human_time(entry.ts),
+            cell(&entry.action, 40),
+            cell(&entry.by, 60)
+        ));
+        if !entry.note.is_empty() {
+            out.push_str(&format!(": {}", cell(&entry.note, 400)));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// What `scan` prints to stderr after its output: totals, then one line per input with anything odd.
