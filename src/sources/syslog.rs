@@ -1,0 +1,464 @@
+//! The syslog receiver: UDP datagrams and TCP streams (RFC 6587 octet counting and newline framing).
+//! Only framing happens here; messages go to the pipeline as bytes with their sender, and the
+//! decoders (RFC 3164 / 5424) run there like for files.
+//!
+//! UDP never waits: when the pipeline's channel is full a datagram is dropped and counted, because
+//! the kernel would drop the next ones anyway and the socket must keep draining. TCP waits (the
+//! sender is back-pressured). A sender of garbage, half frames, huge frames or idle connections only
+//! ever affects its own connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// One syslog message as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogMessage {
+    /// Which `[[source.syslog]]` it came in on.
+    pub source: usize,
+    pub peer: SocketAddr,
+    /// The message, without framing and without a trailing newline; at most the size cap.
+    pub bytes: Vec<u8>,
+    /// Its length before it was cut to the cap.
+    pub original_len: usize,
+}
+
+/// Counters for `/metrics` and the logs; shared between the receiver tasks.
+#[derive(Debug, Default)]
+pub struct SyslogStats {
+    pub received: AtomicU64,
+    /// UDP datagrams dropped because the pipeline was full.
+    pub dropped: AtomicU64,
+    /// Messages cut to the size cap.
+    pub oversized: AtomicU64,
+    /// Frames that broke the framing rules (bad length, connection closed mid-frame); what arrived is still delivered.
+    pub framing_errors: AtomicU64,
+    pub tcp_connections: AtomicU64,
+    /// TCP connections closed for staying silent longer than the idle timeout.
+    pub idle_closed: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 64 * 1024,
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Receives datagrams until `shutdown` turns true.
+pub async fn run_udp(
+    socket: UdpSocket,
+    source: usize,
+    tx: mpsc::Sender<SyslogMessage>,
+    stats: Arc<SyslogStats>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // One byte more than the cap tells a datagram that was cut by the buffer.
+    let mut buf = vec![0u8; limits.max_message_bytes.max(1) + 1];
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(got) => got,
+                Err(err) => {
+                    tracing::warn!(error = %err, "syslog udp receive failed");
+                    continue;
+                }
+            },
+        };
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        let kept = len.min(limits.max_message_bytes);
+        if len > limits.max_message_bytes {
+            stats.oversized.fetch_add(1, Ordering::Relaxed);
+        }
+        let message = SyslogMessage {
+            source,
+            peer,
+            bytes: trim_line_end(&buf[..kept]).to_vec(),
+            original_len: len,
+        };
+        if tx.try_send(message).is_err() {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` turns true, then waits for the open ones to finish their frames.
+pub async fn run_tcp(
+    listener: TcpListener,
+    source: usize,
+    tx: mpsc::Sender<SyslogMessage>,
+    stats: Arc<SyslogStats>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let connection_shutdown = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if connections.len() >= limits.max_connections {
+                        tracing::warn!(%peer, "syslog tcp connection refused: too many connections");
+                        continue;
+                    }
+                    stats.tcp_connections.fetch_add(1, Ordering::Relaxed);
+                    let (tx, stats, shutdown) = (tx.clone(), stats.clone(), connection_shutdown.clone());
+                    connections.spawn(serve_connection(stream, peer, source, tx, stats, limits, shutdown));
+                }
+                Err(err) => tracing::warn!(error = %err, "syslog tcp accept failed"),
+            },
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// Reads frames from one connection until it closes, idles out, or shutdown.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    source: usize,
+    tx: mpsc::Sender<SyslogMessage>,
+    stats: Arc<SyslogStats>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    loop {
+        let frame = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            frame = read_frame(&mut reader, limits.max_message_bytes, limits.idle_timeout) => frame,
+        };
+        let frame = match frame {
+            Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+                stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(%peer, error = %err, "syslog tcp connection ended");
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(frame)) => frame,
+        };
+        if frame.broken {
+            stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if frame.timed_out {
+            stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+        }
+        if frame.bytes.is_empty() && frame.original_len == 0 {
+            if frame.last {
+                return;
+            }
+            continue;
+        }
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        if frame.original_len > limits.max_message_bytes {
+            stats.oversized.fetch_add(1, Ordering::Relaxed);
+        }
+        let message = SyslogMessage {
+            source,
+            peer,
+            bytes: frame.bytes,
+            original_len: frame.original_len,
+        };
+        if tx.send(message).await.is_err() {
+            return;
+        }
+        if frame.last {
+            return;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Frame {
+    bytes: Vec<u8>,
+    original_len: usize,
+    /// The frame broke the rules (a length that is not a number, the stream ended inside it).
+    broken: bool,
+    /// The stream ended with this frame.
+    last: bool,
+    /// The sender went silent in the middle of this frame; the connection is closed after it.
+    timed_out: bool,
+}
+
+/// What to do when reading a frame fails: a silent sender in the middle of a frame still gets
+/// what it sent delivered (counted as broken), anything else ends the connection.
+fn partial_on_timeout(
+    err: std::io::Error,
+    bytes: &[u8],
+    original_len: usize,
+) -> std::io::Result<Frame> {
+    if err.kind() == std::io::ErrorKind::TimedOut && original_len > 0 {
+        Ok(Frame {
+            bytes: trim_line_end(bytes).to_vec(),
+            original_len,
+            broken: true,
+            last: true,
+            timed_out: true,
+        })
+    } else {
+        Err(err)
+    }
+}
+
+/// Reads one frame. Octet counting (`LEN SP MSG`) when the frame starts with a digit, else up to the
+/// next newline (RFC 6587 3.4.2; what `logger --tcp` and rsyslog send by default).
+async fn read_frame<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    idle: Duration,
+) -> std::io::Result<Option<Frame>> {
+    // Some senders put a newline after octet-counted frames; blank separators are no messages.
+    let first = loop {
+        match fill(reader, idle).await? {
+            [] => return Ok(None),
+            [b'\n' | b'\r' | 0, ..] => reader.consume(1),
+            bytes => break bytes[0],
+        }
+    };
+    if first.is_ascii_digit() {
+        let mut digits = Vec::new();
+        loop {
+            let available = fill(reader, idle).await?;
+            let Some(&byte) = available.first() else {
+                return Ok(Some(Frame {
+                    bytes: digits,
+                    broken: true,
+                    last: true,
+                    ..Frame::default()
+                }));
+            };
+            reader.consume(1);
+            match byte {
+                b'0'..=b'9' if digits.len() < 10 => digits.push(byte),
+                b' ' => {
+                    // Every syslog message starts with `<PRI>`; anything else after a number is a
+                    // newline-framed message that happens to start with digits.
+                    let next = fill(reader, idle).await?;
+                    if next.first().is_some_and(|&b| b != b'<') {
+                        digits.push(b' ');
+                        let mut frame = read_line_frame(reader, max, idle, digits).await?;
+                        frame.broken = true;
+                        return Ok(Some(frame));
+                    }
+                    break;
+                }
+                _ => {
+                    // Not octet counting after all (e.g. a message starting with a digit): the
+                    // rest of the line is the message.
+                    digits.push(byte);
+                    let mut frame = read_line_frame(reader, max, idle, digits).await?;
+                    frame.broken = true;
+                    return Ok(Some(frame));
+                }
+            }
+        }
+        let len: usize = std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        let mut bytes = Vec::with_capacity(len.min(max));
+        let mut remaining = len;
+        let mut broken = false;
+        while remaining > 0 {
+            let available = match fill(reader, idle).await {
+                Ok(available) => available,
+                Err(err) => return partial_on_timeout(err, &bytes, len - remaining).map(Some),
+            };
+            if available.is_empty() {
+                broken = true;
+                break;
+            }
+            let take = available.len().min(remaining);
+            let room = max.saturating_sub(bytes.len());
+            bytes.extend_from_slice(&available[..take.min(room)]);
+            reader.consume(take);
+            remaining -= take;
+        }
+        let original_len = len - remaining;
+        Ok(Some(Frame {
+            bytes: trim_line_end(&bytes).to_vec(),
+            original_len,
+            broken,
+            last: broken,
+            timed_out: false,
+        }))
+    } else {
+        read_line_frame(reader, max, idle, Vec::new())
+            .await
+            .map(Some)
+    }
+}
+
+/// The rest of a newline-framed message, keeping at most `max` bytes of it.
+async fn read_line_frame<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    idle: Duration,
+    mut bytes: Vec<u8>,
+) -> std::io::Result<Frame> {
+    let mut total = bytes.len();
+    loop {
+        let available = match fill(reader, idle).await {
+            Ok(available) => available,
+            Err(err) => return partial_on_timeout(err, &bytes, total),
+        };
+        if available.is_empty() {
+            // Closed mid-line: what arrived is still a message.
+            return Ok(Frame {
+                bytes: trim_line_end(&bytes).to_vec(),
+                original_len: total,
+                broken: total > 0,
+                last: true,
+                timed_out: false,
+            });
+        }
+        let (part, done) = match memchr::memchr(b'\n', available) {
+            Some(end) => (&available[..end], Some(end + 1)),
+            None => (available, None),
+        };
+        let room = max.saturating_sub(bytes.len());
+        bytes.extend_from_slice(&part[..part.len().min(room)]);
+        total += part.len();
+        let used = done.unwrap_or(available.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(Frame {
+                bytes: trim_line_end(&bytes).to_vec(),
+                original_len: total,
+                broken: false,
+                last: false,
+                timed_out: false,
+            });
+        }
+    }
+}
+
+/// The next buffered bytes, or `TimedOut` when the sender stays silent for `idle`: a connection is
+/// idle when no byte arrives, however long its current frame takes.
+async fn fill<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    idle: Duration,
+) -> std::io::Result<&[u8]> {
+    match tokio::time::timeout(idle, reader.fill_buf()).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+fn trim_line_end(bytes: &[u8]) -> &[u8] {
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r' | 0) {
+        end -= 1;
+    }
+    &bytes[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(input: &[u8], max: usize) -> Vec<Frame> {
+        let mut reader = BufReader::with_capacity(1024, input);
+        let mut out = Vec::new();
+        while let Some(frame) = read_frame(&mut reader, max, Duration::from_secs(5))
+            .await
+            .unwrap()
+        {
+            let last = frame.last;
+            out.push(frame);
+            if last {
+                break;
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn frames_by_octet_count_and_by_newline() {
+        let got = frames(b"11 <13>h a: hi5 <13>x\nplain line\r\n12 not a count\n", 64).await;
+        let texts: Vec<&[u8]> = got.iter().map(|f| f.bytes.as_slice()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                &b"<13>h a: hi"[..],
+                b"<13>x",
+                b"plain line",
+                b"12 not a count"
+            ]
+        );
+        assert!(
+            got[3].broken,
+            "a digit-led line that is not a count is delivered but counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn huge_frames_are_cut_to_the_cap_and_the_stream_goes_on() {
+        let mut input = b"100000 <13>".to_vec();
+        input.extend(std::iter::repeat_n(b'A', 100_000 - 4));
+        input.extend(b"9 <13>after");
+        let got = frames(&input, 1000).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].bytes.len(), got[0].original_len), (1000, 100_000));
+        assert_eq!(got[1].bytes, b"<13>after");
+    }
+
+    #[tokio::test]
+    async fn frames_arriving_in_small_pieces_lose_nothing() {
+        let (mut writer, reader) = tokio::io::duplex(1000);
+        let sender = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let header = b"<13>1 2026-11-22T10:00:00Z h app - - - ";
+            writer.write_all(b"300000 ").await.unwrap();
+            writer.write_all(header).await.unwrap();
+            writer
+                .write_all(&vec![b'A'; 300_000 - header.len()])
+                .await
+                .unwrap();
+            writer.write_all(b"9 <13>after").await.unwrap();
+        });
+        let mut reader = BufReader::with_capacity(64 * 1024, reader);
+        let first = read_frame(&mut reader, 1000, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((first.original_len, first.broken), (300_000, false));
+        let second = read_frame(&mut reader, 1000, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.bytes, b"<13>after");
+        sender.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_mid_frame_delivers_what_arrived() {
+        let got = frames(b"50 <13>h a: cut", 64).await;
+        assert_eq!(got.len(), 1);
+        assert!(got[0].broken && got[0].last);
+        assert_eq!(got[0].bytes, b"<13>h a: cut");
+    }
+}
