@@ -8,3 +8,4 @@ mod scan_input;
 mod shipped_rules;
 mod store;
 mod support;
+mod tail;
