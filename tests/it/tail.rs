@@ -33,7 +33,12 @@ fn drain(tailer: &mut Tailer, out: &mut Vec<TailedLine>) {
 }
 
 fn logrotate(dir: &Path, conf: &Path) {
-    let out = Command::new("logrotate")
+    // /usr/sbin is not on every PATH (non-root shells).
+    let program = ["/usr/sbin/logrotate", "/sbin/logrotate"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("logrotate");
+    let out = Command::new(program)
         .arg("-f")
         .arg("-s")
         .arg(dir.join("logrotate.state"))

@@ -202,12 +202,7 @@ impl Tailer {
     /// The directories whose changes can concern this tailer: the literal part of each glob, the
     /// folders of the files found and of their symlink targets. The watcher watches these.
     pub fn watch_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = self
-            .config
-            .paths
-            .iter()
-            .map(|p| literal_dir(p))
-            .collect();
+        let mut dirs: Vec<PathBuf> = self.config.paths.iter().map(|p| literal_dir(p)).collect();
         for tracked in self.files.values().filter(|t| !t.gone) {
             if let Some(parent) = tracked.path.parent() {
                 dirs.push(parent.to_path_buf());

@@ -422,7 +422,11 @@ impl Harness {
                 }
                 let mut text = String::new();
                 for _ in 0..lines {
-                    let pad = if long { "p".repeat(1500) } else { String::new() };
+                    let pad = if long {
+                        "p".repeat(1500)
+                    } else {
+                        String::new()
+                    };
                     let line = format!("L{}{pad}", self.next);
                     self.next += 1;
                     text.push_str(&line);
