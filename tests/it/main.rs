@@ -9,3 +9,4 @@ mod shipped_rules;
 mod store;
 mod support;
 mod syslog;
+mod tail;
