@@ -216,15 +216,13 @@ pub fn run(config: &Config, lang: Lang, action: IncidentsAction) -> ExitCode {
         Err(err) => return fail(err),
     };
     let outcome = match action {
-        IncidentsAction::List { filters, json } => {
-            backend.list(&filters, &query).map(|found| {
-                if json {
-                    json_text(&found)
-                } else {
-                    report::incidents_table(&found, lang)
-                }
-            })
-        }
+        IncidentsAction::List { filters, json } => backend.list(&filters, &query).map(|found| {
+            if json {
+                json_text(&found)
+            } else {
+                report::incidents_table(&found, lang)
+            }
+        }),
         IncidentsAction::Show { id, json } => backend.get(&id).map(|incident| {
             if json {
                 json_text(&incident)

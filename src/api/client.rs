@@ -194,7 +194,9 @@ fn parse_response(answer: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let body = if chunked {
         dechunk(rest)?
     } else if let Some(length) = length {
-        rest.get(..length).ok_or("body shorter than its Content-Length")?.to_vec()
+        rest.get(..length)
+            .ok_or("body shorter than its Content-Length")?
+            .to_vec()
     } else {
         rest.to_vec()
     };

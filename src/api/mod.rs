@@ -100,8 +100,7 @@ impl Token {
     pub fn read(path: &FsPath) -> Result<Token, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| format!("cannot read the API token file {}: {err}", path.display()))?;
-        Token::new(&text)
-            .ok_or_else(|| format!("the API token file {} is empty", path.display()))
+        Token::new(&text).ok_or_else(|| format!("the API token file {} is empty", path.display()))
     }
 
     fn as_str(&self) -> &str {
@@ -220,10 +219,9 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -273,11 +271,8 @@ async fn authorize(State(state): State<ApiState>, request: Request, next: Next) 
                 scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
             });
         if !presented.is_some_and(|p| token.matches(p)) {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token",
-            )
-            .into_response();
+            return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                .into_response();
         }
     }
     next.run(request).await

@@ -116,10 +116,7 @@ struct Answer {
 impl Answer {
     fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|err| {
-            panic!(
-                "not JSON ({err}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
+            panic!("not JSON ({err}): {}", String::from_utf8_lossy(&self.body))
         })
     }
 
@@ -228,7 +225,12 @@ async fn every_route_but_healthz_needs_the_token() {
         ("GET", "/metrics".to_string(), None),
     ];
     for (method, uri, body) in &routes {
-        for wrong in [None, Some("wrong"), Some("s3cret-toke"), Some("s3cret-token2")] {
+        for wrong in [
+            None,
+            Some("wrong"),
+            Some("s3cret-toke"),
+            Some("s3cret-token2"),
+        ] {
             let answer = send(&f.app, request(method, uri, wrong, *body)).await;
             answer.error(StatusCode::UNAUTHORIZED);
         }
@@ -286,7 +288,10 @@ async fn list_filters_newest_first() {
         ("?system=mail", vec![critical]),
         ("?field=src_ip%3D203.0.113.7", vec![high]),
         ("?field=src_ip=203.0.113.7", vec![high]),
-        ("?field=src_ip%3D203.0.113.7&field=src_ip%3D192.0.2.1", vec![]),
+        (
+            "?field=src_ip%3D203.0.113.7&field=src_ip%3D192.0.2.1",
+            vec![],
+        ),
         ("?rule=ssh-bruteforce&since=24h", vec![high]),
         ("?limit=1", vec![medium]),
         ("?since=2000-01-01&limit=2", vec![medium, high]),
@@ -406,7 +411,10 @@ async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
     }
     let ack = format!("/api/v1/incidents/{}/ack", f.ids[0]);
     let long_by = format!(r#"{{"by": "{}"}}"#, "a".repeat(MAX_BY_CHARS + 1));
-    let long_note = format!(r#"{{"by": "a", "note": "{}"}}"#, "n".repeat(MAX_NOTE_CHARS + 1));
+    let long_note = format!(
+        r#"{{"by": "a", "note": "{}"}}"#,
+        "n".repeat(MAX_NOTE_CHARS + 1)
+    );
     for body in [
         "{",
         "not json",
@@ -459,7 +467,9 @@ async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
 async fn unknown_routes_actions_and_methods() {
     let f = fixture(None);
     get(&f, "/").await.error(StatusCode::NOT_FOUND);
-    get(&f, "/api/v2/incidents").await.error(StatusCode::NOT_FOUND);
+    get(&f, "/api/v2/incidents")
+        .await
+        .error(StatusCode::NOT_FOUND);
     post(
         &f,
         &format!("/api/v1/incidents/{}/delete", f.ids[0]),
@@ -562,9 +572,7 @@ async fn serve_answers_on_a_real_socket_and_shuts_down() {
     let id = f.ids[0].clone();
     let incident = tokio::task::spawn_blocking(move || {
         let client = Client::new(&addr.to_string(), Token::new(TOKEN)).unwrap();
-        let acked = client
-            .transition(&id, Action::Ack, "op1", "on it")
-            .unwrap();
+        let acked = client.transition(&id, Action::Ack, "op1", "on it").unwrap();
         let listed = client
             .list(&Filters {
                 severity: Some(Severity::Critical),
@@ -590,8 +598,15 @@ async fn serve_answers_on_a_real_socket_and_shuts_down() {
     server.await.unwrap().unwrap();
 }
 
-fn arbitrary_request() -> impl Strategy<Value = (String, String, Option<&'static str>, Option<&'static str>, Vec<u8>)>
-{
+fn arbitrary_request() -> impl Strategy<
+    Value = (
+        String,
+        String,
+        Option<&'static str>,
+        Option<&'static str>,
+        Vec<u8>,
+    ),
+> {
     let method = prop::sample::select(vec![
         "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS",
     ]);
@@ -643,7 +658,13 @@ fn arbitrary_request() -> impl Strategy<Value = (String, String, Option<&'static
     ];
     (method, (path, query), token, content_type, body).prop_map(
         |(method, (path, query), token, content_type, body)| {
-            (method.to_string(), format!("{path}{query}"), token, content_type, body)
+            (
+                method.to_string(),
+                format!("{path}{query}"),
+                token,
+                content_type,
+                body,
+            )
         },
     )
 }
