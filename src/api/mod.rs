@@ -449,10 +449,8 @@ async fn act(
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
-    let size = match state.blocking(|store| store.size_on_disk()).await {
-        Ok(size) => Some(size),
-        Err(_) => None, // logged by `blocking`; the other metrics are still worth answering
-    };
+    // A failure is logged by `blocking`; the other metrics are still worth answering.
+    let size = state.blocking(|store| store.size_on_disk()).await.ok();
     let text = render_metrics(&state.0.metrics, size);
     (
         [(
