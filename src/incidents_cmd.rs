@@ -1,5 +1,6 @@
 //! `socwatch incidents list | show | ack | resolve | false-positive | reopen | export`, working on the
-//! store at `daemon.data_dir` opened directly (the daemon's API path comes later).
+//! store at `daemon.data_dir` opened directly, or, while the daemon holds it, through the daemon's
+//! local API (`api.listen`, token from `api.token_file`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,9 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
+use socwatch::api::{self, Client, ClientError, Token};
 use socwatch::config::Config;
-use socwatch::duration::parse_duration;
-use socwatch::model::{Incident, Lang, Severity, Status, display_zone, rfc3339};
+use socwatch::model::{Incident, Lang, rfc3339};
+use socwatch::query::Filters;
 use socwatch::report;
 use socwatch::store::{Action, Query, Store, StoreError};
 
@@ -18,33 +20,6 @@ const EXIT_USAGE: u8 = 2;
 
 /// How many incidents `list` shows without `--limit`: a screenful, not a million rows.
 const DEFAULT_LIST_LIMIT: usize = 100;
-
-#[derive(Args, Debug, Default)]
-pub struct Filters {
-    /// Last seen at or after: a duration back from now (24h, 7d) or a date (2026-11-01) or RFC 3339 time
-    #[arg(long, value_name = "WHEN")]
-    since: Option<String>,
-    /// Last seen at or before: a duration back from now, a date (the whole day counts) or RFC 3339 time
-    #[arg(long, value_name = "WHEN")]
-    until: Option<String>,
-    /// This severity and above: info, low, medium, high, critical
-    #[arg(long)]
-    severity: Option<Severity>,
-    /// open, acknowledged, resolved or false_positive
-    #[arg(long, value_parser = parse_status)]
-    status: Option<Status>,
-    #[arg(long, value_name = "ID")]
-    rule: Option<String>,
-    #[arg(long, value_name = "NAME")]
-    host: Option<String>,
-    #[arg(long, value_name = "NAME")]
-    system: Option<String>,
-    /// A group value, e.g. src_ip=203.0.113.7 (repeatable: all must hold)
-    #[arg(long = "field", value_name = "KEY=VALUE")]
-    fields: Vec<String>,
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
-}
 
 #[derive(Args, Debug)]
 pub struct Lifecycle {
@@ -97,75 +72,6 @@ pub enum IncidentsAction {
     },
 }
 
-fn parse_status(text: &str) -> Result<Status, String> {
-    match text {
-        "open" => Ok(Status::Open),
-        "acknowledged" => Ok(Status::Acknowledged),
-        "resolved" => Ok(Status::Resolved),
-        "false_positive" | "false-positive" => Ok(Status::FalsePositive),
-        other => Err(format!(
-            "unknown status '{other}' (expected open, acknowledged, resolved or false_positive)"
-        )),
-    }
-}
-
-/// `24h` (back from now), `2026-11-01` (that day in Asia/Ho_Chi_Minh; its start, or with `end_of_day`
-/// its last instant) or an RFC 3339 time.
-fn parse_when(text: &str, now: Timestamp, end_of_day: bool) -> Result<Timestamp, String> {
-    if let Ok(duration) = parse_duration(text) {
-        let back = jiff::SignedDuration::try_from(duration).map_err(|e| e.to_string())?;
-        return now.checked_sub(back).map_err(|e| e.to_string());
-    }
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        let day = date.to_zoned(display_zone()).map_err(|e| e.to_string())?;
-        return if end_of_day {
-            let next = day.tomorrow().map_err(|e| e.to_string())?;
-            Ok(next.timestamp() - jiff::SignedDuration::from_nanos(1))
-        } else {
-            Ok(day.timestamp())
-        };
-    }
-    text.parse::<Timestamp>().map_err(|_| {
-        format!(
-            "bad time '{text}' (expected e.g. 24h, 7d, 2026-11-01 or 2026-11-01T08:00:00+07:00)"
-        )
-    })
-}
-
-fn build_query(
-    filters: &Filters,
-    now: Timestamp,
-    default_limit: Option<usize>,
-) -> Result<Query, String> {
-    let mut fields = Vec::new();
-    for pair in &filters.fields {
-        let (key, value) = pair
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| format!("--field takes KEY=VALUE, got '{pair}'"))?;
-        fields.push((key.to_string(), value.to_string()));
-    }
-    Ok(Query {
-        since: filters
-            .since
-            .as_deref()
-            .map(|t| parse_when(t, now, false))
-            .transpose()?,
-        until: filters
-            .until
-            .as_deref()
-            .map(|t| parse_when(t, now, true))
-            .transpose()?,
-        min_severity: filters.severity,
-        status: filters.status,
-        rule: filters.rule.clone(),
-        host: filters.host.clone(),
-        system: filters.system.clone(),
-        fields,
-        limit: filters.limit.or(default_limit),
-    })
-}
-
 fn default_actor() -> String {
     ["SUDO_USER", "USER"]
         .iter()
@@ -183,53 +89,159 @@ fn usage(err: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// Where incidents come from: the store itself, or the running daemon's API when it holds the store.
+enum Backend {
+    Local(Store),
+    Remote {
+        client: Client,
+        /// For messages: the store we could not open.
+        dir: PathBuf,
+    },
+}
+
+impl Backend {
+    /// Opens the store; when another process (the daemon) holds it, the local API instead.
+    fn open(config: &Config) -> Result<Backend, String> {
+        let dir = &config.daemon.data_dir;
+        if !dir.exists() {
+            return Err(format!(
+                "no incident store at {} (nothing has been stored yet, or daemon.data_dir points elsewhere)",
+                dir.display()
+            ));
+        }
+        match Store::open(dir) {
+            Ok(store) => Ok(Backend::Local(store)),
+            Err(StoreError::Locked(_)) => {
+                let listen = config.api.listen.get_ref();
+                let busy = format!(
+                    "cannot open the store at {} (in use by another process) and the API at {listen}",
+                    dir.display()
+                );
+                let token = match &config.api.token_file {
+                    Some(path) => Some(Token::read(path).map_err(|err| format!("{busy}: {err}"))?),
+                    None => None,
+                };
+                let client = Client::new(listen, token).map_err(|err| format!("{busy}: {err}"))?;
+                Ok(Backend::Remote {
+                    client,
+                    dir: dir.clone(),
+                })
+            }
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    fn remote_error(client: &Client, dir: &std::path::Path, err: ClientError) -> String {
+        match err {
+            ClientError::Unreachable(err) => format!(
+                "cannot open the store at {} (in use by another process) and the API at {} does not answer: {err}",
+                dir.display(),
+                client.addr()
+            ),
+            ClientError::Status { status: 401, .. } => format!(
+                "the API at {} refused the token (check api.token_file)",
+                client.addr()
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// `filters` for the API, `query` (the same, resolved) for the store.
+    fn list(&self, filters: &Filters, query: &Query) -> Result<Vec<Incident>, String> {
+        match self {
+            Backend::Local(store) => store.list(query).map_err(|e| e.to_string()),
+            Backend::Remote { client, dir } => {
+                let mut filters = filters.clone();
+                filters.limit = query.limit.or(Some(api::MAX_LIMIT));
+                let found = client
+                    .list(&filters)
+                    .map_err(|e| Self::remote_error(client, dir, e))?;
+                if query.limit.is_none() && found.len() >= api::MAX_LIMIT {
+                    eprintln!(
+                        "warning: the API returns at most {} incidents; narrow the filters, or stop the daemon to export everything",
+                        api::MAX_LIMIT
+                    );
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Result<Incident, String> {
+        match self {
+            Backend::Local(store) => match store.get(id) {
+                Ok(Some(incident)) => Ok(incident),
+                Ok(None) => Err(StoreError::NotFound(id.to_string()).to_string()),
+                Err(err) => Err(err.to_string()),
+            },
+            Backend::Remote { client, dir } => client
+                .get(id)
+                .map_err(|e| Self::remote_error(client, dir, e)),
+        }
+    }
+
+    fn transition(
+        &self,
+        id: &str,
+        action: Action,
+        by: &str,
+        note: &str,
+        now: Timestamp,
+    ) -> Result<Incident, String> {
+        match self {
+            Backend::Local(store) => store
+                .transition(id, action, by, note, now)
+                .map_err(|e| e.to_string()),
+            Backend::Remote { client, dir } => client
+                .transition(id, action, by, note)
+                .map_err(|e| Self::remote_error(client, dir, e)),
+        }
+    }
+}
+
 pub fn run(config: &Config, lang: Lang, action: IncidentsAction) -> ExitCode {
     let now = Timestamp::now();
     // Check arguments before touching the store, so bad usage is exit 2 whatever the store's state.
     let query = match &action {
-        IncidentsAction::List { filters, .. } => {
-            build_query(filters, now, Some(DEFAULT_LIST_LIMIT))
-        }
-        IncidentsAction::Export { filters, .. } => build_query(filters, now, None),
+        IncidentsAction::List { filters, .. } => filters.to_query(now, Some(DEFAULT_LIST_LIMIT)),
+        IncidentsAction::Export { filters, .. } => filters.to_query(now, None),
         _ => Ok(Query::default()),
     };
     let query = match query {
         Ok(query) => query,
         Err(err) => return usage(err),
     };
-    let dir = &config.daemon.data_dir;
-    if !dir.exists() {
-        return fail(format!(
-            "no incident store at {} (nothing has been stored yet, or daemon.data_dir points elsewhere)",
-            dir.display()
-        ));
-    }
-    let store = match Store::open(dir) {
-        Ok(store) => store,
+    let backend = match Backend::open(config) {
+        Ok(backend) => backend,
         Err(err) => return fail(err),
     };
     let outcome = match action {
-        IncidentsAction::List { json, .. } => store.list(&query).map(|found| {
+        IncidentsAction::List { filters, json } => backend.list(&filters, &query).map(|found| {
             if json {
                 json_text(&found)
             } else {
                 report::incidents_table(&found, lang)
             }
         }),
-        IncidentsAction::Show { id, json } => match store.get(&id) {
-            Ok(Some(incident)) if json => Ok(json_text(&incident)),
-            Ok(Some(incident)) => Ok(report::incident_detail(&incident, lang)),
-            Ok(None) => Err(StoreError::NotFound(id)),
-            Err(err) => Err(err),
-        },
-        IncidentsAction::Ack(args) => transition(&store, Action::Ack, args, now, lang),
-        IncidentsAction::Resolve(args) => transition(&store, Action::Resolve, args, now, lang),
+        IncidentsAction::Show { id, json } => backend.get(&id).map(|incident| {
+            if json {
+                json_text(&incident)
+            } else {
+                report::incident_detail(&incident, lang)
+            }
+        }),
+        IncidentsAction::Ack(args) => transition(&backend, Action::Ack, args, now, lang),
+        IncidentsAction::Resolve(args) => transition(&backend, Action::Resolve, args, now, lang),
         IncidentsAction::FalsePositive(args) => {
-            transition(&store, Action::FalsePositive, args, now, lang)
+            transition(&backend, Action::FalsePositive, args, now, lang)
         }
-        IncidentsAction::Reopen(args) => transition(&store, Action::Reopen, args, now, lang),
-        IncidentsAction::Export { format, output, .. } => {
-            let found = match store.list(&query) {
+        IncidentsAction::Reopen(args) => transition(&backend, Action::Reopen, args, now, lang),
+        IncidentsAction::Export {
+            filters,
+            format,
+            output,
+        } => {
+            let found = match backend.list(&filters, &query) {
                 Ok(found) => found,
                 Err(err) => return fail(err),
             };
@@ -261,14 +273,14 @@ pub fn run(config: &Config, lang: Lang, action: IncidentsAction) -> ExitCode {
 }
 
 fn transition(
-    store: &Store,
+    backend: &Backend,
     action: Action,
     args: Lifecycle,
     now: Timestamp,
     lang: Lang,
-) -> Result<String, StoreError> {
+) -> Result<String, String> {
     let by = args.by.unwrap_or_else(default_actor);
-    let incident = store.transition(&args.id, action, &by, &args.note, now)?;
+    let incident = backend.transition(&args.id, action, &by, &args.note, now)?;
     let status = socwatch::store::status_name(incident.status);
     Ok(match lang {
         Lang::Vi => format!(
@@ -372,25 +384,5 @@ mod tests {
         assert_eq!(csv_field("-1+2"), "'-1+2");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
-    }
-
-    #[test]
-    fn times_are_durations_dates_or_rfc3339() {
-        let now: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
-        assert_eq!(
-            parse_when("24h", now, false).unwrap(),
-            "2026-11-21T03:00:00Z".parse::<Timestamp>().unwrap()
-        );
-        assert_eq!(
-            parse_when("2026-11-01", now, false).unwrap(),
-            "2026-10-31T17:00:00Z".parse::<Timestamp>().unwrap()
-        );
-        assert_eq!(
-            parse_when("2026-11-01", now, true).unwrap(),
-            "2026-11-01T16:59:59.999999999Z"
-                .parse::<Timestamp>()
-                .unwrap()
-        );
-        assert!(parse_when("yesterday", now, false).is_err());
     }
 }

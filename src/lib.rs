@@ -1,12 +1,15 @@
 //! socwatch: log monitoring for provincial SOCs. The library behind the `socwatch` binary.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod duration;
 pub mod load;
+pub mod metrics;
 pub mod model;
+pub mod query;
 pub mod report;
 pub mod rules;
 pub mod scan;

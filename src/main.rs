@@ -64,7 +64,7 @@ enum Command {
         #[command(subcommand)]
         action: RulesAction,
     },
-    /// Query incidents, change their status, export them (opens the store directly)
+    /// Query incidents, change their status, export them (the store directly, or the daemon's API while it runs)
     Incidents {
         #[command(subcommand)]
         action: incidents_cmd::IncidentsAction,

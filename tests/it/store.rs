@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use socwatch::api::{self, ApiState, Token};
 use socwatch::correlate::{Change, Correlator, Limits, Observation, Origin, incident_id};
 use socwatch::decode::{DecodeContext, Decoder, prepare_line};
+use socwatch::metrics::Metrics;
 use socwatch::model::{Evidence, Format, Incident, Severity, SourceMeta, Status};
 use socwatch::rules::RuleSet;
 use socwatch::store::{Query, Store};
@@ -456,15 +459,192 @@ fn incidents_export_csv_quotes_and_guards_formulas() {
     assert_eq!(all.as_array().unwrap().len(), 3);
 }
 
+impl Fixture {
+    /// Points the config's `[api]` at `listen`, with a token file holding `token` if given.
+    fn with_api(&self, listen: &str, token: Option<&str>) {
+        let mut config = format!(
+            "[daemon]\ndata_dir = {:?}\n\n[api]\nlisten = {listen:?}\n",
+            self.dir.path().join("data").display().to_string()
+        );
+        if let Some(token) = token {
+            let file = self.dir.path().join("api.token");
+            std::fs::write(&file, format!("{token}\n")).unwrap();
+            config.push_str(&format!("token_file = {:?}\n", file.display().to_string()));
+        }
+        std::fs::write(self.dir.path().join("socwatch.toml"), config).unwrap();
+    }
+}
+
+/// The daemon's API in-process: `api::serve` on 127.0.0.1 port 0 over a store this test holds
+/// (so the `socwatch` child cannot open it), on its own runtime thread; stopped on drop.
+struct Daemon {
+    addr: std::net::SocketAddr,
+    store: Arc<Store>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    fn start(f: &Fixture, token: &str) -> Daemon {
+        let store = Arc::new(Store::open(f.dir.path().join("data")).unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = ApiState::new(
+            store.clone(),
+            Vec::new(),
+            Token::new(token),
+            Arc::new(Metrics::default()),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                api::serve(listener, state, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Daemon {
+            addr,
+            store,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[test]
-fn incidents_say_so_when_the_store_is_in_use() {
+fn incidents_go_through_the_api_while_the_daemon_holds_the_store() {
     let f = Fixture::new();
-    let _held = Store::open(f.dir.path().join("data")).unwrap();
+    let daemon = Daemon::start(&f, "tok-123");
+    f.with_api(&daemon.addr.to_string(), Some("tok-123"));
+
+    let all = f.json(&["incidents", "list", "--json"]);
+    assert_eq!(
+        ids(&all),
+        [f.ids[1].as_str(), f.ids[0].as_str(), f.ids[2].as_str()]
+    );
+    let critical = f.json(&["incidents", "list", "--severity", "critical", "--json"]);
+    assert_eq!(ids(&critical), [f.ids[2].as_str()]);
+    let recent = f.json(&[
+        "incidents",
+        "list",
+        "--since",
+        "24h",
+        "--field",
+        "src_ip=203.0.113.7",
+        "--json",
+    ]);
+    assert_eq!(ids(&recent), [f.ids[0].as_str()]);
+    let table = f.run(&["--lang", "en", "incidents", "list"]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    assert!(
+        stdout(&table).contains("ssh-bruteforce"),
+        "{}",
+        stdout(&table)
+    );
+
+    let shown = f.json(&["incidents", "show", &f.ids[0], "--json"]);
+    assert_eq!(shown["id"], f.ids[0].as_str());
+
+    let acked = f.run(&[
+        "--lang",
+        "en",
+        "incidents",
+        "ack",
+        &f.ids[0],
+        "--note",
+        "on it",
+    ]);
+    assert!(acked.status.success(), "{}", stderr(&acked));
+    assert!(
+        stdout(&acked).contains("acknowledged by tester"),
+        "{}",
+        stdout(&acked)
+    );
+    // The daemon's store has it, history included.
+    let stored = daemon.store.get(&f.ids[0]).unwrap().unwrap();
+    assert_eq!(stored.status, Status::Acknowledged);
+    let last = stored.history.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.by.as_str(), last.note.as_str()),
+        ("ack", "tester", "on it")
+    );
+
+    let again = f.run(&["incidents", "ack", &f.ids[0]]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("it is acknowledged"),
+        "{}",
+        stderr(&again)
+    );
+    let missing = f.run(&["incidents", "show", "01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no incident with id"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let csv = f.run(&["incidents", "export", "--format", "csv"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    assert_eq!(stdout(&csv).lines().count(), 4);
+
+    // Bad usage is still caught before anything is asked.
+    let bad = f.run(&["incidents", "list", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn incidents_say_so_when_the_api_refuses_the_token() {
+    let f = Fixture::new();
+    let daemon = Daemon::start(&f, "right");
+    f.with_api(&daemon.addr.to_string(), Some("wrong"));
     let out = f.run(&["incidents", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("is in use by another process (is socwatch run active?)"),
+        stderr(&out).contains("refused the token"),
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn incidents_say_so_when_the_store_is_in_use_and_the_api_does_not_answer() {
+    let f = Fixture::new();
+    let _held = Store::open(f.dir.path().join("data")).unwrap();
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    f.with_api(&listen, None);
+    let out = f.run(&["incidents", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let expected = format!(
+        "cannot open the store at {} (in use by another process) and the API at {listen} does not answer: ",
+        f.dir.path().join("data").display()
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
 }

@@ -1,0 +1,561 @@
+//! The HTTP API (axum), the only module that knows the HTTP wire format: the router served on
+//! `api.listen` by the daemon ([`app`], [`serve`]) and the small blocking client the `incidents`
+//! commands use while the daemon holds the store ([`Client`]).
+//!
+//! Routes: `GET /api/v1/incidents`, `GET /api/v1/incidents/{id}`,
+//! `POST /api/v1/incidents/{id}/{ack|resolve|false-positive|reopen}`, `GET /api/v1/rules`,
+//! `GET /metrics`, and `GET /healthz`, which alone needs no token so that systemd and monitoring can
+//! probe it. Every error is `{"error": "..."}`; internal errors are logged and answered as
+//! "internal error" without detail.
+
+mod client;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+use crate::metrics::Metrics;
+use crate::model::{Incident, Severity};
+use crate::query::Filters;
+use crate::rules::Rule;
+use crate::store::{Action, Store, StoreError};
+
+pub use client::{Client, ClientError};
+
+/// A request that takes longer is answered 503 (the blocking store call may still finish).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request bodies above this are answered 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Requests served at once; more wait for a slot.
+pub const CONCURRENCY_LIMIT: usize = 64;
+/// Incidents listed when the request gives no `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The largest `limit` accepted.
+pub const MAX_LIMIT: usize = 100_000;
+/// Characters allowed in a lifecycle body's `by` and `note`.
+pub const MAX_BY_CHARS: usize = 128;
+pub const MAX_NOTE_CHARS: usize = 4096;
+
+/// What `/api/v1/rules` says about a rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_vi: Option<String>,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    pub file: String,
+}
+
+impl From<&Rule> for RuleInfo {
+    fn from(rule: &Rule) -> RuleInfo {
+        RuleInfo {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            title_vi: rule.title_vi.clone(),
+            severity: rule.severity,
+            tags: rule.tags.clone(),
+            file: rule.file.clone(),
+        }
+    }
+}
+
+/// The API's bearer token. A secret: `Debug` does not show it and nothing logs it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// A token from text, surrounding whitespace trimmed; None when nothing is left.
+    pub fn new(text: &str) -> Option<Token> {
+        let text = text.trim();
+        (!text.is_empty()).then(|| Token(text.to_string()))
+    }
+
+    /// Reads `api.token_file` (trimmed). An empty file is an error, not "no token".
+    pub fn read(path: &FsPath) -> Result<Token, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read the API token file {}: {err}", path.display()))?;
+        Token::new(&text).ok_or_else(|| format!("the API token file {} is empty", path.display()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares in time that depends only on the token's own length, not on where `presented`
+    /// first differs.
+    fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        let mut diff = u8::from(expected.len() != presented.len());
+        for (i, byte) in expected.iter().enumerate() {
+            diff |= byte ^ presented.get(i).copied().unwrap_or(0);
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+/// What every request handler shares: a cheap `Clone` handle.
+#[derive(Clone)]
+pub struct ApiState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<Store>,
+    rules: Vec<RuleInfo>,
+    token: Option<Token>,
+    metrics: Arc<Metrics>,
+}
+
+impl ApiState {
+    pub fn new(
+        store: Arc<Store>,
+        rules: Vec<RuleInfo>,
+        token: Option<Token>,
+        metrics: Arc<Metrics>,
+    ) -> ApiState {
+        ApiState(Arc::new(Inner {
+            store,
+            rules,
+            token,
+            metrics,
+        }))
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// Runs a store call (sled blocks) off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.0.store.clone();
+        match tokio::task::spawn_blocking(move || call(&store)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(err) => Err(ApiError::internal("store task failed", &err)),
+        }
+    }
+}
+
+/// An error answer: the status and `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// Logs the cause; the client learns only that something went wrong inside.
+    fn internal(context: &str, err: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %err, "{context}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::NotFound(_) => ApiError::not_found(err.to_string()),
+            StoreError::InvalidTransition { .. } => {
+                ApiError::new(StatusCode::CONFLICT, err.to_string())
+            }
+            other => ApiError::internal("store error", &other),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                error: &self.message,
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The router, with its layers: bearer token (all but `/healthz`), request timeout, body limit,
+/// concurrency limit. Tested with `oneshot` requests; served by [`serve`].
+pub fn app(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/incidents", get(list))
+        .route("/api/v1/incidents/{id}", get(show))
+        .route("/api/v1/incidents/{id}/{action}", post(act))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(time_limit))
+        .layer(GlobalConcurrencyLimitLayer::new(CONCURRENCY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves [`app`] on a listener the caller bound (the daemon on `api.listen`, tests on port 0) until
+/// `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn authorize(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.0.token
+        && request.uri().path() != "/healthz"
+    {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes)
+            .and_then(|value| {
+                let (scheme, rest) = value.split_at_checked(7)?;
+                scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+            });
+        if !presented.is_some_and(|p| token.matches(p)) {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn time_limit(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("api request timed out");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "request timed out").into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn rules(State(state): State<ApiState>) -> Json<Vec<RuleInfo>> {
+    Json(state.0.rules.clone())
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<Incident>>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|err| ApiError::bad_request(format!("bad query string: {err}")))?;
+    let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(ApiError::bad_request)?;
+    if filters.limit.is_some_and(|l| l > MAX_LIMIT) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be at most {MAX_LIMIT}"
+        )));
+    }
+    let query = filters
+        .to_query(Timestamp::now(), Some(DEFAULT_LIMIT))
+        .map_err(ApiError::bad_request)?;
+    let found = state.blocking(move |store| store.list(&query)).await?;
+    Ok(Json(found))
+}
+
+fn path_error(rejection: PathRejection) -> ApiError {
+    ApiError::bad_request(format!("bad path: {}", rejection.body_text()))
+}
+
+async fn show(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Incident>, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    let found = state
+        .blocking({
+            let id = id.clone();
+            move |store| store.get(&id)
+        })
+        .await?;
+    found
+        .map(Json)
+        .ok_or_else(|| StoreError::NotFound(id).into())
+}
+
+/// The body of a lifecycle POST.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub(crate) fn action_from_path(name: &str) -> Option<Action> {
+    match name {
+        "ack" => Some(Action::Ack),
+        "resolve" => Some(Action::Resolve),
+        "false-positive" => Some(Action::FalsePositive),
+        "reopen" => Some(Action::Reopen),
+        _ => None,
+    }
+}
+
+pub(crate) fn action_path(action: Action) -> &'static str {
+    match action {
+        Action::Ack => "ack",
+        Action::Resolve => "resolve",
+        Action::FalsePositive => "false-positive",
+        Action::Reopen => "reopen",
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn parse_action_body(headers: &HeaderMap, body: &[u8]) -> Result<ActionBody, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "expected a JSON body {\"by\": \"...\", \"note\": \"...\"}",
+        ));
+    }
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json",
+        ));
+    }
+    let parsed: ActionBody = serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_request(format!("bad JSON body: {err}")))?;
+    let by = parsed.by.trim();
+    if by.is_empty() {
+        return Err(ApiError::bad_request("\"by\" must not be empty"));
+    }
+    if by.chars().count() > MAX_BY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "\"by\" is longer than {MAX_BY_CHARS} characters"
+        )));
+    }
+    if by.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "\"by\" must not contain control characters",
+        ));
+    }
+    if parsed.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "\"note\" is longer than {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    Ok(ActionBody {
+        by: by.to_string(),
+        note: parsed.note,
+    })
+}
+
+async fn act(
+    State(state): State<ApiState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Incident>, ApiError> {
+    let Path((id, action)) = params.map_err(path_error)?;
+    let action = action_from_path(&action).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "unknown action '{action}' (expected ack, resolve, false-positive or reopen)"
+        ))
+    })?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {BODY_LIMIT} bytes"),
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {}", rejection.body_text()))
+        }
+    })?;
+    let ActionBody { by, note } = parse_action_body(&headers, &body)?;
+    let incident = state
+        .blocking(move |store| store.transition(&id, action, &by, &note, Timestamp::now()))
+        .await?;
+    Ok(Json(incident))
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    // A failure is logged by `blocking`; the other metrics are still worth answering.
+    let size = state.blocking(|store| store.size_on_disk()).await.ok();
+    let text = render_metrics(&state.0.metrics, size);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Prometheus text format 0.0.4.
+pub fn render_metrics(m: &Metrics, store_size: Option<u64>) -> String {
+    let mut out = String::new();
+    let head = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    let family = |out: &mut String, name: &str, label: &str, values: Vec<(String, u64)>| {
+        for (value, n) in values {
+            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape_label(&value));
+        }
+    };
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+
+    head(
+        &mut out,
+        "socwatch_lines_read_total",
+        "counter",
+        "Lines read, per source.",
+    );
+    family(
+        &mut out,
+        "socwatch_lines_read_total",
+        "source",
+        m.lines_read.snapshot(),
+    );
+    for (name, help, value) in [
+        (
+            "socwatch_parse_errors_total",
+            "Lines no decoder understood (kept as plain events).",
+            load(&m.parse_errors),
+        ),
+        (
+            "socwatch_events_matched_total",
+            "Events that matched a rule.",
+            load(&m.events_matched),
+        ),
+        (
+            "socwatch_incidents_opened_total",
+            "Incidents opened.",
+            load(&m.incidents_opened),
+        ),
+        (
+            "socwatch_incidents_updated_total",
+            "Updates folded into open incidents.",
+            load(&m.incidents_updated),
+        ),
+        (
+            "socwatch_syslog_dropped_total",
+            "Syslog datagrams dropped because the pipeline was full.",
+            load(&m.syslog_dropped),
+        ),
+    ] {
+        head(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    head(
+        &mut out,
+        "socwatch_alerts_delivered_total",
+        "counter",
+        "Alerts delivered, per destination.",
+    );
+    family(
+        &mut out,
+        "socwatch_alerts_delivered_total",
+        "destination",
+        m.alerts_delivered.snapshot(),
+    );
+    head(
+        &mut out,
+        "socwatch_alerts_pending",
+        "gauge",
+        "Alerts waiting in the outbox, per destination.",
+    );
+    family(
+        &mut out,
+        "socwatch_alerts_pending",
+        "destination",
+        m.alerts_pending.snapshot(),
+    );
+    if let Some(size) = store_size {
+        head(
+            &mut out,
+            "socwatch_store_size_bytes",
+            "gauge",
+            "Bytes the incident store takes on disk.",
+        );
+        let _ = writeln!(out, "socwatch_store_size_bytes {size}");
+    }
+    out
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
