@@ -179,6 +179,29 @@ impl Correlator {
         }
     }
 
+    /// Takes back an open incident from the store after a restart, so repeats of its group keep
+    /// folding into it instead of opening a second one. Unknown rules (removed since) are ignored.
+    pub fn restore(&mut self, rules: &RuleSet, incident: &Incident) {
+        let Some(rule) = rules.rules().iter().position(|r| r.id == incident.rule_id) else {
+            return;
+        };
+        let group: Vec<String> = rules
+            .rule(rule)
+            .threshold
+            .group_by
+            .iter()
+            .map(|field| incident.group.get(field).cloned().unwrap_or_default())
+            .collect();
+        let state = self.groups[rule].entry(group).or_default();
+        state.last_seen = Some(incident.last_seen);
+        state.last_incident = Some(incident.last_seen);
+        state.open = Some(OpenIncident {
+            id: incident.id.clone(),
+            last_seen: incident.last_seen,
+            count: incident.count,
+        });
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod correlate;
+pub mod daemon;
 pub mod decode;
 pub mod duration;
 pub mod load;

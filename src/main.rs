@@ -39,6 +39,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The daemon, in the foreground: tails files, receives syslog, stores incidents, serves the API
+    Run,
     /// One pass over log files (or - for stdin) with the rules; prints the incidents found
     Scan {
         /// Rule file or folder; replaces the configured rules (repeatable)
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
     };
     let lang = cli.lang.unwrap_or(config.daemon.lang);
     match cli.command {
+        Command::Run => cmd_run(config, path),
         Command::Scan {
             rules,
             format,
@@ -407,4 +410,109 @@ fn say_list(lang: Lang) -> &'static [&'static str] {
         Lang::Vi => &["Mã", "Mức độ", "Tên", "Nhãn", "Tệp"],
         Lang::En => &["Id", "Severity", "Title", "Tags", "File"],
     }
+}
+
+/// `socwatch run`: a runbook. Logging, config and rules (every problem before failing), store,
+/// sockets, then the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.
+fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SOCWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rules = match load_rules(&config, Vec::new()) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    let store = match socwatch::store::Store::open(&config.daemon.data_dir) {
+        Ok(store) => std::sync::Arc::new(store),
+        Err(err) => {
+            eprintln!(
+                "cannot open the store at {}: {err}",
+                config.daemon.data_dir.display()
+            );
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the runtime: {err}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let bound = socwatch::daemon::Bound::bind(&config).await?;
+        tracing::info!(api = %bound.api.local_addr()?, sources = socwatch::daemon::file_sources(&config).len(), rules = rules.len(), "socwatch running");
+        let reload = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let shutdown = signals(config_file, reload.clone());
+        socwatch::daemon::run(config, rules, store, bound, shutdown, reload, || {
+            socwatch::daemon::notify_systemd("READY=1");
+            if let Some(every) = socwatch::daemon::watchdog_interval() {
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tick.tick().await;
+                        socwatch::daemon::notify_systemd("WATCHDOG=1");
+                    }
+                });
+            }
+        })
+        .await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("socwatch run: {err:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT. SIGHUP re-reads the config's rules meanwhile: a valid set is
+/// handed to the pipeline, an invalid one is logged and the running rules stay.
+async fn signals(
+    config_file: Option<PathBuf>,
+    reload: std::sync::Arc<std::sync::Mutex<Option<RuleSet>>>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                socwatch::daemon::notify_systemd("RELOADING=1");
+                let loaded = load::config(config_file.as_deref())
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| load::rules(&config.daemon.rules).map_err(|e| e.to_string()));
+                match loaded {
+                    Ok(rules) => {
+                        if let Ok(mut slot) = reload.lock() {
+                            *slot = Some(rules);
+                        }
+                    }
+                    Err(problems) => tracing::error!(%problems, "reload refused: the running rules stay"),
+                }
+                socwatch::daemon::notify_systemd("READY=1");
+            }
+        }
+    }
+    socwatch::daemon::notify_systemd("STOPPING=1");
 }

@@ -413,6 +413,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every saved checkpoint whose key starts with `prefix` (`file:` for the tailers).
+    pub fn checkpoints(&self, prefix: &str) -> Result<Vec<(String, Checkpoint)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.trees[T_CHECKPOINTS].scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            if let Some(checkpoint) = self.checkpoint(&key)? {
+                found.push((key, checkpoint));
+            }
+        }
+        Ok(found)
+    }
+
     pub fn checkpoint(&self, key: &str) -> Result<Option<Checkpoint>, StoreError> {
         let Some(bytes) = self.trees[T_CHECKPOINTS].get(key.as_bytes())? else {
             return Ok(None);
