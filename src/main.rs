@@ -421,6 +421,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rules = match load_rules(&config, Vec::new()) {
         Ok(set) => set,
@@ -449,7 +450,19 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let bound = socwatch::daemon::Bound::bind(&config).await?;
-        tracing::info!(api = %bound.api.local_addr()?, sources = socwatch::daemon::file_sources(&config).len(), rules = rules.len(), "socwatch running");
+        let syslog: Vec<String> = bound
+            .syslog_udp
+            .iter()
+            .filter_map(|(_, s)| s.local_addr().ok().map(|a| format!("udp:{a}")))
+            .chain(bound.syslog_tcp.iter().filter_map(|(_, l)| l.local_addr().ok().map(|a| format!("tcp:{a}"))))
+            .collect();
+        tracing::info!(
+            api = %bound.api.local_addr()?,
+            syslog = %syslog.join(","),
+            file_sources = socwatch::daemon::file_sources(&config).len(),
+            rules = rules.len(),
+            "socwatch running"
+        );
         let reload = std::sync::Arc::new(std::sync::Mutex::new(None));
         let shutdown = signals(config_file, reload.clone());
         socwatch::daemon::run(config, rules, store, bound, shutdown, reload, || {
