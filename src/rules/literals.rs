@@ -268,3 +268,53 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Small regexes built from pieces that exercise every branch of `walk`.
+    fn pattern() -> impl Strategy<Value = String> {
+        let atom = prop_oneof![
+            "[a-cA-C]{1,4}".prop_map(|s| s),
+            Just(r"\d+".to_string()),
+            Just(r"\s".to_string()),
+            Just(".".to_string()),
+            Just("[xy]".to_string()),
+            Just("ổ".to_string()),
+            Just(r"\b".to_string()),
+        ];
+        let piece = (
+            atom,
+            prop_oneof![Just(""), Just("?"), Just("*"), Just("+"), Just("{2}")],
+        )
+            .prop_map(|(a, q)| {
+                if q.is_empty() {
+                    a
+                } else {
+                    format!("(?:{a}){q}")
+                }
+            });
+        let seq = proptest::collection::vec(piece, 1..5).prop_map(|v| v.concat());
+        (proptest::collection::vec(seq, 1..3), any::<bool>()).prop_map(|(alts, ci)| {
+            let body = alts.join("|");
+            if ci { format!("(?i)(?:{body})") } else { body }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn every_match_contains_a_required_literal(pattern in pattern(), text in "[a-cA-Cxyổ0-9 ]{0,12}") {
+            let re = regex::Regex::new(&pattern).unwrap();
+            if let (Some(found), Some(lits)) = (re.find(&text), regex_literals(&pattern)) {
+                let hay = text.to_ascii_lowercase();
+                prop_assert!(
+                    lits.iter().any(|lit| hay.contains(lit.as_str())),
+                    "{pattern} matched {:?} in {text:?} but no literal of {lits:?} occurs", found.as_str()
+                );
+            }
+        }
+    }
+}

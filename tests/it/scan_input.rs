@@ -1,0 +1,180 @@
+//! `scan` on hostile input: invalid UTF-8, NUL bytes, a 10 MB line, CRLF, a truncated gzip, stdin,
+//! several files out of order. Every other attack line is still found and the oddities are counted.
+
+use std::io::Write;
+
+use crate::support::{fixture, incidents, socwatch, stderr};
+
+fn attack(n: usize) -> Vec<u8> {
+    format!("Nov 22 10:{:02}:{:02} portal-01 sshd[811]: Failed password for root from 203.0.113.{} port 51514 ssh2", n / 60, n % 60, n % 200 + 1).into_bytes()
+}
+
+/// Builds a log mixing attack lines with every kind of bad input; returns it and how many attack lines it holds.
+fn hostile_log() -> (Vec<u8>, u64) {
+    let mut log = Vec::new();
+    let mut attacks = 0;
+    for n in 0..50 {
+        log.extend(attack(n));
+        log.push(b'\n');
+        attacks += 1;
+        match n % 5 {
+            0 => log.extend(b"Nov 22 10:00:00 portal-01 kernel: \xff\xfe garbage \xc3\x28 bytes\n"),
+            1 => log.extend(b"\0\0\0\0\0\0\0\0 preallocated after a crash\n"),
+            2 => {
+                // An attack line with a bad byte inside is still an attack line.
+                let mut line = attack(n + 1000);
+                line.splice(30..30, *b"\xff");
+                log.extend(line);
+                log.push(b'\n');
+                attacks += 1;
+            }
+            3 => {
+                log.extend(attack(n + 2000));
+                log.extend(b"\r\n");
+                attacks += 1;
+            }
+            _ => {}
+        }
+        if n == 25 {
+            log.extend(std::iter::repeat_n(b'A', 10 * 1024 * 1024));
+            log.push(b'\n');
+        }
+    }
+    (log, attacks)
+}
+
+fn scan_json(files: &[&std::path::Path]) -> (Vec<serde_json::Value>, String) {
+    let rules = fixture("rules");
+    let mut args = vec![
+        "--lang",
+        "en",
+        "scan",
+        "--json",
+        "--rules",
+        rules.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = socwatch(&args);
+    (incidents(&out), stderr(&out))
+}
+
+fn total_count(found: &[serde_json::Value]) -> u64 {
+    found.iter().map(|i| i["count"].as_u64().unwrap()).sum()
+}
+
+#[test]
+fn bad_bytes_nul_huge_lines_and_crlf_lose_no_attack_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, attacks) = hostile_log();
+    let path = dir.path().join("auth.log");
+    std::fs::write(&path, &log).unwrap();
+    let (found, err) = scan_json(&[&path]);
+    assert_eq!(
+        total_count(&found),
+        attacks,
+        "every attack line counted once"
+    );
+    assert!(err.contains("invalid UTF-8"), "{err}");
+    let invalid = 10 + 10; // the garbage lines and the attack lines with a bad byte
+    assert!(err.contains(&format!("{invalid} invalid UTF-8")), "{err}");
+    assert!(err.contains("10 with NUL bytes"), "{err}");
+    assert!(err.contains("1 cut at 65536 bytes"), "{err}");
+    for incident in &found {
+        for evidence in incident["evidence"].as_array().unwrap() {
+            assert!(
+                !evidence["line"].as_str().unwrap().ends_with('\r'),
+                "CR stripped"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_truncated_gzip_is_read_up_to_the_cut_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = hostile_log();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&log).unwrap();
+    let gz = encoder.finish().unwrap();
+    let whole = dir.path().join("auth.log.2.gz");
+    std::fs::write(&whole, &gz).unwrap();
+    let (complete, _) = scan_json(&[&whole]);
+
+    let cut = dir.path().join("auth.log.3.gz");
+    std::fs::write(&cut, &gz[..gz.len() * 2 / 3]).unwrap();
+    let (partial, err) = scan_json(&[&cut]);
+    assert!(err.contains("gzip stream is truncated"), "{err}");
+    let (all, some) = (total_count(&complete), total_count(&partial));
+    assert!(
+        some > 0 && some < all,
+        "read up to the cut: {some} of {all}"
+    );
+}
+
+#[test]
+fn stdin_is_scanned_like_a_file() {
+    let rules = fixture("rules");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_socwatch"))
+        .args(["scan", "--json", "--rules", rules.to_str().unwrap(), "-"])
+        .env("SOCWATCH_CONFIG", "/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    for n in 0..7 {
+        input.write_all(&attack(n)).unwrap();
+        input.write_all(b"\n").unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(total_count(&incidents(&out)), 7);
+}
+
+#[test]
+fn several_files_are_merged_by_event_time() {
+    // Five failures spread over two rotated files: a threshold of 5 in 10 minutes only fires if
+    // the files are read as one timeline, whatever order they are named in.
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("rule.yml");
+    std::fs::write(
+        &rule,
+        "id: five-in-ten\ntitle: t\nseverity: high\nmatch: {message: 'Failed password for (?P<user>\\S+) from (?P<src_ip>\\S+)'}\nthreshold: {count: 5, within: 10m, group_by: [src_ip]}\nsuppress: 1m\n",
+    )
+    .unwrap();
+    let line = |minute: u32| {
+        format!(
+            "Nov 22 10:{minute:02}:00 portal-01 sshd[811]: Failed password for root from 198.51.100.9 port 22 ssh2\n"
+        )
+    };
+    // Older file: minutes 0, 2, 4 and a lone one at 30; newer: 6 and 8.
+    let older = dir.path().join("auth.log.1");
+    std::fs::write(&older, [0, 2, 4, 30].map(line).concat()).unwrap();
+    let newer = dir.path().join("auth.log");
+    std::fs::write(&newer, [31, 33].map(line).concat()).unwrap();
+    let interleaved = dir.path().join("auth.log.0");
+    std::fs::write(&interleaved, [6, 8].map(line).concat()).unwrap();
+    let out = socwatch(&[
+        "scan",
+        "--json",
+        "--timezone",
+        "UTC",
+        "--rules",
+        rule.to_str().unwrap(),
+        newer.to_str().unwrap(),
+        interleaved.to_str().unwrap(),
+        older.to_str().unwrap(),
+    ]);
+    let found = incidents(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["count"], 5);
+    assert!(
+        found[0]["first_seen"]
+            .as_str()
+            .unwrap()
+            .contains("T17:00:00+07:00"),
+        "{}",
+        found[0]["first_seen"]
+    );
+}
