@@ -8,7 +8,7 @@ mod support;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use socwatch::decode::Decoder;
 use socwatch::model::{Event, Format, SourceMeta};
 use socwatch::rules::{MatchScratch, RuleMatch, RuleSet};
@@ -110,4 +110,22 @@ fn bench_matching(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_matching);
-criterion_main!(benches);
+
+/// `SOCWATCH_WRITE_RULES=DIR cargo bench --bench matching` writes the generated rule sets
+/// (`DIR/generated-20/rules.yml`, `DIR/generated-2000/rules.yml`) for `benches/compare.sh` and exits.
+fn main() {
+    if let Some(dir) = std::env::var_os("SOCWATCH_WRITE_RULES") {
+        for n in [20, 2000] {
+            let folder = std::path::Path::new(&dir).join(format!("generated-{n}"));
+            std::fs::create_dir_all(&folder).expect("create the rules folder");
+            std::fs::write(folder.join("rules.yml"), support::generated_rules_yaml(n))
+                .expect("write the rules");
+            println!("{}", folder.display());
+        }
+        return;
+    }
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
