@@ -323,12 +323,23 @@ fn apache_error<'a>(
         else {
             break;
         };
-        let Some((value, after)) = value.split_once(']') else {
+        // `[client [2001:db8::1]:51548]`: a bracketed IPv6 address holds the first `]`.
+        let end = if value.starts_with('[') {
+            value
+                .find(']')
+                .and_then(|i| value[i + 1..].find(']').map(|j| i + 1 + j))
+        } else {
+            value.find(']')
+        };
+        let Some(end) = end else {
             break;
         };
+        let (value, after) = (&value[..end], &value[end + 1..]);
         match kind {
             "pid" => pid = Some(value.split(':').next().unwrap_or(value)),
             "client" => client = Some(client_ip(value, modern)),
+            // Behind a proxy with mod_remoteip, apache names the original client `remote`.
+            "remote" if client.is_none() => client = Some(client_ip(value, modern)),
             _ => {}
         }
         rest = after;
@@ -634,6 +645,15 @@ mod tests {
                  c-ip=::1
                  log_level=error
                  module=auth_basic
+                 message=AH01618: user x not found",
+            ),
+            (
+                "[Thu Jul 11 01:21:44.5 2013] [auth_basic:error] [pid 7:tid 9] [client [2001:db8::1]:51548] AH01618: user x not found",
+                "apache apache/error/- 2013-07-10T23:21:44.5Z
+                 c-ip=2001:db8::1
+                 log_level=error
+                 module=auth_basic
+                 pid=7
                  message=AH01618: user x not found",
             ),
             (

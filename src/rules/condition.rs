@@ -49,10 +49,46 @@ pub enum CompareOp {
 
 #[derive(Debug, Clone)]
 pub enum Condition {
-    Field { field: String, test: Test },
+    Field {
+        field: String,
+        test: Test,
+    },
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
+    /// Holds only if one of these prefilter patterns occurred in the line (added when the rule set
+    /// is built, around `any` branches); then as the inner condition.
+    Gated {
+        patterns: Box<[u32]>,
+        inner: Box<Condition>,
+    },
+}
+
+/// Which prefilter patterns occurred in the current line: a bit per pattern of the rule set.
+#[derive(Debug, Clone, Default)]
+pub struct Hits {
+    words: Vec<u64>,
+}
+
+impl Hits {
+    pub fn reset(&mut self, patterns: usize) {
+        self.words.clear();
+        self.words.resize(patterns.div_ceil(64), 0);
+    }
+
+    pub fn set(&mut self, pattern: usize) {
+        if let Some(word) = self.words.get_mut(pattern / 64) {
+            *word |= 1 << (pattern % 64);
+        }
+    }
+
+    pub fn any(&self, patterns: &[u32]) -> bool {
+        patterns.iter().any(|&p| {
+            self.words
+                .get(p as usize / 64)
+                .is_some_and(|word| word & (1 << (p % 64)) != 0)
+        })
+    }
 }
 
 /// Fields that describe the source, not the line: the prefilter cannot find them in the text.
@@ -63,6 +99,8 @@ pub struct Evaluation<'e, 'a> {
     pub event: &'e Event<'a>,
     pub meta: &'e SourceMeta,
     pub captured: Vec<(String, String)>,
+    /// The prefilter's findings for this line; `None` evaluates every branch.
+    pub hits: Option<&'e Hits>,
 }
 
 impl<'e, 'a> Evaluation<'e, 'a> {
@@ -71,6 +109,7 @@ impl<'e, 'a> Evaluation<'e, 'a> {
             event,
             meta,
             captured: Vec::new(),
+            hits: None,
         }
     }
 
@@ -133,6 +172,51 @@ impl Condition {
                 ev.captured.truncate(mark);
                 !holds
             }
+            Condition::Gated { patterns, inner } => {
+                ev.hits.is_none_or(|hits| hits.any(patterns)) && inner.eval(ev)
+            }
+        }
+    }
+
+    /// Wraps every `any` branch that has required literals in a gate on those literals;
+    /// `register` turns literals into pattern ids.
+    pub fn gate_branches(self, register: &mut dyn FnMut(Vec<String>) -> Box<[u32]>) -> Condition {
+        match self {
+            Condition::Any(children) => Condition::Any(
+                children
+                    .into_iter()
+                    .map(|child| match child.required_literals() {
+                        Some(lits) => Condition::Gated {
+                            patterns: register(lits),
+                            inner: Box::new(child.gate_branches(register)),
+                        },
+                        None => child.gate_branches(register),
+                    })
+                    .collect(),
+            ),
+            Condition::All(children) => Condition::All(
+                children
+                    .into_iter()
+                    .map(|c| c.gate_branches(register))
+                    .collect(),
+            ),
+            Condition::Not(child) => Condition::Not(Box::new(child.gate_branches(register))),
+            other => other,
+        }
+    }
+
+    /// Adds `base` to every gate's pattern ids.
+    pub fn shift_gates(&mut self, base: u32) {
+        match self {
+            Condition::Gated { patterns, inner } => {
+                patterns.iter_mut().for_each(|p| *p += base);
+                inner.shift_gates(base);
+            }
+            Condition::All(children) | Condition::Any(children) => {
+                children.iter_mut().for_each(|c| c.shift_gates(base))
+            }
+            Condition::Not(child) => child.shift_gates(base),
+            Condition::Field { .. } => {}
         }
     }
 
@@ -172,6 +256,7 @@ impl Condition {
                 Some(union)
             }
             Condition::Not(_) => None,
+            Condition::Gated { inner, .. } => inner.required_literals(),
         }
     }
 }

@@ -191,22 +191,51 @@ pub struct RuleMatch {
     pub captured: Vec<(String, String)>,
 }
 
+/// The literal prefilter of the rules that share one logsource selector.
+#[derive(Debug, Clone, Default)]
+struct Route {
+    selector: LogsourceSelector,
+    /// This route's first pattern in the set-wide numbering that `Hits` and gates use.
+    base: u32,
+    prefilter: Option<AhoCorasick>,
+    /// The literals (lower-cased), and for each the rules that require it.
+    patterns: Vec<String>,
+    pattern_rules: Vec<Vec<u32>>,
+    /// Rules with no usable literal: checked on every line of their logsource.
+    unfiltered: Vec<u32>,
+}
+
 /// The compiled rules and the prefilter over them.
+///
+/// Rules are grouped by logsource selector into routes, each with its own Aho-Corasick automaton:
+/// an event is searched only for the literals of the rules that can see it, so web rules' literals
+/// cost nothing on syslog lines and the other way round.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     skipped: Vec<Skipped>,
-    prefilter: Option<AhoCorasick>,
-    /// For each prefilter pattern, the rules that require it.
-    pattern_rules: Vec<Vec<u32>>,
-    /// Rules with no usable literal: checked on every line of their logsource.
-    unfiltered: Vec<u32>,
+    routes: Vec<Route>,
+    pattern_count: usize,
+}
+
+impl Route {
+    fn pattern_id(&mut self, literal: String) -> u32 {
+        match self.patterns.iter().position(|p| *p == literal) {
+            Some(id) => id as u32,
+            None => {
+                self.patterns.push(literal);
+                self.pattern_rules.push(Vec::new());
+                (self.patterns.len() - 1) as u32
+            }
+        }
+    }
 }
 
 /// Reusable buffers for matching, so the hot path does not allocate per line.
 #[derive(Debug, Default)]
 pub struct MatchScratch {
     candidates: Vec<u32>,
+    hits: condition::Hits,
 }
 
 impl RuleSet {
@@ -305,31 +334,78 @@ impl RuleSet {
     }
 
     fn build_prefilter(&mut self) {
-        let mut pattern_index: HashMap<String, usize> = HashMap::new();
-        let mut patterns: Vec<String> = Vec::new();
-        self.pattern_rules.clear();
-        self.unfiltered.clear();
-        for (i, rule) in self.rules.iter().enumerate() {
+        let mut routes: Vec<Route> = Vec::new();
+        for (i, rule) in self.rules.iter_mut().enumerate() {
+            let route = match routes.iter_mut().position(|r| r.selector == rule.logsource) {
+                Some(at) => &mut routes[at],
+                None => {
+                    routes.push(Route {
+                        selector: rule.logsource.clone(),
+                        ..Route::default()
+                    });
+                    routes.last_mut().expect("just pushed")
+                }
+            };
             match rule.condition.required_literals() {
                 Some(lits) => {
                     for lit in lits {
-                        let id = *pattern_index.entry(lit.clone()).or_insert_with(|| {
-                            patterns.push(lit);
-                            self.pattern_rules.push(Vec::new());
-                            patterns.len() - 1
-                        });
-                        self.pattern_rules[id].push(i as u32);
+                        let id = route.pattern_id(lit);
+                        route.pattern_rules[id as usize].push(i as u32);
                     }
                 }
-                None => self.unfiltered.push(i as u32),
+                None => route.unfiltered.push(i as u32),
+            }
+            // Branches of `any` get their own literals, so a rule with many alternatives runs
+            // only the branches whose text occurs in the line.
+            let condition = std::mem::replace(&mut rule.condition, Condition::All(Vec::new()));
+            rule.condition = condition.gate_branches(&mut |lits| {
+                lits.into_iter().map(|lit| route.pattern_id(lit)).collect()
+            });
+        }
+        // Gates were numbered per route; shift them into one numbering across routes.
+        let mut base = 0u32;
+        for route in &mut routes {
+            route.base = base;
+            base += route.patterns.len() as u32;
+        }
+        for rule in &mut self.rules {
+            let route_base = routes
+                .iter()
+                .find(|r| r.selector == rule.logsource)
+                .map_or(0, |r| r.base);
+            rule.condition.shift_gates(route_base);
+        }
+        for route in &mut routes {
+            route.prefilter = (!route.patterns.is_empty()).then(|| {
+                // A DFA costs memory (a few MB for the shipped rules) but is the fastest way to
+                // report every overlapping occurrence, which the prefilter needs to stay sound.
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                    .build(&route.patterns)
+                    .expect("literal patterns always build")
+            });
+        }
+        self.pattern_count = base as usize;
+        self.routes = routes;
+    }
+
+    /// Literals shorter than `min_len` and the rules that rely on them: they match most lines,
+    /// so those rules' conditions run on most lines of their logsource (`rules check` warns).
+    pub fn weak_literals(&self, min_len: usize) -> Vec<(String, Vec<&str>)> {
+        let mut weak = Vec::new();
+        for route in &self.routes {
+            for (lit, rules) in route.patterns.iter().zip(&route.pattern_rules) {
+                if lit.chars().count() < min_len {
+                    let ids = rules
+                        .iter()
+                        .map(|&r| self.rules[r as usize].id.as_str())
+                        .collect();
+                    weak.push((lit.clone(), ids));
+                }
             }
         }
-        self.prefilter = (!patterns.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&patterns)
-                .expect("literal patterns always build")
-        });
+        weak
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -354,7 +430,9 @@ impl RuleSet {
 
     /// Rules that no literal can prefilter (they cost a condition check on every line they see).
     pub fn unfiltered(&self) -> impl Iterator<Item = &Rule> {
-        self.unfiltered.iter().map(|&i| &self.rules[i as usize])
+        self.routes
+            .iter()
+            .flat_map(|route| route.unfiltered.iter().map(|&i| &self.rules[i as usize]))
     }
 
     /// The rules built into the binary (the `rules/` folder of the source tree).
@@ -380,11 +458,22 @@ impl RuleSet {
         out.clear();
         let candidates = &mut scratch.candidates;
         candidates.clear();
-        candidates.extend_from_slice(&self.unfiltered);
-        if let Some(ac) = &self.prefilter {
-            for text in std::iter::once(event.raw).chain(event.derived.iter().map(|d| d.as_ref())) {
-                for hit in ac.find_overlapping_iter(text) {
-                    candidates.extend_from_slice(&self.pattern_rules[hit.pattern().as_usize()]);
+        let hits = &mut scratch.hits;
+        hits.reset(self.pattern_count);
+        for route in &self.routes {
+            if !route.selector.accepts(&event.logsource) {
+                continue;
+            }
+            candidates.extend_from_slice(&route.unfiltered);
+            if let Some(ac) = &route.prefilter {
+                for text in
+                    std::iter::once(event.raw).chain(event.derived.iter().map(|d| d.as_ref()))
+                {
+                    for hit in ac.find_overlapping_iter(text) {
+                        let id = hit.pattern().as_usize();
+                        hits.set(route.base as usize + id);
+                        candidates.extend_from_slice(&route.pattern_rules[id]);
+                    }
                 }
             }
         }
@@ -394,7 +483,7 @@ impl RuleSet {
         candidates.sort_unstable();
         candidates.dedup();
         for &index in candidates.iter() {
-            if let Some(captured) = self.eval_rule(index as usize, event, meta) {
+            if let Some(captured) = self.eval_gated(index as usize, event, meta, Some(hits)) {
                 out.push(RuleMatch {
                     rule: index as usize,
                     captured,
@@ -410,11 +499,22 @@ impl RuleSet {
         event: &Event<'_>,
         meta: &SourceMeta,
     ) -> Option<Vec<(String, String)>> {
+        self.eval_gated(index, event, meta, None)
+    }
+
+    fn eval_gated(
+        &self,
+        index: usize,
+        event: &Event<'_>,
+        meta: &SourceMeta,
+        hits: Option<&condition::Hits>,
+    ) -> Option<Vec<(String, String)>> {
         let rule = &self.rules[index];
         if !rule.logsource.accepts(&event.logsource) {
             return None;
         }
         let mut ev = Evaluation::new(event, meta);
+        ev.hits = hits;
         rule.condition.eval(&mut ev).then_some(ev.captured)
     }
 

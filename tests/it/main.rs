@@ -2,6 +2,8 @@
 //! or the library on real files in a temporary folder.
 
 mod cli;
+mod fail2ban_corpus;
 mod prefilter;
 mod scan_input;
+mod shipped_rules;
 mod support;
