@@ -66,7 +66,7 @@ row() { # name input lines rules secs rss
 echo "== fail2ban-regex (stock sshd filter)" >&2
 read -r secs rss < <(measure fail2ban fail2ban-regex "$AUTH" /etc/fail2ban/filter.d/sshd.conf)
 F2B_SECS=$secs
-F2B_MATCHED=$(grep -oE '^Lines: [0-9]+ lines, [0-9]+ ignored, [0-9]+ matched' "$OUT/fail2ban.out" | awk '{print $7}')
+F2B_MATCHED=$(grep -oE '^Lines: [0-9]+ lines, [0-9]+ ignored, [0-9]+ matched' "$OUT/fail2ban.out" | awk '{print $6}')
 row "fail2ban-regex $(fail2ban-regex --version 2>/dev/null | head -1 | awk '{print $NF}') (stock sshd.conf)" auth.log "$N" "sshd filter" "$secs" "$rss"
 
 echo "== grep -c 'Failed password' (floor)" >&2
