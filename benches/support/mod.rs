@@ -197,10 +197,12 @@ const PATHS: [&str; 10] = [
     "/api/v1/cart?item=42&qty=1",
     "/search?q=ho+chi+minh+city",
     "/tin-tuc/thong-bao-2026.html",
+    "/contact",
+    "/tin-tuc/index.php?page=2&cat=thong-bao",
+];
+const ATTACK_PATHS: [&str; 8] = [
     "/wp-login.php",
     "/index.php?page=../../../../etc/passwd",
-];
-const ATTACK_PATHS: [&str; 6] = [
     "/products.php?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--",
     "/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
     "/.env",

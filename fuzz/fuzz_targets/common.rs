@@ -40,14 +40,13 @@ pub fn decode_lines(format: Format, data: &[u8]) {
     }
 }
 
-/// What holds of every event: `raw` is the line, fields are readable, serializable-ish values.
+/// What holds of every event: `raw` is the line and every field can be looked up by its name.
+/// (A field name may be empty: JSON allows `{"": 1}`.)
 pub fn check(event: &Event<'_>, text: &str) {
     assert_eq!(event.raw, text, "raw must be the prepared line");
     let _ = event.message();
-    for (key, value) in &event.fields {
-        assert!(!key.is_empty(), "empty field name in {event:?}");
-        let _ = event.get(key);
-        let _ = value.len();
+    for (key, _) in &event.fields {
+        assert!(event.get(key).is_some(), "field {key:?} cannot be looked up");
     }
     if event.parse_error {
         assert_eq!(event.format, Format::Plain, "a failed parse falls back to plain");
