@@ -33,13 +33,25 @@ fn decode_all(decoder: &mut Decoder, lines: &[String]) -> usize {
 fn bench_decode(c: &mut Criterion) {
     let inputs: Vec<(&str, Format, Vec<String>)> = vec![
         ("syslog_rfc3164", Format::Syslog, support::auth_lines(LINES)),
-        ("syslog_iso", Format::Syslog, support::syslog_iso_lines(LINES)),
-        ("syslog_rfc5424", Format::Syslog, support::syslog_5424_lines(LINES)),
+        (
+            "syslog_iso",
+            Format::Syslog,
+            support::syslog_iso_lines(LINES),
+        ),
+        (
+            "syslog_rfc5424",
+            Format::Syslog,
+            support::syslog_5424_lines(LINES),
+        ),
         ("nginx_combined", Format::Nginx, support::nginx_lines(LINES)),
         ("json", Format::Json, support::json_lines(LINES)),
         ("plain", Format::Plain, support::auth_lines(LINES)),
         // `Auto` without detection: every line tries the decoders in turn (the worst case).
-        ("auto_per_line_nginx", Format::Auto, support::nginx_lines(LINES)),
+        (
+            "auto_per_line_nginx",
+            Format::Auto,
+            support::nginx_lines(LINES),
+        ),
     ];
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
@@ -84,7 +96,11 @@ fn bench_decode(c: &mut Criterion) {
         b.iter(|| {
             lines
                 .iter()
-                .map(|l| prepare_line(black_box(l.as_bytes()), DEFAULT_MAX_LINE_BYTES).text.len())
+                .map(|l| {
+                    prepare_line(black_box(l.as_bytes()), DEFAULT_MAX_LINE_BYTES)
+                        .text
+                        .len()
+                })
                 .sum::<usize>()
         })
     });

@@ -62,7 +62,11 @@ fn bench_matching(c: &mut Criterion) {
     let meta = SourceMeta::new("bench");
 
     let cases: Vec<(String, &RuleSet, &[Event<'_>])> = vec![
-        (format!("auth/shipped_{}", shipped.len()), &shipped, &auth_events),
+        (
+            format!("auth/shipped_{}", shipped.len()),
+            &shipped,
+            &auth_events,
+        ),
         (
             format!("auth/shipped_plus_2000_{}", shipped_2000.len()),
             &shipped_2000,
@@ -70,14 +74,29 @@ fn bench_matching(c: &mut Criterion) {
         ),
         ("auth/generated_20".into(), &generated_20, &auth_events),
         ("auth/generated_2000".into(), &generated_2000, &auth_events),
-        ("auth_1pct_generated_hits/generated_20".into(), &generated_20, &mixed_events),
-        ("auth_1pct_generated_hits/generated_2000".into(), &generated_2000, &mixed_events),
         (
-            format!("auth_1pct_generated_hits/shipped_plus_2000_{}", shipped_2000.len()),
+            "auth_1pct_generated_hits/generated_20".into(),
+            &generated_20,
+            &mixed_events,
+        ),
+        (
+            "auth_1pct_generated_hits/generated_2000".into(),
+            &generated_2000,
+            &mixed_events,
+        ),
+        (
+            format!(
+                "auth_1pct_generated_hits/shipped_plus_2000_{}",
+                shipped_2000.len()
+            ),
             &shipped_2000,
             &mixed_events,
         ),
-        (format!("nginx/shipped_{}", shipped.len()), &shipped, &nginx_events),
+        (
+            format!("nginx/shipped_{}", shipped.len()),
+            &shipped,
+            &nginx_events,
+        ),
         (
             format!("nginx/shipped_plus_2000_{}", shipped_2000.len()),
             &shipped_2000,
@@ -104,8 +123,12 @@ fn bench_matching(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     let sources = socwatch::rules::shipped_sources();
-    group.bench_function("shipped", |b| b.iter(|| RuleSet::build(black_box(&sources))));
-    group.bench_function("generated_2000", |b| b.iter(|| support::generated_rules(2000)));
+    group.bench_function("shipped", |b| {
+        b.iter(|| RuleSet::build(black_box(&sources)))
+    });
+    group.bench_function("generated_2000", |b| {
+        b.iter(|| support::generated_rules(2000))
+    });
     group.finish();
 }
 

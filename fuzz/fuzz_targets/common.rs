@@ -33,7 +33,11 @@ pub fn decode_lines(format: Format, data: &[u8]) {
     };
     let mut decoder = Decoder::new(format, context(selector));
     for line in rest.split(|&b| b == b'\n') {
-        let max = if selector & 0x80 != 0 { MAX_LINE } else { 64 * 1024 };
+        let max = if selector & 0x80 != 0 {
+            MAX_LINE
+        } else {
+            64 * 1024
+        };
         let prepared = prepare_line(line, max);
         let event = decoder.decode(&prepared.text);
         check(&event, &prepared.text);
@@ -46,9 +50,16 @@ pub fn check(event: &Event<'_>, text: &str) {
     assert_eq!(event.raw, text, "raw must be the prepared line");
     let _ = event.message();
     for (key, _) in &event.fields {
-        assert!(event.get(key).is_some(), "field {key:?} cannot be looked up");
+        assert!(
+            event.get(key).is_some(),
+            "field {key:?} cannot be looked up"
+        );
     }
     if event.parse_error {
-        assert_eq!(event.format, Format::Plain, "a failed parse falls back to plain");
+        assert_eq!(
+            event.format,
+            Format::Plain,
+            "a failed parse falls back to plain"
+        );
     }
 }
