@@ -34,14 +34,17 @@ impl Rng {
         items[self.below(items.len())]
     }
 
+    /// One of 2,000 addresses: like a real log, where attackers and users come back many times
+    /// (a fresh address on every line would make every failed login a new correlation group).
     pub fn ipv4(&mut self) -> String {
-        const FIRST: [u8; 8] = [45, 61, 103, 117, 141, 185, 193, 222];
+        const FIRST: [usize; 8] = [45, 61, 103, 117, 141, 185, 193, 222];
+        let i = self.below(2000);
         format!(
             "{}.{}.{}.{}",
-            FIRST[self.below(FIRST.len())],
-            self.below(256),
-            self.below(256),
-            1 + self.below(254)
+            FIRST[i % FIRST.len()],
+            (i * 37) % 256,
+            (i * 101) % 256,
+            1 + (i * 13) % 254
         )
     }
 }
