@@ -208,7 +208,11 @@ impl Correlator {
             self.evict(obs.rule, obs.ts);
         }
         let limits = self.limits;
-        let state = self.groups[obs.rule].entry(obs.group.clone()).or_default();
+        let groups = &mut self.groups[obs.rule];
+        if !groups.contains_key(&obs.group) {
+            groups.insert(obs.group.clone(), GroupState::default());
+        }
+        let state = groups.get_mut(&obs.group).expect("inserted above");
         state.last_seen = Some(state.last_seen.map_or(obs.ts, |seen| seen.max(obs.ts)));
 
         if let Some(open) = &mut state.open {

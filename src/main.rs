@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod incidents_cmd;
+
 use clap::{Parser, Subcommand};
 use socwatch::config::{Config, config_path};
 use socwatch::model::{Format, Lang, Logsource};
@@ -61,6 +63,11 @@ enum Command {
     Rules {
         #[command(subcommand)]
         action: RulesAction,
+    },
+    /// Query incidents, change their status, export them (opens the store directly)
+    Incidents {
+        #[command(subcommand)]
+        action: incidents_cmd::IncidentsAction,
     },
     /// Validate the config file and the rules it points to
     Config {
@@ -124,6 +131,7 @@ fn main() -> ExitCode {
             RulesAction::Test { rules } => cmd_rules_test(&config, lang, rules),
             RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
         },
+        Command::Incidents { action } => incidents_cmd::run(&config, lang, action),
         Command::Config {
             action: ConfigAction::Check,
         } => {
@@ -266,82 +274,10 @@ fn cmd_scan(
         return ExitCode::from(EXIT_RUNTIME);
     }
 
-    let lines = result.lines();
-    let rate = if elapsed > 0.0 {
-        lines as f64 / elapsed
-    } else {
-        0.0
-    };
-    match lang {
-        Lang::Vi => eprintln!(
-            "Đã đọc {lines} dòng từ {} nguồn trong {elapsed:.2} giây ({rate:.0} dòng/giây); {} lần khớp quy tắc; {} sự cố.",
-            result.inputs.len(),
-            result.matches,
-            result.incidents.len()
-        ),
-        Lang::En => eprintln!(
-            "Read {lines} lines from {} inputs in {elapsed:.2} s ({rate:.0} lines/s); {} rule matches; {} incidents.",
-            result.inputs.len(),
-            result.matches,
-            result.incidents.len()
-        ),
-    }
-    for input in &result.inputs {
-        let odd = input.parse_errors + input.invalid_utf8 + input.nul_bytes + input.truncated;
-        if odd > 0 || input.error.is_some() {
-            eprintln!(
-                "  {}: {}",
-                input.source,
-                match lang {
-                    Lang::Vi => format!(
-                        "{} dòng, {} không phân tích được, {} sai UTF-8, {} có byte NUL, {} bị cắt ở {} byte{}",
-                        input.lines,
-                        input.parse_errors,
-                        input.invalid_utf8,
-                        input.nul_bytes,
-                        input.truncated,
-                        opts.max_line_bytes,
-                        input
-                            .error
-                            .as_ref()
-                            .map(|e| format!("; lỗi: {e}"))
-                            .unwrap_or_default()
-                    ),
-                    Lang::En => format!(
-                        "{} lines, {} unparsed, {} invalid UTF-8, {} with NUL bytes, {} cut at {} bytes{}",
-                        input.lines,
-                        input.parse_errors,
-                        input.invalid_utf8,
-                        input.nul_bytes,
-                        input.truncated,
-                        opts.max_line_bytes,
-                        input
-                            .error
-                            .as_ref()
-                            .map(|e| format!("; error: {e}"))
-                            .unwrap_or_default()
-                    ),
-                }
-            );
-        }
-    }
-    let stats = result.correlation;
-    if stats.evicted_groups > 0 {
-        eprintln!(
-            "{}",
-            say(
-                lang,
-                &format!(
-                    "  cảnh báo: {} nhóm tương quan bị loại do đầy bộ nhớ",
-                    stats.evicted_groups
-                ),
-                &format!(
-                    "  warning: {} correlation groups evicted (state cap reached)",
-                    stats.evicted_groups
-                )
-            )
-        );
-    }
+    eprint!(
+        "{}",
+        report::scan_summary(&result, elapsed, opts.max_line_bytes, lang)
+    );
     if result.failed_inputs() > 0 {
         ExitCode::from(EXIT_RUNTIME)
     } else {

@@ -87,6 +87,15 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Auto,
+        Format::Syslog,
+        Format::Nginx,
+        Format::Apache,
+        Format::Json,
+        Format::Plain,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Auto => "auto",
@@ -102,19 +111,14 @@ impl Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Format::Auto,
-            Format::Syslog,
-            Format::Nginx,
-            Format::Apache,
-            Format::Json,
-            Format::Plain,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == s)
-        .ok_or_else(|| {
-            format!("unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)")
-        })
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)"
+                )
+            })
     }
 }
 
@@ -329,4 +333,12 @@ pub mod rfc3339 {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Where a source stopped reading: the file's identity (a fingerprint of its first bytes) and the
+/// byte offset after the last line whose consequences are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Checkpoint {
+    pub fingerprint: u64,
+    pub offset: u64,
 }

@@ -3,7 +3,8 @@
 
 use jiff::Timestamp;
 
-use crate::model::{Incident, Lang, Severity, display_zone};
+use crate::model::{Incident, Lang, Severity, Status, display_zone};
+use crate::scan::{InputStats, ScanReport};
 
 /// `22/11/2026 10:01` in Asia/Ho_Chi_Minh.
 pub fn human_time(ts: Timestamp) -> String {
@@ -125,6 +126,209 @@ pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
         })
         .collect();
     table(header, &rows)
+}
+
+fn status_name(status: Status, lang: Lang) -> &'static str {
+    match (lang, status) {
+        (Lang::Vi, Status::Open) => "Mở",
+        (Lang::Vi, Status::Acknowledged) => "Đã tiếp nhận",
+        (Lang::Vi, Status::Resolved) => "Đã xử lý",
+        (Lang::Vi, Status::FalsePositive) => "Cảnh báo nhầm",
+        (Lang::En, Status::Open) => "open",
+        (Lang::En, Status::Acknowledged) => "acknowledged",
+        (Lang::En, Status::Resolved) => "resolved",
+        (Lang::En, Status::FalsePositive) => "false positive",
+    }
+}
+
+/// `incidents show`: every field of one incident, its evidence lines and its history.
+pub fn incident_detail(incident: &Incident, lang: Lang) -> String {
+    let vi = lang == Lang::Vi;
+    let title = match (lang, &incident.title_vi) {
+        (Lang::Vi, Some(title)) => title,
+        _ => &incident.title,
+    };
+    let labels: [&str; 13] = if vi {
+        [
+            "Mã",
+            "Quy tắc",
+            "Mô tả",
+            "Mức độ",
+            "Trạng thái",
+            "Lần đầu",
+            "Lần cuối",
+            "Số lần",
+            "Nhóm",
+            "Máy",
+            "Hệ thống",
+            "Cấp độ",
+            "Đơn vị",
+        ]
+    } else {
+        [
+            "Id",
+            "Rule",
+            "Title",
+            "Severity",
+            "Status",
+            "First seen",
+            "Last seen",
+            "Count",
+            "Group",
+            "Host",
+            "System",
+            "Level",
+            "Unit",
+        ]
+    };
+    let values = [
+        incident.id.clone(),
+        cell(&incident.rule_id, 80),
+        cell(title, 200),
+        severity_name(incident.severity, lang).to_string(),
+        status_name(incident.status, lang).to_string(),
+        human_time(incident.first_seen),
+        human_time(incident.last_seen),
+        incident.count.to_string(),
+        cell(&group_text(incident), 200),
+        cell(&incident.host, 80),
+        cell(&incident.system, 80),
+        incident.level.to_string(),
+        cell(&incident.unit, 80),
+    ];
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (label, value) in labels.iter().zip(values) {
+        let pad = width - label.chars().count();
+        out.push_str(&format!("{label}:{} {value}\n", " ".repeat(pad)));
+    }
+    if !incident.tags.is_empty() {
+        let label = if vi { "Nhãn" } else { "Tags" };
+        let pad = width.saturating_sub(label.chars().count());
+        out.push_str(&format!(
+            "{label}:{} {}\n",
+            " ".repeat(pad),
+            cell(&incident.tags.join(", "), 200)
+        ));
+    }
+    out.push_str(if vi {
+        "\nBằng chứng:\n"
+    } else {
+        "\nEvidence:\n"
+    });
+    for line in &incident.evidence {
+        out.push_str(&format!(
+            "  {}  {}  {}\n",
+            human_time(line.ts),
+            cell(&line.source, 60),
+            cell(&line.line, 400)
+        ));
+    }
+    if incident.evidence_omitted > 0 {
+        let more = incident.evidence_omitted;
+        out.push_str(&if vi {
+            format!("  (và {more} dòng khác)\n")
+        } else {
+            format!("  (and {more} more lines)\n")
+        });
+    }
+    out.push_str(if vi {
+        "\nLịch sử:\n"
+    } else {
+        "\nHistory:\n"
+    });
+    if incident.history.is_empty() {
+        out.push_str("  -\n");
+    }
+    for entry in &incident.history {
+        out.push_str(&format!(
+            "  {}  {}  {}",
+            human_time(entry.ts),
+            cell(&entry.action, 40),
+            cell(&entry.by, 60)
+        ));
+        if !entry.note.is_empty() {
+            out.push_str(&format!(": {}", cell(&entry.note, 400)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// What `scan` prints to stderr after its output: totals, then one line per input with anything odd.
+pub fn scan_summary(
+    result: &ScanReport,
+    elapsed_secs: f64,
+    max_line_bytes: usize,
+    lang: Lang,
+) -> String {
+    let lines = result.lines();
+    let rate = if elapsed_secs > 0.0 {
+        lines as f64 / elapsed_secs
+    } else {
+        0.0
+    };
+    let (inputs, matches, incidents) =
+        (result.inputs.len(), result.matches, result.incidents.len());
+    let mut out = match lang {
+        Lang::Vi => format!(
+            "Đã đọc {lines} dòng từ {inputs} nguồn trong {elapsed_secs:.2} giây ({rate:.0} dòng/giây); {matches} lần khớp quy tắc; {incidents} sự cố.\n"
+        ),
+        Lang::En => format!(
+            "Read {lines} lines from {inputs} inputs in {elapsed_secs:.2} s ({rate:.0} lines/s); {matches} rule matches; {incidents} incidents.\n"
+        ),
+    };
+    for input in &result.inputs {
+        let odd = input.parse_errors + input.invalid_utf8 + input.nul_bytes + input.truncated;
+        if odd > 0 || input.error.is_some() {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                input.source,
+                input_oddities(input, max_line_bytes, lang)
+            ));
+        }
+    }
+    let evicted = result.correlation.evicted_groups;
+    if evicted > 0 {
+        out.push_str(&match lang {
+            Lang::Vi => format!("  cảnh báo: {evicted} nhóm tương quan bị loại do đầy bộ nhớ\n"),
+            Lang::En => {
+                format!("  warning: {evicted} correlation groups evicted (state cap reached)\n")
+            }
+        });
+    }
+    out
+}
+
+fn input_oddities(input: &InputStats, max_line_bytes: usize, lang: Lang) -> String {
+    let [lines_w, unparsed_w, utf8_w, nul_w, cut_w, bytes_w, error_w] = match lang {
+        Lang::Vi => [
+            "dòng",
+            "không phân tích được",
+            "sai UTF-8",
+            "có byte NUL",
+            "bị cắt ở",
+            "byte",
+            "lỗi",
+        ],
+        Lang::En => [
+            "lines",
+            "unparsed",
+            "invalid UTF-8",
+            "with NUL bytes",
+            "cut at",
+            "bytes",
+            "error",
+        ],
+    };
+    let mut text = format!(
+        "{} {lines_w}, {} {unparsed_w}, {} {utf8_w}, {} {nul_w}, {} {cut_w} {max_line_bytes} {bytes_w}",
+        input.lines, input.parse_errors, input.invalid_utf8, input.nul_bytes, input.truncated
+    );
+    if let Some(err) = &input.error {
+        text.push_str(&format!("; {error_w}: {err}"));
+    }
+    text
 }
 
 #[cfg(test)]

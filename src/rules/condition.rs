@@ -12,8 +12,12 @@ use crate::model::{Event, SourceMeta};
 /// How a field's value is tested.
 #[derive(Debug, Clone)]
 pub enum Test {
-    /// Search; named groups become fields.
-    Regex(Regex),
+    /// Search; named groups become fields. `slot` numbers distinct (field, regex) pairs across
+    /// the rule set for per-line memoization (`NO_SLOT` until the set is built).
+    Regex {
+        re: Regex,
+        slot: u32,
+    },
     /// Equals one of these (one value for `equals`).
     OneOf {
         values: Vec<String>,
@@ -64,6 +68,41 @@ pub enum Condition {
     },
 }
 
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// Fields a regex captured, in group order.
+type Captures = Vec<(String, String)>;
+
+/// Results of regexes already run on the current line, by slot.
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    line: u64,
+    /// (line the result belongs to, captures if it matched).
+    results: Vec<(u64, Option<Captures>)>,
+}
+
+impl Memo {
+    pub fn next_line(&mut self, slots: usize) {
+        self.line += 1;
+        if self.results.len() < slots {
+            self.results.resize(slots, (0, None));
+        }
+    }
+
+    fn get(&self, slot: u32) -> Option<&Option<Captures>> {
+        self.results
+            .get(slot as usize)
+            .filter(|(line, _)| *line == self.line)
+            .map(|(_, result)| result)
+    }
+
+    fn put(&mut self, slot: u32, result: Option<Captures>) {
+        if let Some(entry) = self.results.get_mut(slot as usize) {
+            *entry = (self.line, result);
+        }
+    }
+}
+
 /// Which prefilter patterns occurred in the current line: a bit per pattern of the rule set.
 #[derive(Debug, Clone, Default)]
 pub struct Hits {
@@ -101,6 +140,8 @@ pub struct Evaluation<'e, 'a> {
     pub captured: Vec<(String, String)>,
     /// The prefilter's findings for this line; `None` evaluates every branch.
     pub hits: Option<&'e Hits>,
+    /// Regex results of this line shared between rules; `None` runs every regex.
+    pub memo: Option<&'e mut Memo>,
 }
 
 impl<'e, 'a> Evaluation<'e, 'a> {
@@ -110,6 +151,7 @@ impl<'e, 'a> Evaluation<'e, 'a> {
             meta,
             captured: Vec::new(),
             hits: None,
+            memo: None,
         }
     }
 
@@ -205,6 +247,30 @@ impl Condition {
         }
     }
 
+    /// Numbers each distinct (field, regex) pair; equal pairs share a slot.
+    pub fn assign_regex_slots(
+        &mut self,
+        slots: &mut std::collections::HashMap<(String, String), u32>,
+    ) {
+        match self {
+            Condition::Field {
+                field,
+                test: Test::Regex { re, slot },
+            } => {
+                let next = slots.len() as u32;
+                *slot = *slots
+                    .entry((field.clone(), re.as_str().to_string()))
+                    .or_insert(next);
+            }
+            Condition::Field { .. } => {}
+            Condition::All(children) | Condition::Any(children) => children
+                .iter_mut()
+                .for_each(|c| c.assign_regex_slots(slots)),
+            Condition::Not(child) => child.assign_regex_slots(slots),
+            Condition::Gated { inner, .. } => inner.assign_regex_slots(slots),
+        }
+    }
+
     /// Adds `base` to every gate's pattern ids.
     pub fn shift_gates(&mut self, base: u32) {
         match self {
@@ -229,7 +295,7 @@ impl Condition {
                     return None;
                 }
                 match test {
-                    Test::Regex(re) => literals::regex_literals(re.as_str()),
+                    Test::Regex { re, .. } => literals::regex_literals(re.as_str()),
                     Test::OneOf {
                         values: needles, ..
                     }
@@ -267,20 +333,43 @@ fn eval_field(field: &str, test: &Test, ev: &mut Evaluation<'_, '_>) -> bool {
     };
     match test {
         Test::Exists(want) => *want,
-        Test::Regex(re) => {
-            if re.captures_len() == 1 {
-                return re.is_match(value);
+        Test::Regex { re, slot } => {
+            // Memoize only on decoded fields: a captured field's value differs between rules.
+            let shareable = *slot != NO_SLOT && !ev.captured.iter().any(|(k, _)| k == field);
+            if shareable
+                && let Some(memo) = ev.memo.as_deref()
+                && let Some(result) = memo.get(*slot)
+            {
+                return match result.clone() {
+                    Some(found) => {
+                        ev.captured.extend(found);
+                        true
+                    }
+                    None => false,
+                };
             }
-            let Some(caps) = re.captures(value) else {
-                return false;
+            let result = if re.captures_len() == 1 {
+                re.is_match(value).then(Vec::new)
+            } else {
+                re.captures(value).map(|caps| {
+                    re.capture_names()
+                        .enumerate()
+                        .filter_map(|(i, name)| {
+                            Some((name?.to_owned(), caps.get(i)?.as_str().to_owned()))
+                        })
+                        .collect::<Vec<_>>()
+                })
             };
-            let found: Vec<(String, String)> = re
-                .capture_names()
-                .enumerate()
-                .filter_map(|(i, name)| Some((name?.to_owned(), caps.get(i)?.as_str().to_owned())))
-                .collect();
-            ev.captured.extend(found);
-            true
+            if shareable && let Some(memo) = ev.memo.as_deref_mut() {
+                memo.put(*slot, result.clone());
+            }
+            match result {
+                Some(found) => {
+                    ev.captured.extend(found);
+                    true
+                }
+                None => false,
+            }
         }
         Test::OneOf {
             values,
@@ -370,7 +459,10 @@ mod tests {
         let cond = Condition::All(vec![
             field(
                 "message",
-                Test::Regex(Regex::new(r"from (?P<src_ip>\S+)").unwrap()),
+                Test::Regex {
+                    slot: NO_SLOT,
+                    re: Regex::new(r"from (?P<src_ip>\S+)").unwrap(),
+                },
             ),
             field(
                 "src_ip",
@@ -392,7 +484,10 @@ mod tests {
             Condition::All(vec![
                 field(
                     "message",
-                    Test::Regex(Regex::new(r"user (?P<user>\w+)").unwrap()),
+                    Test::Regex {
+                        slot: NO_SLOT,
+                        re: Regex::new(r"user (?P<user>\w+)").unwrap(),
+                    },
                 ),
                 field(
                     "message",
@@ -404,7 +499,10 @@ mod tests {
             ]),
             field(
                 "message",
-                Test::Regex(Regex::new(r"from (?P<src_ip>\S+)").unwrap()),
+                Test::Regex {
+                    slot: NO_SLOT,
+                    re: Regex::new(r"from (?P<src_ip>\S+)").unwrap(),
+                },
             ),
         ]);
         let (ok, caps) = holds(&cond, "invalid user bob from 203.0.113.9");
@@ -462,7 +560,15 @@ mod tests {
 
     #[test]
     fn literals_follow_the_tree() {
-        let re = |p: &str| field("message", Test::Regex(Regex::new(p).unwrap()));
+        let re = |p: &str| {
+            field(
+                "message",
+                Test::Regex {
+                    slot: NO_SLOT,
+                    re: Regex::new(p).unwrap(),
+                },
+            )
+        };
         let all = Condition::All(vec![re("ssh"), re("Failed password")]);
         assert_eq!(
             all.required_literals(),

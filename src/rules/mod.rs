@@ -216,6 +216,7 @@ pub struct RuleSet {
     skipped: Vec<Skipped>,
     routes: Vec<Route>,
     pattern_count: usize,
+    regex_slots: usize,
 }
 
 impl Route {
@@ -236,6 +237,7 @@ impl Route {
 pub struct MatchScratch {
     candidates: Vec<u32>,
     hits: condition::Hits,
+    memo: condition::Memo,
 }
 
 impl RuleSet {
@@ -388,6 +390,13 @@ impl RuleSet {
         }
         self.pattern_count = base as usize;
         self.routes = routes;
+        // Rules often share a regex on the same field (alternatives of one attack seen by several
+        // rules); each distinct one gets a slot so a line runs it once.
+        let mut slots = HashMap::new();
+        for rule in &mut self.rules {
+            rule.condition.assign_regex_slots(&mut slots);
+        }
+        self.regex_slots = slots.len();
     }
 
     /// Literals shorter than `min_len` and the rules that rely on them: they match most lines,
@@ -460,6 +469,7 @@ impl RuleSet {
         candidates.clear();
         let hits = &mut scratch.hits;
         hits.reset(self.pattern_count);
+        scratch.memo.next_line(self.regex_slots);
         for route in &self.routes {
             if !route.selector.accepts(&event.logsource) {
                 continue;
@@ -483,7 +493,9 @@ impl RuleSet {
         candidates.sort_unstable();
         candidates.dedup();
         for &index in candidates.iter() {
-            if let Some(captured) = self.eval_gated(index as usize, event, meta, Some(hits)) {
+            if let Some(captured) =
+                self.eval_gated(index as usize, event, meta, Some((hits, &mut scratch.memo)))
+            {
                 out.push(RuleMatch {
                     rule: index as usize,
                     captured,
@@ -507,14 +519,17 @@ impl RuleSet {
         index: usize,
         event: &Event<'_>,
         meta: &SourceMeta,
-        hits: Option<&condition::Hits>,
+        line_state: Option<(&condition::Hits, &mut condition::Memo)>,
     ) -> Option<Vec<(String, String)>> {
         let rule = &self.rules[index];
         if !rule.logsource.accepts(&event.logsource) {
             return None;
         }
         let mut ev = Evaluation::new(event, meta);
-        ev.hits = hits;
+        if let Some((hits, memo)) = line_state {
+            ev.hits = Some(hits);
+            ev.memo = Some(memo);
+        }
         rule.condition.eval(&mut ev).then_some(ev.captured)
     }
 

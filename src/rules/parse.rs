@@ -5,7 +5,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use regex::Regex;
 
-use super::condition::{CompareOp, Condition, Test};
+use super::condition::{self, CompareOp, Condition, Test};
 use super::yaml::{Node, Value};
 use super::{LogsourceSelector, Requires, Rule, RuleTest, TestCase, Threshold};
 use crate::duration::parse_duration;
@@ -306,7 +306,10 @@ fn field_condition(field: &str, node: &Node, problems: &mut Problems) -> Conditi
     };
     match &node.value {
         Value::Str(pattern) => match compile_regex(node, pattern, problems) {
-            Some(re) => make(Test::Regex(re)),
+            Some(re) => make(Test::Regex {
+                re,
+                slot: condition::NO_SLOT,
+            }),
             None => Condition::All(Vec::new()),
         },
         Value::Seq(_) => make(Test::OneOf {
@@ -323,7 +326,10 @@ fn field_condition(field: &str, node: &Node, problems: &mut Problems) -> Conditi
                 let test = match op.as_str() {
                     "regex" => string(arg, "regex", problems)
                         .and_then(|p| compile_regex(arg, &p, problems))
-                        .map(Test::Regex),
+                        .map(|re| Test::Regex {
+                            re,
+                            slot: condition::NO_SLOT,
+                        }),
                     "equals" | "in" => Some(Test::OneOf {
                         values: string_list(arg, &op, problems),
                         ignore_case,

@@ -6,4 +6,5 @@ mod fail2ban_corpus;
 mod prefilter;
 mod scan_input;
 mod shipped_rules;
+mod store;
 mod support;

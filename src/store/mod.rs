@@ -1,0 +1,724 @@
+//! The incident store, the only module that knows sled: incidents by id, secondary indexes for
+//! queries, source checkpoints, all changed together in one transaction per batch.
+//!
+//! Trees (one sled database, so one transaction can span them all):
+//! - `incidents`: ULID id → incident as JSON. ULIDs sort by first_seen.
+//! - `checkpoints`: source key → fingerprint and offset (16 bytes).
+//! - `idx_time`: `last_seen id` → [`keys::Summary`] (severity, status, level).
+//! - `idx_severity`, `idx_status`, `idx_rule`, `idx_host`, `idx_system`, `idx_field` (`src_ip=…`):
+//!   `value \0 id` → empty.
+//! - `meta`: the schema version.
+//!
+//! Durability: `apply` is atomic (all trees or none) but only durable after the `flush` that
+//! follows it; `transition` flushes before it returns. See ARCHITECTURE.md.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use crate::correlate::Change;
+use crate::model::{Checkpoint, HistoryEntry, Incident, Severity, Status};
+use keys::{ID_LEN, Index, Summary};
+
+pub use keys::status_name;
+
+/// Bumped whenever the layout of keys or values changes; a store of another version is refused
+/// rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Evidence lines kept per incident, as the correlator keeps them; the rest are counted.
+pub const EVIDENCE_LINES: usize = 10;
+
+/// An index whose matching entries are at most this many is read whole; above it, the time index
+/// is walked newest first with the filters applied, which stops as soon as `limit` is reached.
+const INDEX_SCAN_CAP: usize = 4096;
+
+/// Incidents deleted per purge transaction, so a purge never holds a long write.
+const PURGE_CHUNK: usize = 512;
+
+const SCHEMA_KEY: &[u8] = b"schema";
+
+const T_INCIDENTS: usize = 0;
+const T_CHECKPOINTS: usize = 1;
+const T_TIME: usize = 2;
+
+fn tree_of(index: Index) -> usize {
+    3 + index as usize
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {} is in use by another process (is socwatch run active?)", .0.display())]
+    Locked(PathBuf),
+    #[error("store at {} has schema {found}, this socwatch expects {expected}", path.display())]
+    Schema {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("no incident with id {0}")]
+    NotFound(String),
+    #[error("cannot {action} incident {id}: it is {status}")]
+    InvalidTransition {
+        id: String,
+        action: &'static str,
+        status: &'static str,
+    },
+    #[error("corrupt record {key} in the store: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+/// An operator's lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Ack,
+    Resolve,
+    FalsePositive,
+    Reopen,
+}
+
+impl Action {
+    /// The name recorded in history (and used in the API paths, with `-` for `_`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Ack => "ack",
+            Action::Resolve => "resolve",
+            Action::FalsePositive => "false_positive",
+            Action::Reopen => "reopen",
+        }
+    }
+
+    /// The status the action leads to from `from`, or None when it makes no sense there
+    /// (acknowledging a resolved incident, reopening an open one, repeating an action).
+    pub fn target(self, from: Status) -> Option<Status> {
+        use Status::*;
+        match (self, from) {
+            (Action::Ack, Open) => Some(Acknowledged),
+            (Action::Resolve, Open | Acknowledged) => Some(Resolved),
+            // An incident closed as resolved may be recognised as a false positive later.
+            (Action::FalsePositive, Open | Acknowledged | Resolved) => Some(FalsePositive),
+            (Action::Reopen, Acknowledged | Resolved | FalsePositive) => Some(Open),
+            _ => None,
+        }
+    }
+}
+
+/// Filters of `incidents list` and `export`. Empty means everything, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Last seen at or after.
+    pub since: Option<Timestamp>,
+    /// Last seen at or before.
+    pub until: Option<Timestamp>,
+    /// This severity and above.
+    pub min_severity: Option<Severity>,
+    pub status: Option<Status>,
+    pub rule: Option<String>,
+    pub host: Option<String>,
+    pub system: Option<String>,
+    /// Group values that must all hold (`src_ip`, `203.0.113.7`).
+    pub fields: Vec<(String, String)>,
+    pub limit: Option<usize>,
+}
+
+impl Query {
+    pub fn matches(&self, incident: &Incident) -> bool {
+        self.since.is_none_or(|t| incident.last_seen >= t)
+            && self.until.is_none_or(|t| incident.last_seen <= t)
+            && self.summary_matches(Summary::of(incident))
+            && self.rule.as_ref().is_none_or(|r| *r == incident.rule_id)
+            && self.host.as_ref().is_none_or(|h| *h == incident.host)
+            && self.system.as_ref().is_none_or(|s| *s == incident.system)
+            && self
+                .fields
+                .iter()
+                .all(|(k, v)| incident.group.get(k) == Some(v))
+    }
+
+    fn summary_matches(&self, summary: Summary) -> bool {
+        self.min_severity.is_none_or(|min| summary.severity >= min)
+            && self.status.is_none_or(|s| s == summary.status)
+    }
+
+    /// The index scans that could answer this query, each a list of `value \0` prefixes.
+    fn index_candidates(&self) -> Vec<(Index, Vec<Vec<u8>>)> {
+        let mut out = Vec::new();
+        for (k, v) in &self.fields {
+            out.push((Index::Field, vec![keys::prefix(&format!("{k}={v}"))]));
+        }
+        for (index, value) in [
+            (Index::Rule, &self.rule),
+            (Index::Host, &self.host),
+            (Index::System, &self.system),
+        ] {
+            if let Some(value) = value {
+                out.push((index, vec![keys::prefix(value)]));
+            }
+        }
+        if let Some(status) = self.status {
+            out.push((Index::Status, vec![keys::prefix(status_name(status))]));
+        }
+        if let Some(min) = self.min_severity.filter(|m| *m > Severity::Info) {
+            let prefixes = Severity::ALL
+                .into_iter()
+                .filter(|s| *s >= min)
+                .map(|s| keys::prefix(s.as_str()))
+                .collect();
+            out.push((Index::Severity, prefixes));
+        }
+        out
+    }
+}
+
+/// The default retention floors: cấp độ 3 systems keep incidents at least 90 days. A floor applies to
+/// its level and every higher one (see [`floor_for`]).
+pub fn default_floors() -> BTreeMap<u8, Duration> {
+    BTreeMap::from([(3, Duration::from_secs(90 * 86_400))])
+}
+
+/// The longest floor configured for `level` or any lower level: a more sensitive system never keeps
+/// its incidents for less time than a less sensitive one. Level 0 (not configured) has none.
+pub fn floor_for(floors: &BTreeMap<u8, Duration>, level: u8) -> Duration {
+    if level == 0 {
+        return Duration::ZERO;
+    }
+    floors
+        .range(..=level)
+        .map(|(_, d)| *d)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The incident store. Cheap to share by reference; sled handles concurrency inside.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    /// incidents, checkpoints, time, then the `Index` trees in `Index::ALL` order.
+    trees: Vec<sled::Tree>,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort<T>(err: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(err))
+}
+
+fn from_tx(err: TransactionError<StoreError>) -> StoreError {
+    match err {
+        TransactionError::Abort(err) => err,
+        TransactionError::Storage(err) => StoreError::Sled(err),
+    }
+}
+
+fn decode(key: &[u8], bytes: &[u8]) -> Result<Incident, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: err.to_string(),
+    })
+}
+
+fn encode(incident: &Incident) -> Vec<u8> {
+    // An Incident is strings, numbers and maps: serializing it cannot fail.
+    serde_json::to_vec(incident).expect("incident serializes")
+}
+
+fn load_tx(tree: &TransactionalTree, id: &str) -> TxResult<Option<Incident>> {
+    match tree.get(id.as_bytes())? {
+        Some(bytes) => match decode(id.as_bytes(), &bytes) {
+            Ok(incident) => Ok(Some(incident)),
+            Err(err) => abort(err),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Writes `after` and moves its index entries from what `before` had to what `after` has.
+fn write_tx(t: &[TransactionalTree], before: Option<&Incident>, after: &Incident) -> TxResult<()> {
+    let old = before.map(keys::entries).unwrap_or_default();
+    let new = keys::entries(after);
+    for entry in &old {
+        if !new.contains(entry) {
+            t[tree_of(entry.0)].remove(entry.1.as_slice())?;
+        }
+    }
+    for entry in &new {
+        if !old.contains(entry) {
+            t[tree_of(entry.0)].insert(entry.1.as_slice(), &[][..])?;
+        }
+    }
+    if let Some(before) = before {
+        t[T_TIME].remove(keys::time_entry(before))?;
+    }
+    t[T_TIME].insert(keys::time_entry(after), &Summary::of(after).encode()[..])?;
+    t[T_INCIDENTS].insert(after.id.as_bytes(), encode(after))?;
+    Ok(())
+}
+
+fn remove_tx(t: &[TransactionalTree], incident: &Incident) -> TxResult<()> {
+    for (index, key) in keys::entries(incident) {
+        t[tree_of(index)].remove(key)?;
+    }
+    t[T_TIME].remove(keys::time_entry(incident))?;
+    t[T_INCIDENTS].remove(incident.id.as_bytes())?;
+    Ok(())
+}
+
+fn open_error(path: &Path, err: sled::Error) -> StoreError {
+    // sled reports a held lock as a plain io::Error; its text is the only way to tell.
+    if let sled::Error::Io(io) = &err
+        && (io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().contains("could not acquire lock"))
+    {
+        return StoreError::Locked(path.to_path_buf());
+    }
+    StoreError::Sled(err)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, checking its schema version.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = dir.as_ref().to_path_buf();
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|err| open_error(&path, err))?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(SCHEMA_KEY)? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(0);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        path,
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+        }
+        let mut trees = vec![
+            db.open_tree("incidents")?,
+            db.open_tree("checkpoints")?,
+            db.open_tree("idx_time")?,
+        ];
+        for index in Index::ALL {
+            trees.push(db.open_tree(index.tree_name())?);
+        }
+        Ok(Store { path, db, trees })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies correlation changes and source checkpoints in one transaction: after a crash either
+    /// all of them are in the store or none. `Opened` of an id already stored (a replay: ids are
+    /// deterministic) leaves it unchanged; `Updated` of an id not stored is ignored (its `Opened`
+    /// was never applied, so there is nothing to update). Returns each touched incident once, as
+    /// stored after the batch, in the order first touched. Durable only after the next `flush`.
+    pub fn apply(
+        &self,
+        changes: &[Change],
+        checkpoints: &[(String, Checkpoint)],
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.trees
+            .as_slice()
+            .transaction(|t| {
+                // The closure may run again on a conflict, so it keeps no state outside itself.
+                let mut touched: Vec<(Option<Incident>, Incident)> = Vec::new();
+                let mut slot_of: HashMap<&str, usize> = HashMap::new();
+                for change in changes {
+                    match change {
+                        Change::Opened(incident) => {
+                            if slot_of.contains_key(incident.id.as_str()) {
+                                continue;
+                            }
+                            let stored = load_tx(&t[T_INCIDENTS], &incident.id)?;
+                            slot_of.insert(&incident.id, touched.len());
+                            match stored {
+                                Some(stored) => touched.push((Some(stored.clone()), stored)),
+                                None => {
+                                    let mut new = (**incident).clone();
+                                    new.revision = 1;
+                                    touched.push((None, new));
+                                }
+                            }
+                        }
+                        Change::Updated {
+                            id,
+                            count,
+                            last_seen,
+                            evidence,
+                            ..
+                        } => {
+                            let slot = match slot_of.get(id.as_str()) {
+                                Some(&slot) => slot,
+                                None => match load_tx(&t[T_INCIDENTS], id)? {
+                                    Some(stored) => {
+                                        slot_of.insert(id, touched.len());
+                                        touched.push((Some(stored.clone()), stored));
+                                        touched.len() - 1
+                                    }
+                                    None => continue,
+                                },
+                            };
+                            let incident = &mut touched[slot].1;
+                            // Never backwards: a replayed older update must not undo a newer one.
+                            incident.count = incident.count.max(*count);
+                            incident.last_seen = incident.last_seen.max(*last_seen);
+                            if incident.evidence.len() < EVIDENCE_LINES {
+                                incident.evidence.push(evidence.clone());
+                            } else {
+                                incident.evidence_omitted += 1;
+                            }
+                            incident.revision += 1;
+                        }
+                    }
+                }
+                for (before, after) in &touched {
+                    if before.as_ref() != Some(after) {
+                        write_tx(t, before.as_ref(), after)?;
+                    }
+                }
+                for (key, checkpoint) in checkpoints {
+                    let mut value = [0u8; 16];
+                    value[..8].copy_from_slice(&checkpoint.fingerprint.to_be_bytes());
+                    value[8..].copy_from_slice(&checkpoint.offset.to_be_bytes());
+                    t[T_CHECKPOINTS].insert(key.as_bytes(), &value[..])?;
+                }
+                Ok(touched.into_iter().map(|(_, after)| after).collect())
+            })
+            .map_err(from_tx)
+    }
+
+    /// Makes everything applied so far durable. Returns once it is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn checkpoint(&self, key: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(bytes) = self.trees[T_CHECKPOINTS].get(key.as_bytes())? else {
+            return Ok(None);
+        };
+        let raw: [u8; 16] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            key: key.to_string(),
+            reason: format!("checkpoint of {} bytes", bytes.len()),
+        })?;
+        let (fingerprint, offset) = raw.split_at(8);
+        Ok(Some(Checkpoint {
+            fingerprint: u64::from_be_bytes(fingerprint.try_into().expect("8 bytes")),
+            offset: u64::from_be_bytes(offset.try_into().expect("8 bytes")),
+        }))
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        match self.trees[T_INCIDENTS].get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(decode(id.as_bytes(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An operator's action: new status, a history entry, revision + 1. Durable when it returns.
+    pub fn transition(
+        &self,
+        id: &str,
+        action: Action,
+        by: &str,
+        note: &str,
+        now: Timestamp,
+    ) -> Result<Incident, StoreError> {
+        let after = self
+            .trees
+            .as_slice()
+            .transaction(|t| {
+                let Some(before) = load_tx(&t[T_INCIDENTS], id)? else {
+                    return abort(StoreError::NotFound(id.to_string()));
+                };
+                let Some(status) = action.target(before.status) else {
+                    return abort(StoreError::InvalidTransition {
+                        id: id.to_string(),
+                        action: action.name(),
+                        status: status_name(before.status),
+                    });
+                };
+                let mut after = before.clone();
+                after.status = status;
+                after.history.push(HistoryEntry {
+                    ts: now,
+                    action: action.name().to_string(),
+                    by: by.to_string(),
+                    note: note.to_string(),
+                });
+                after.revision += 1;
+                write_tx(t, Some(&before), &after)?;
+                Ok(after)
+            })
+            .map_err(from_tx)?;
+        self.flush()?;
+        Ok(after)
+    }
+
+    /// Incidents matching `query`, most recently seen first (ties: newest id first).
+    ///
+    /// Plan: each filter backed by a `value \0 id` index is sized by counting its keys up to
+    /// `INDEX_SCAN_CAP`; the smallest one under the cap is read whole and the other filters applied
+    /// to what it names. Otherwise the time index is walked from `until` down to `since`, severity
+    /// and status checked on the entry itself, and the walk stops at `limit`.
+    pub fn list(&self, query: &Query) -> Result<Vec<Incident>, StoreError> {
+        let limit = query.limit.unwrap_or(usize::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut best: Option<(usize, Index, Vec<Vec<u8>>)> = None;
+        for (index, prefixes) in query.index_candidates() {
+            let bound = best.as_ref().map_or(INDEX_SCAN_CAP, |b| b.0);
+            let count = self.count_prefixes(index, &prefixes, bound + 1)?;
+            if count <= bound {
+                best = Some((count, index, prefixes));
+            }
+        }
+        match best {
+            Some((_, index, prefixes)) => self.list_by_index(query, index, &prefixes, limit),
+            None => self.list_by_time(query, limit),
+        }
+    }
+
+    fn count_prefixes(
+        &self,
+        index: Index,
+        prefixes: &[Vec<u8>],
+        cap: usize,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for prefix in prefixes {
+            for key in self.trees[tree_of(index)].scan_prefix(prefix).keys() {
+                key?;
+                count += 1;
+                if count >= cap {
+                    return Ok(count);
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    fn list_by_index(
+        &self,
+        query: &Query,
+        index: Index,
+        prefixes: &[Vec<u8>],
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let mut found = Vec::new();
+        for prefix in prefixes {
+            for key in self.trees[tree_of(index)].scan_prefix(prefix).keys() {
+                let key = key?;
+                let Some(id) = keys::id_after(&key, prefix) else {
+                    continue;
+                };
+                if let Some(incident) = self.get(id)?
+                    && query.matches(&incident)
+                {
+                    found.push(incident);
+                }
+            }
+        }
+        found.sort_by(|a, b| (b.last_seen, &b.id).cmp(&(a.last_seen, &a.id)));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    fn time_range(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> sled::Iter {
+        let lower = match since {
+            Some(t) => Bound::Included(keys::time_bytes(t).to_vec()),
+            None => Bound::Unbounded,
+        };
+        let upper = match until {
+            Some(t) => {
+                let mut key = keys::time_bytes(t).to_vec();
+                key.extend_from_slice(&[0xff; ID_LEN]);
+                Bound::Included(key)
+            }
+            None => Bound::Unbounded,
+        };
+        self.trees[T_TIME].range::<Vec<u8>, _>((lower, upper))
+    }
+
+    fn list_by_time(&self, query: &Query, limit: usize) -> Result<Vec<Incident>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.time_range(query.since, query.until).rev() {
+            let (key, value) = item?;
+            let Some(summary) = Summary::decode(&value) else {
+                continue;
+            };
+            if !query.summary_matches(summary) {
+                continue;
+            }
+            let Ok(id) = std::str::from_utf8(&key[8..]) else {
+                continue;
+            };
+            if let Some(incident) = self.get(id)?
+                && query.matches(&incident)
+            {
+                found.push(incident);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Open incidents last seen at or after `since`, oldest activity first: what the correlator
+    /// needs to keep folding repeats into them after a restart.
+    pub fn open_incidents_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.time_range(Some(since), None) {
+            let (key, value) = item?;
+            if Summary::decode(&value).is_some_and(|s| s.status == Status::Open)
+                && let Ok(id) = std::str::from_utf8(&key[8..])
+                && let Some(incident) = self.get(id)?
+            {
+                found.push(incident);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes incidents last seen longer than `retention` before `now`, except those still within
+    /// the floor of their security level. Works in transactions of at most `PURGE_CHUNK` incidents
+    /// so writers are never held up for long. Returns how many were deleted.
+    pub fn purge(
+        &self,
+        now: Timestamp,
+        retention: Duration,
+        floors: &BTreeMap<u8, Duration>,
+    ) -> Result<usize, StoreError> {
+        let age_limit = |level: u8| retention.max(floor_for(floors, level));
+        let expired = |last_seen: Timestamp, level: u8| {
+            now.duration_since(last_seen)
+                .try_into()
+                .is_ok_and(|age: Duration| age > age_limit(level))
+        };
+        let cutoff = now
+            .checked_sub(
+                jiff::SignedDuration::try_from(retention).unwrap_or(jiff::SignedDuration::MAX),
+            )
+            .unwrap_or(Timestamp::MIN);
+        let end = keys::time_bytes(cutoff).to_vec();
+        let mut start: Vec<u8> = Vec::new();
+        let mut deleted = 0;
+        loop {
+            let mut chunk: Vec<String> = Vec::new();
+            let mut exhausted = true;
+            for item in self.trees[T_TIME].range(start.clone()..end.clone()) {
+                let (key, value) = item?;
+                start = key.to_vec();
+                start.push(0);
+                let (Some(last_seen), Some(summary)) =
+                    (keys::time_from_bytes(&key), Summary::decode(&value))
+                else {
+                    continue;
+                };
+                if expired(last_seen, summary.level)
+                    && let Ok(id) = std::str::from_utf8(&key[8..])
+                {
+                    chunk.push(id.to_string());
+                    if chunk.len() >= PURGE_CHUNK {
+                        exhausted = false;
+                        break;
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                deleted += self
+                    .trees
+                    .as_slice()
+                    .transaction(|t| {
+                        let mut n = 0;
+                        for id in &chunk {
+                            // Checked again inside: it may have been updated since the scan.
+                            if let Some(incident) = load_tx(&t[T_INCIDENTS], id)?
+                                && expired(incident.last_seen, incident.level)
+                            {
+                                remove_tx(t, &incident)?;
+                                n += 1;
+                            }
+                        }
+                        Ok(n)
+                    })
+                    .map_err(from_tx)?;
+            }
+            if exhausted {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// Incidents stored (walks the whole primary tree: for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.trees[T_INCIDENTS].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.trees[T_INCIDENTS].is_empty()
+    }
+
+    /// Checks that every index entry names a stored incident that has that value, and that every
+    /// incident has all its entries. For tests and a future `socwatch store check`.
+    pub fn check_indexes(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut expected: std::collections::HashSet<(usize, Vec<u8>)> = Default::default();
+        for item in self.trees[T_INCIDENTS].iter() {
+            let (key, value) = item?;
+            let incident = decode(&key, &value)?;
+            for (index, entry) in keys::entries(&incident) {
+                expected.insert((tree_of(index), entry));
+            }
+            expected.insert((T_TIME, keys::time_entry(&incident)));
+        }
+        let mut seen = 0;
+        for tree in std::iter::once(T_TIME).chain(Index::ALL.map(tree_of)) {
+            for key in self.trees[tree].iter().keys() {
+                let key = key?;
+                if expected.contains(&(tree, key.to_vec())) {
+                    seen += 1;
+                } else {
+                    problems.push(format!(
+                        "stale entry in tree {tree}: {:?}",
+                        String::from_utf8_lossy(&key)
+                    ));
+                }
+            }
+        }
+        if seen != expected.len() {
+            problems.push(format!(
+                "{} index entries missing",
+                expected.len() - seen.min(expected.len())
+            ));
+        }
+        Ok(problems)
+    }
+}

@@ -1,0 +1,470 @@
+//! The incident store end to end: dedup through the real rules and correlator, durability across a
+//! kill -9 of a writer process, and `socwatch incidents` on a real store.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use jiff::{SignedDuration, Timestamp};
+use socwatch::correlate::{Change, Correlator, Limits, Observation, Origin, incident_id};
+use socwatch::decode::{DecodeContext, Decoder, prepare_line};
+use socwatch::model::{Evidence, Format, Incident, Severity, SourceMeta, Status};
+use socwatch::rules::RuleSet;
+use socwatch::store::{Query, Store};
+
+use crate::support::{stderr, stdout};
+
+#[test]
+fn ten_thousand_failed_passwords_from_one_address_are_one_incident() {
+    let rules = RuleSet::shipped();
+    let mut correlator = Correlator::new(&rules, Limits::default());
+    let zone = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap();
+    let reference: Timestamp = "2026-12-31T00:00:00Z".parse().unwrap();
+    let mut decoder = Decoder::new(Format::Syslog, DecodeContext::new(zone, reference));
+    let meta = SourceMeta::new("/var/log/auth.log");
+    let origin = Origin {
+        host: "portal-01",
+        system: "dvc-portal",
+        level: 3,
+        unit: "So KH&CN",
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..10_000u32 {
+        let line = format!(
+            "Nov 22 {:02}:{:02}:{:02} portal-01 sshd[{}]: Failed password for thanhtra from 203.0.113.7 port {} ssh2",
+            i / 3600,
+            (i / 60) % 60,
+            i % 60,
+            800 + i % 50,
+            40_000 + i % 20_000
+        );
+        let prepared = prepare_line(line.as_bytes(), 8192);
+        let event = decoder.decode(&prepared.text);
+        let ts = event.ts.expect("syslog timestamp");
+        for found in rules.matches(&event, &meta) {
+            let obs = Observation::of(&rules, &found, &event, &meta, ts, origin);
+            batch.extend(correlator.observe(&rules, obs));
+        }
+        if batch.len() >= 500 {
+            store.apply(&batch, &[]).unwrap();
+            batch.clear();
+        }
+    }
+    store.apply(&batch, &[]).unwrap();
+    store.flush().unwrap();
+
+    let all = store.list(&Query::default()).unwrap();
+    assert_eq!(
+        all.len(),
+        1,
+        "{:?}",
+        all.iter().map(|i| &i.rule_id).collect::<Vec<_>>()
+    );
+    let incident = &all[0];
+    assert_eq!(incident.rule_id, "ssh-bruteforce");
+    assert_eq!(incident.count, 10_000);
+    assert_eq!(
+        incident.group.get("src_ip").map(String::as_str),
+        Some("203.0.113.7")
+    );
+    assert_eq!(
+        incident.evidence.len() as u64 + incident.evidence_omitted,
+        10_000
+    );
+    assert_eq!(
+        incident.revision,
+        10_000 - 5 + 1,
+        "opened at the 5th line, then one per line"
+    );
+}
+
+const WRITER_ENV: &str = "SOCWATCH_TEST_CRASH_WRITER";
+
+/// Not a test on its own: the writer process of `acknowledged_writes_survive_kill_9`, which re-runs
+/// this test binary with the store's folder in `WRITER_ENV`. It applies batches forever, and after
+/// each flush prints `ack ID REVISION` for every incident of the batch.
+#[test]
+fn crash_writer_child() {
+    let Some(dir) = std::env::var_os(WRITER_ENV) else {
+        return;
+    };
+    let store = Store::open(Path::new(&dir)).unwrap();
+    let base: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
+    let mut live: Vec<Incident> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for round in 0..100_000i64 {
+        let mut changes = Vec::new();
+        for incident in &live {
+            let last_seen = base + SignedDuration::from_secs(round);
+            changes.push(Change::Updated {
+                id: incident.id.clone(),
+                rule: 0,
+                count: incident.count + 1,
+                last_seen,
+                evidence: evidence(last_seen, &format!("round {round}")),
+            });
+        }
+        for k in 0..20 {
+            let ip = format!("10.{}.{}.{}", round / 256 % 256, round % 256, k);
+            let first_seen = base + SignedDuration::from_secs(round);
+            changes.push(Change::Opened(Box::new(sample(
+                "ssh-bruteforce",
+                &ip,
+                first_seen,
+                Severity::High,
+            ))));
+        }
+        let stored = store.apply(&changes, &[]).unwrap();
+        store.flush().unwrap();
+        for incident in &stored {
+            writeln!(out, "ack {} {}", incident.id, incident.revision).unwrap();
+        }
+        out.flush().unwrap();
+        // Keep updating the newest few, so revisions grow while new incidents keep arriving.
+        live = stored.into_iter().rev().take(10).collect();
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "store::crash_writer_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(WRITER_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked: BTreeMap<String, u64> = BTreeMap::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = 0;
+    while seen < 2_000 {
+        let line = lines.next().expect("writer stopped early").unwrap();
+        let mut parts = line.split_whitespace();
+        if parts.next() != Some("ack") {
+            continue;
+        }
+        let id = parts.next().unwrap().to_string();
+        let revision: u64 = parts.next().unwrap().parse().unwrap();
+        let slot = acked.entry(id).or_default();
+        *slot = (*slot).max(revision);
+        seen += 1;
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush on exit
+    child.wait().unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    for (id, revision) in &acked {
+        let incident = store
+            .get(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged incident {id} lost"));
+        assert!(
+            incident.revision >= *revision,
+            "{id}: acknowledged revision {revision}, stored {}",
+            incident.revision
+        );
+    }
+    assert!(store.check_indexes().unwrap().is_empty());
+}
+
+fn evidence(ts: Timestamp, line: &str) -> Evidence {
+    Evidence {
+        ts,
+        source: "/var/log/auth.log".into(),
+        line: line.into(),
+    }
+}
+
+fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> Incident {
+    Incident {
+        id: incident_id(rule, &[ip.to_string()], first_seen),
+        rule_id: rule.into(),
+        title: format!("{rule} title"),
+        title_vi: None,
+        severity,
+        status: Status::Open,
+        first_seen,
+        last_seen: first_seen,
+        count: 5,
+        group: BTreeMap::from([("src_ip".to_string(), ip.to_string())]),
+        host: "portal-01".into(),
+        system: "dvc-portal".into(),
+        level: 3,
+        unit: "So KH&CN".into(),
+        tags: vec!["attack.t1110".into()],
+        author: None,
+        evidence: vec![evidence(
+            first_seen,
+            &format!("Failed password for root from {ip}"),
+        )],
+        evidence_omitted: 4,
+        history: Vec::new(),
+        revision: 1,
+    }
+}
+
+/// A store with a known mix, and a config file pointing at it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    ids: Vec<String>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::now();
+        let mut incidents = vec![
+            sample(
+                "ssh-bruteforce",
+                "203.0.113.7",
+                now - SignedDuration::from_hours(2),
+                Severity::High,
+            ),
+            sample(
+                "web-scan",
+                "198.51.100.9",
+                now - SignedDuration::from_hours(1),
+                Severity::Medium,
+            ),
+            sample(
+                "ssh-bruteforce",
+                "192.0.2.1",
+                now - SignedDuration::from_hours(72),
+                Severity::Critical,
+            ),
+        ];
+        incidents[1].host = "=cmd|' /C calc'!A0".into();
+        incidents[1].evidence[0].line = "GET /a,b \"quoted\" -x".into();
+        incidents[2].system = "mail".into();
+        {
+            let store = Store::open(dir.path().join("data")).unwrap();
+            let changes: Vec<Change> = incidents
+                .iter()
+                .map(|i| Change::Opened(Box::new(i.clone())))
+                .collect();
+            store.apply(&changes, &[]).unwrap();
+            store.flush().unwrap();
+        }
+        std::fs::write(
+            dir.path().join("socwatch.toml"),
+            format!(
+                "[daemon]\ndata_dir = {:?}\n",
+                dir.path().join("data").display().to_string()
+            ),
+        )
+        .unwrap();
+        Fixture {
+            ids: incidents.into_iter().map(|i| i.id).collect(),
+            dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_socwatch"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("SOCWATCH_CONFIG", self.dir.path().join("socwatch.toml"))
+            .env("USER", "tester")
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
+        assert!(out.status.success(), "{:?}: {}", args, stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    }
+}
+
+fn ids(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn incidents_list_filters_and_json_shape() {
+    let f = Fixture::new();
+    let all = f.json(&["incidents", "list", "--json"]);
+    assert_eq!(
+        ids(&all),
+        [&f.ids[1], &f.ids[0], &f.ids[2]],
+        "most recently seen first"
+    );
+    let first = &all[0];
+    for key in [
+        "id",
+        "rule_id",
+        "title",
+        "severity",
+        "status",
+        "first_seen",
+        "last_seen",
+        "count",
+        "group",
+        "host",
+        "system",
+        "level",
+        "unit",
+        "tags",
+        "evidence",
+        "history",
+        "revision",
+    ] {
+        assert!(first.get(key).is_some(), "missing {key} in {first}");
+    }
+    assert!(first["last_seen"].as_str().unwrap().ends_with("+07:00"));
+
+    let high = f.json(&["incidents", "list", "--severity", "high", "--json"]);
+    assert_eq!(ids(&high), [&f.ids[0], &f.ids[2]]);
+    let recent_high = f.json(&[
+        "incidents",
+        "list",
+        "--severity",
+        "high",
+        "--since",
+        "24h",
+        "--json",
+    ]);
+    assert_eq!(ids(&recent_high), [&f.ids[0]]);
+    let by_ip = f.json(&["incidents", "list", "--field", "src_ip=192.0.2.1", "--json"]);
+    assert_eq!(ids(&by_ip), [&f.ids[2]]);
+    let by_system = f.json(&[
+        "incidents",
+        "list",
+        "--system",
+        "mail",
+        "--rule",
+        "ssh-bruteforce",
+        "--json",
+    ]);
+    assert_eq!(ids(&by_system), [&f.ids[2]]);
+    let limited = f.json(&["incidents", "list", "--limit", "1", "--json"]);
+    assert_eq!(ids(&limited), [&f.ids[1]]);
+    let none = f.json(&["incidents", "list", "--status", "resolved", "--json"]);
+    assert_eq!(ids(&none), Vec::<&str>::new());
+
+    let table = f.run(&["incidents", "list", "--lang", "en", "--host", "portal-01"]);
+    assert!(table.status.success());
+    let text = stdout(&table);
+    assert!(text.starts_with("Severity"), "{text}");
+    assert!(
+        text.contains("src_ip=203.0.113.7") && !text.contains("198.51.100.9"),
+        "{text}"
+    );
+
+    let bad = f.run(&["incidents", "list", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let bad_field = f.run(&["incidents", "list", "--field", "src_ip"]);
+    assert_eq!(bad_field.status.code(), Some(2));
+}
+
+#[test]
+fn incidents_ack_records_history_and_show_prints_it() {
+    let f = Fixture::new();
+    let id = &f.ids[0];
+    let ack = f.run(&["incidents", "ack", id, "--note", "đang xử lý"]);
+    assert!(ack.status.success(), "{}", stderr(&ack));
+    let shown = f.json(&["incidents", "show", id, "--json"]);
+    assert_eq!(shown["status"], "acknowledged");
+    assert_eq!(shown["revision"], 2);
+    assert_eq!(shown["history"][0]["action"], "ack");
+    assert_eq!(shown["history"][0]["by"], "tester");
+    assert_eq!(shown["history"][0]["note"], "đang xử lý");
+
+    let again = f.run(&["incidents", "ack", id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("it is acknowledged"),
+        "{}",
+        stderr(&again)
+    );
+
+    let resolve = f.run(&["incidents", "resolve", id, "--by", "lead"]);
+    assert!(resolve.status.success(), "{}", stderr(&resolve));
+    let human = stdout(&f.run(&["incidents", "show", id]));
+    assert!(human.contains("Đã xử lý"), "{human}");
+    assert!(
+        human.contains("Failed password for root from 203.0.113.7"),
+        "{human}"
+    );
+    assert!(
+        human.contains("ack") && human.contains("tester: đang xử lý"),
+        "{human}"
+    );
+    assert!(
+        human.contains("resolve") && human.contains("lead"),
+        "{human}"
+    );
+    let resolved = f.json(&["incidents", "list", "--status", "resolved", "--json"]);
+    assert_eq!(ids(&resolved), [id]);
+
+    let missing = f.run(&["incidents", "show", "01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no incident with id"));
+}
+
+#[test]
+fn incidents_export_csv_quotes_and_guards_formulas() {
+    let f = Fixture::new();
+    let out = f.run(&[
+        "incidents",
+        "export",
+        "--format",
+        "csv",
+        "--rule",
+        "web-scan",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert!(
+        lines[0].starts_with("id,rule_id,title,severity,status,"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 3, "header, one record, empty tail: {text:?}");
+    assert!(lines[1].contains(",'=cmd|' /C calc'!A0,"), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with(",\"GET /a,b \"\"quoted\"\" -x\""),
+        "{}",
+        lines[1]
+    );
+
+    let file = f.dir.path().join("all.json");
+    let out = f.run(&[
+        "incidents",
+        "export",
+        "--format",
+        "json",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn incidents_say_so_when_the_store_is_in_use() {
+    let f = Fixture::new();
+    let _held = Store::open(f.dir.path().join("data")).unwrap();
+    let out = f.run(&["incidents", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is in use by another process (is socwatch run active?)"),
+        "{}",
+        stderr(&out)
+    );
+}
