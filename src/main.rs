@@ -454,7 +454,12 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
             .syslog_udp
             .iter()
             .filter_map(|(_, s)| s.local_addr().ok().map(|a| format!("udp:{a}")))
-            .chain(bound.syslog_tcp.iter().filter_map(|(_, l)| l.local_addr().ok().map(|a| format!("tcp:{a}"))))
+            .chain(
+                bound
+                    .syslog_tcp
+                    .iter()
+                    .filter_map(|(_, l)| l.local_addr().ok().map(|a| format!("tcp:{a}"))),
+            )
             .collect();
         tracing::info!(
             api = %bound.api.local_addr()?,

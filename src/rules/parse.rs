@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use ipnet::IpNet;
-use regex::Regex;
 
-use super::condition::{self, CompareOp, Condition, Test};
+use super::condition::{self, CompareOp, Condition, Regex, Test};
 use super::yaml::{Node, Value};
 use super::{LogsourceSelector, Requires, Rule, RuleTest, TestCase, Threshold};
 use crate::duration::parse_duration;
@@ -279,20 +278,9 @@ fn block(node: &Node, problems: &mut Problems) -> Condition {
 }
 
 fn compile_regex(node: &Node, pattern: &str, problems: &mut Problems) -> Option<Regex> {
-    // The size limit keeps one pathological rule from eating the daemon's memory.
-    match regex::RegexBuilder::new(pattern)
-        .size_limit(8 << 20)
-        .build()
-    {
+    match Regex::new(pattern) {
         Ok(re) => Some(re),
-        Err(err) => {
-            let reason = err
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("invalid")
-                .trim()
-                .to_string();
+        Err(reason) => {
             problems.add(node.line, format!("bad regex '{pattern}': {reason}"));
             None
         }
