@@ -2,6 +2,7 @@
 //! or the library on real files in a temporary folder.
 
 mod cli;
+mod daemon;
 mod fail2ban_corpus;
 mod prefilter;
 mod scan_input;
