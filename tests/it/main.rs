@@ -10,4 +10,5 @@ mod shipped_rules;
 mod store;
 mod support;
 mod syslog;
+mod systemd;
 mod tail;
