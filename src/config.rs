@@ -40,6 +40,10 @@ pub struct Daemon {
     pub timezone: Option<Spanned<String>>,
     #[serde(default = "default_retention")]
     pub retention: Spanned<String>,
+    /// Minimum keeping time per security level (cấp độ), e.g. `{ 3 = "90d", 4 = "180d" }`; a floor
+    /// applies to its level and above. Default: 90 days from level 3.
+    #[serde(default)]
+    pub retention_floors: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     /// Cap on one line's length in bytes.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
@@ -55,6 +59,7 @@ impl Default for Daemon {
             lang: Lang::default(),
             timezone: None,
             retention: default_retention(),
+            retention_floors: None,
             max_line_bytes: default_max_line_bytes(),
         }
     }
@@ -251,6 +256,11 @@ impl Config {
         if let Err(err) = parse_duration(config.daemon.retention.get_ref()) {
             problem(config.daemon.retention.span(), format!("retention: {err}"));
         }
+        if let Some(floors) = &config.daemon.retention_floors
+            && let Err(err) = parse_floors(floors.get_ref())
+        {
+            problem(floors.span(), format!("retention_floors: {err}"));
+        }
         if config.daemon.max_line_bytes < 1024 {
             problem(0..0, "daemon.max_line_bytes must be at least 1024".into());
         }
@@ -318,6 +328,15 @@ impl Config {
         }
     }
 
+    /// Retention floors per security level: the configured ones, else 90 days from level 3.
+    pub fn retention_floors(&self) -> std::collections::BTreeMap<u8, std::time::Duration> {
+        self.daemon
+            .retention_floors
+            .as_ref()
+            .and_then(|f| parse_floors(f.get_ref()).ok())
+            .unwrap_or_else(crate::store::default_floors)
+    }
+
     /// The zone of log timestamps that carry none.
     pub fn log_zone(&self) -> jiff::tz::TimeZone {
         self.daemon
@@ -326,6 +345,22 @@ impl Config {
             .and_then(|tz| jiff::tz::TimeZone::get(tz.get_ref()).ok())
             .unwrap_or_else(jiff::tz::TimeZone::system)
     }
+}
+
+fn parse_floors(
+    floors: &std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<u8, std::time::Duration>, String> {
+    floors
+        .iter()
+        .map(|(level, keep)| {
+            let level: u8 = level
+                .parse()
+                .ok()
+                .filter(|l| (1..=5).contains(l))
+                .ok_or_else(|| format!("level '{level}' is not 1-5"))?;
+            Ok((level, parse_duration(keep)?))
+        })
+        .collect()
 }
 
 /// Where the config comes from: `--config`, else `$SOCWATCH_CONFIG`, else /etc/socwatch/socwatch.toml if it exists.
@@ -402,6 +437,18 @@ min_severity = "high"
         let problems = Config::parse("c.toml", text).unwrap_err();
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![2, 3, 6], "{problems:?}");
+        let floors = "[daemon]\nretention_floors = { 3 = \"90d\", 9 = \"1d\" }\n";
+        let problems = Config::parse("c.toml", floors).unwrap_err();
+        assert!(problems[0].message.contains("level '9'"), "{problems:?}");
+        let good = Config::parse(
+            "c.toml",
+            "[daemon]\nretention_floors = { 3 = \"90d\", 4 = \"180d\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            good.retention_floors()[&4],
+            std::time::Duration::from_secs(180 * 86_400)
+        );
     }
 
     #[test]

@@ -277,14 +277,15 @@ async fn retention_task(config: Config, store: Arc<Store>, mut stopped: watch::R
     let Ok(retention) = crate::duration::parse_duration(config.daemon.retention.get_ref()) else {
         return;
     };
+    let floors = config.retention_floors();
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = async { stopped.wait_for(|s| *s).await.is_ok() } => return,
             _ = tick.tick() => {
-                let store = store.clone();
+                let (store, floors) = (store.clone(), floors.clone());
                 let purged = tokio::task::spawn_blocking(move || {
-                    store.purge(Timestamp::now(), retention, &crate::store::default_floors())
+                    store.purge(Timestamp::now(), retention, &floors)
                 })
                 .await;
                 match purged {
