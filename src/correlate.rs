@@ -202,6 +202,30 @@ impl Correlator {
         });
     }
 
+    /// Moves the state of rules that survive a reload from `old` into this correlator: a rule keeps
+    /// its groups (windows, open incidents) when its id, threshold and suppression are unchanged.
+    /// Returns how many rules kept their state.
+    pub fn carry_over(
+        &mut self,
+        rules: &RuleSet,
+        mut old: Correlator,
+        old_rules: &RuleSet,
+    ) -> usize {
+        let mut kept = 0;
+        for (new_index, rule) in rules.rules().iter().enumerate() {
+            let Some(old_index) = old_rules.rules().iter().position(|r| r.id == rule.id) else {
+                continue;
+            };
+            let before = old_rules.rule(old_index);
+            if before.threshold == rule.threshold && before.suppress == rule.suppress {
+                self.groups[new_index] = std::mem::take(&mut old.groups[old_index]);
+                kept += 1;
+            }
+        }
+        self.stats = old.stats;
+        kept
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }
@@ -575,6 +599,46 @@ requires: {rule: brute, within: 1h}
             correlator.stats().evicted_groups >= 2 * 4000,
             "{:?}",
             correlator.stats()
+        );
+    }
+
+    #[test]
+    fn a_reload_keeps_the_windows_of_unchanged_rules() {
+        let set = rules();
+        let two = [(0, "fail user=a ip=1.1.1.1"), (1, "fail user=b ip=1.1.1.1")];
+        let (_, before) = run(&set, Limits::default(), &two);
+        // The same rules reloaded, except `spray` now needs 4 distinct users.
+        let changed = RuleSet::build(&[RuleSource {
+            name: "t.yml".into(),
+            text: RULES.replace("{distinct: user, count: 3", "{distinct: user, count: 4"),
+        }])
+        .unwrap();
+        let mut after = Correlator::new(&changed, Limits::default());
+        assert_eq!(
+            after.carry_over(&changed, before, &set),
+            2,
+            "brute and success-after kept, spray not"
+        );
+        let meta = SourceMeta::new("test");
+        let origin = Origin {
+            host: "h",
+            system: "s",
+            level: 3,
+            unit: "u",
+        };
+        let event = Event::plain("fail user=c ip=1.1.1.1");
+        let ts = Timestamp::from_second(1_800_000_002).unwrap();
+        let mut opened = Vec::new();
+        for found in changed.matches(&event, &meta) {
+            let obs = Observation::of(&changed, &found, &event, &meta, ts, origin);
+            if let Some(Change::Opened(incident)) = after.observe(&changed, obs) {
+                opened.push(incident.rule_id);
+            }
+        }
+        assert_eq!(
+            opened,
+            vec!["brute".to_string()],
+            "the third failure completes the kept window"
         );
     }
 

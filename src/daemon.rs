@@ -36,6 +36,9 @@ pub const DEFAULT_LOGS: [&str; 5] = [
     "/var/log/apache2/access.log",
 ];
 
+/// How long SIGTERM waits for the sources and the pipeline to drain before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 /// Lines handled per store transaction at most; a batch is also cut when the channel runs dry.
 const BATCH_LINES: usize = 2048;
 /// Capacity of the channel between the sources and the pipeline.
@@ -142,6 +145,7 @@ pub async fn run(
     reload: Arc<Mutex<Option<RuleSet>>>,
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
+    let reload_slot = reload.clone();
     let metrics = Arc::new(Metrics::default());
     let token = match &config.api.token_file {
         Some(path) => Some(Token::read(path).map_err(|err| anyhow::anyhow!(err))?),
@@ -256,20 +260,78 @@ pub async fn run(
     let retention = retention_task(config.clone(), store.clone(), sources_stopped.clone());
     let retention_task = tokio::spawn(retention);
 
+    // A change in a rule folder reloads the rules like SIGHUP does.
+    let _rule_watcher = watch_rule_files(&config.daemon.rules, reload_slot.clone());
+
     ready();
     shutdown.await;
     tracing::info!("stopping: sources first");
     let _ = stop_sources.send(true);
-    while sources.join_next().await.is_some() {}
-    let pipeline_result = tokio::task::spawn_blocking(move || worker.join())
-        .await
-        .context("pipeline join")?
-        .map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))?;
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async move {
+        while sources.join_next().await.is_some() {}
+        tokio::task::spawn_blocking(move || worker.join()).await
+    })
+    .await;
+    let pipeline_result = match drained {
+        Ok(joined) => joined
+            .context("pipeline join")?
+            .map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))?,
+        Err(_) => anyhow::bail!(
+            "the pipeline did not drain within {}s; stopping anyway (what was not stored is read again at the next start)",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    };
     let _ = stop_api.send(true);
     let _ = api_task.await;
     let _ = retention_task.await;
     store.flush()?;
     pipeline_result
+}
+
+/// Watches the rule files and folders; on a change (debounced), loads and validates the rules and
+/// hands a valid set to the pipeline. An invalid set is logged and the running rules stay.
+fn watch_rule_files(
+    paths: &[PathBuf],
+    slot: Arc<Mutex<Option<RuleSet>>>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    if paths.is_empty() {
+        return None;
+    }
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let _ = tx.try_send(());
+    })
+    .ok()?;
+    for path in paths {
+        if let Err(err) = watcher.watch(path, notify::RecursiveMode::Recursive) {
+            tracing::warn!(path = %path.display(), error = %err, "cannot watch rules for changes");
+        }
+    }
+    let paths = paths.to_vec();
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Editors write in several steps: let them finish.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            while rx.try_recv().is_ok() {}
+            let loaded = {
+                let paths = paths.clone();
+                tokio::task::spawn_blocking(move || crate::load::rules(&paths)).await
+            };
+            match loaded {
+                Ok(Ok(rules)) => {
+                    if let Ok(mut pending) = slot.lock() {
+                        *pending = Some(rules);
+                    }
+                }
+                Ok(Err(problems)) => {
+                    tracing::error!(%problems, "rule change refused: the running rules stay")
+                }
+                Err(err) => tracing::error!(error = %err, "rule reload failed"),
+            }
+        }
+    });
+    Some(watcher)
 }
 
 /// Purges old incidents hourly, off the pipeline, until the sources stop.
@@ -310,9 +372,14 @@ impl Pipeline {
         let max = self.config.daemon.max_line_bytes;
         while let Some(first) = rx.blocking_recv() {
             if let Some(new_rules) = self.reload.lock().ok().and_then(|mut slot| slot.take()) {
-                tracing::info!(rules = new_rules.len(), "rules reloaded");
-                self.rules = new_rules;
-                correlator = self.seeded_correlator()?;
+                let old_rules = std::mem::replace(&mut self.rules, new_rules);
+                let old = std::mem::replace(&mut correlator, self.seeded_correlator()?);
+                let kept = correlator.carry_over(&self.rules, old, &old_rules);
+                tracing::info!(
+                    rules = self.rules.len(),
+                    kept_state = kept,
+                    "rules reloaded"
+                );
             }
             let mut batch = vec![first];
             while batch.len() < BATCH_LINES {

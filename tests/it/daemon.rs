@@ -293,3 +293,52 @@ fn kill_9_at_random_moments_loses_no_line_and_duplicates_no_incident() {
     assert_eq!(incidents, 7, "one incident per address, never a duplicate");
     daemon.stop();
 }
+
+#[test]
+fn a_changed_rule_folder_reloads_and_a_broken_rule_keeps_the_running_rules() {
+    let site = Site::new(false);
+    let daemon = site.start();
+    site.append((0..3).map(|n| line(n, "203.0.113.9")));
+    daemon.wait_for(3);
+
+    // A broken rule file is refused; the running rules keep counting.
+    std::fs::write(
+        site.path("rules/broken.yml"),
+        "id: broken\ntitle: x\nseverity: urgent\nmatch: {message: '('}\n",
+    )
+    .unwrap();
+    site.append((3..6).map(|n| line(n, "203.0.113.9")));
+    daemon.wait_for(6);
+    std::fs::remove_file(site.path("rules/broken.yml")).unwrap();
+
+    // A new rule file is picked up without a restart; lines keep coming until it fires.
+    std::fs::write(
+        site.path("rules/other.yml"),
+        "id: test-other\ntitle: other\nseverity: low\nmatch: {message: 'other (?P<n>\\d+) from (?P<src_ip>\\S+)'}\nthreshold: {group_by: [src_ip]}\n",
+    )
+    .unwrap();
+    let client = Client::new(&daemon.api, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    loop {
+        site.append([format!(
+            "Nov 22 10:00:00 portal-01 app[1]: other {n} from 192.0.2.1"
+        )]);
+        n += 1;
+        let incidents = client.list(&Filters::default()).unwrap();
+        if incidents.iter().any(|i| i.rule_id == "test-other") {
+            let attempts = incidents
+                .iter()
+                .find(|i| i.rule_id == "test-attempt")
+                .unwrap();
+            assert_eq!(
+                attempts.count, 6,
+                "the old rule's incident is kept, not duplicated"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new rule never fired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon.stop();
+}

@@ -486,7 +486,19 @@ struct Daemon {
 
 impl Daemon {
     fn start(f: &Fixture, token: &str) -> Daemon {
-        let store = Arc::new(Store::open(f.dir.path().join("data")).unwrap());
+        // sled lets go of its file lock from a background thread after the fixture's handle is
+        // dropped; wait for that (bounded) rather than fail on a lock this test itself held.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let store = loop {
+            match Store::open(f.dir.path().join("data")) {
+                Ok(store) => break Arc::new(store),
+                Err(err) if std::time::Instant::now() < deadline => {
+                    let _ = err;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(err) => panic!("{err}"),
+            }
+        };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
