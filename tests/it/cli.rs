@@ -97,24 +97,7 @@ fn scan_json_has_the_interface_fields() {
     let found = incidents(&out);
     assert_eq!(found.len(), 1);
     let incident = &found[0];
-    for key in [
-        "id",
-        "rule_id",
-        "title",
-        "severity",
-        "status",
-        "first_seen",
-        "last_seen",
-        "count",
-        "group",
-        "host",
-        "system",
-        "level",
-        "unit",
-        "tags",
-        "evidence",
-        "history",
-    ] {
+    for key in crate::support::INCIDENT_FIELDS {
         assert!(incident.get(key).is_some(), "missing {key} in {incident}");
     }
     assert_eq!(incident["rule_id"], "test-each-failed-password");

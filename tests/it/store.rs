@@ -307,25 +307,11 @@ fn incidents_list_filters_and_json_shape() {
         "most recently seen first"
     );
     let first = &all[0];
-    for key in [
-        "id",
-        "rule_id",
-        "title",
-        "severity",
-        "status",
-        "first_seen",
-        "last_seen",
-        "count",
-        "group",
-        "host",
-        "system",
-        "level",
-        "unit",
-        "tags",
-        "evidence",
-        "history",
-        "revision",
-    ] {
+    for key in crate::support::INCIDENT_FIELDS
+        .iter()
+        .copied()
+        .chain(["revision"])
+    {
         assert!(first.get(key).is_some(), "missing {key} in {first}");
     }
     assert!(first["last_seen"].as_str().unwrap().ends_with("+07:00"));

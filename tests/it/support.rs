@@ -54,3 +54,23 @@ pub fn corpus_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| crate_dir().join("../shared/corpus"))
 }
+
+/// The incident fields INTERFACE.md promises in every incident JSON object.
+pub const INCIDENT_FIELDS: [&str; 16] = [
+    "id",
+    "rule_id",
+    "title",
+    "severity",
+    "status",
+    "first_seen",
+    "last_seen",
+    "count",
+    "group",
+    "host",
+    "system",
+    "level",
+    "unit",
+    "tags",
+    "evidence",
+    "history",
+];
