@@ -127,6 +127,9 @@ struct GroupState {
     open: Option<OpenIncident>,
     /// Last time an incident of this group was updated, for other rules' `requires`.
     last_incident: Option<Timestamp>,
+    /// Incidents of this group an operator closed while it was tracked: part of the next incident's
+    /// id, so a new incident whose first event has the same time as the closed one's gets its own id.
+    generation: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +203,22 @@ impl Correlator {
             last_seen: incident.last_seen,
             count: incident.count,
         });
+    }
+
+    /// Forgets an incident an operator closed: the next match of its group starts over (threshold
+    /// and all) and opens a new incident instead of updating the closed one.
+    pub fn forget(&mut self, id: &str) {
+        for groups in &mut self.groups {
+            for state in groups.values_mut() {
+                if state.open.as_ref().is_some_and(|open| open.id == id) {
+                    state.open = None;
+                    state.generation += 1;
+                    state.window.clear();
+                    state.window_evidence.clear();
+                    state.distinct.clear();
+                }
+            }
+        }
     }
 
     /// Moves the state of rules that survive a reload from `old` into this correlator: a rule keeps
@@ -318,7 +337,7 @@ impl Correlator {
         state.window.clear();
         state.distinct.clear();
         let rule = rules.rule(obs.rule);
-        let id = incident_id(&params.id, &obs.group, first_seen);
+        let id = incident_id(&params.id, &obs.group, first_seen, state.generation);
         state.open = Some(OpenIncident {
             id: id.clone(),
             last_seen: newest,
@@ -404,7 +423,12 @@ fn signed(duration: Duration) -> jiff::SignedDuration {
 
 /// A ULID whose time part is the incident's first event and whose rest is a hash of what identifies
 /// it, so replaying the same lines (after a crash, or scanning twice) yields the same id.
-pub fn incident_id(rule_id: &str, group: &[String], first_seen: Timestamp) -> String {
+pub fn incident_id(
+    rule_id: &str,
+    group: &[String],
+    first_seen: Timestamp,
+    generation: u32,
+) -> String {
     let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {
@@ -418,6 +442,10 @@ pub fn incident_id(rule_id: &str, group: &[String], first_seen: Timestamp) -> St
         feed(value.as_bytes());
     }
     feed(&first_seen.as_nanosecond().to_le_bytes());
+    if generation > 0 {
+        // Only after an operator closed an incident of the group, so ids before that stay as they were.
+        feed(&generation.to_le_bytes());
+    }
     let millis = u64::try_from(first_seen.as_millisecond()).unwrap_or(0);
     ulid::Ulid::from_parts(millis, hash).to_string()
 }
@@ -645,9 +673,10 @@ requires: {rule: brute, within: 1h}
     #[test]
     fn ids_are_deterministic() {
         let ts = Timestamp::from_second(1_800_000_000).unwrap();
-        let a = incident_id("r", &["1.1.1.1".into()], ts);
-        assert_eq!(a, incident_id("r", &["1.1.1.1".into()], ts));
-        assert_ne!(a, incident_id("r", &["1.1.1.2".into()], ts));
+        let a = incident_id("r", &["1.1.1.1".into()], ts, 0);
+        assert_eq!(a, incident_id("r", &["1.1.1.1".into()], ts, 0));
+        assert_ne!(a, incident_id("r", &["1.1.1.2".into()], ts, 0));
+        assert_ne!(a, incident_id("r", &["1.1.1.1".into()], ts, 1));
         assert_eq!(a.len(), 26);
     }
 }

@@ -381,6 +381,9 @@ impl Pipeline {
                     "rules reloaded"
                 );
             }
+            for id in self.store.take_closed() {
+                correlator.forget(&id);
+            }
             let mut batch = vec![first];
             while batch.len() < BATCH_LINES {
                 match rx.try_recv() {

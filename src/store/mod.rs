@@ -206,6 +206,9 @@ pub struct Store {
     db: sled::Db,
     /// incidents, checkpoints, time, then the `Index` trees in `Index::ALL` order.
     trees: Vec<sled::Tree>,
+    /// Incidents an operator closed (resolved, false positive) since the pipeline last asked: their
+    /// group's next match must start a new incident, not update the closed one.
+    closed: std::sync::Mutex<Vec<String>>,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -320,7 +323,12 @@ impl Store {
         for index in Index::ALL {
             trees.push(db.open_tree(index.tree_name())?);
         }
-        Ok(Store { path, db, trees })
+        Ok(Store {
+            path,
+            db,
+            trees,
+            closed: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -485,7 +493,20 @@ impl Store {
             })
             .map_err(from_tx)?;
         self.flush()?;
+        if matches!(after.status, Status::Resolved | Status::FalsePositive)
+            && let Ok(mut closed) = self.closed.lock()
+        {
+            closed.push(after.id.clone());
+        }
         Ok(after)
+    }
+
+    /// The incidents closed by operators since the last call (for the pipeline's correlator).
+    pub fn take_closed(&self) -> Vec<String> {
+        self.closed
+            .lock()
+            .map(|mut closed| std::mem::take(&mut *closed))
+            .unwrap_or_default()
     }
 
     /// Incidents matching `query`, most recently seen first (ties: newest id first).
@@ -599,13 +620,14 @@ impl Store {
         Ok(found)
     }
 
-    /// Open incidents last seen at or after `since`, oldest activity first: what the correlator
+    /// Open and acknowledged incidents last seen at or after `since`, oldest activity first: what the correlator
     /// needs to keep folding repeats into them after a restart.
     pub fn open_incidents_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError> {
         let mut found = Vec::new();
         for item in self.time_range(Some(since), None) {
             let (key, value) = item?;
-            if Summary::decode(&value).is_some_and(|s| s.status == Status::Open)
+            if Summary::decode(&value)
+                .is_some_and(|s| matches!(s.status, Status::Open | Status::Acknowledged))
                 && let Ok(id) = std::str::from_utf8(&key[8..])
                 && let Some(incident) = self.get(id)?
             {

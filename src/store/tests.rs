@@ -21,7 +21,7 @@ fn incident(
     level: u8,
 ) -> Incident {
     Incident {
-        id: incident_id(rule, &[ip.to_string()], first_seen),
+        id: incident_id(rule, &[ip.to_string()], first_seen, 0),
         rule_id: rule.into(),
         title: format!("{rule} title"),
         title_vi: None,

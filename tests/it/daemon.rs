@@ -342,3 +342,33 @@ fn a_changed_rule_folder_reloads_and_a_broken_rule_keeps_the_running_rules() {
     }
     daemon.stop();
 }
+
+#[test]
+fn after_an_operator_resolves_an_incident_repeats_open_a_new_one() {
+    let site = Site::new(false);
+    let daemon = site.start();
+    site.append((0..4).map(|n| line(n, "203.0.113.20")));
+    daemon.wait_for(4);
+    let client = Client::new(&daemon.api, None).unwrap();
+    let first = client.list(&Filters::default()).unwrap().remove(0);
+    client
+        .transition(
+            &first.id,
+            socwatch::store::Action::Resolve,
+            "operator1",
+            "blocked at the firewall",
+        )
+        .unwrap();
+    site.append((4..7).map(|n| line(n, "203.0.113.20")));
+    daemon.wait_for(7);
+    let incidents = client.list(&Filters::default()).unwrap();
+    assert_eq!(incidents.len(), 2, "{incidents:?}");
+    let resolved = incidents.iter().find(|i| i.id == first.id).unwrap();
+    assert_eq!(
+        (resolved.count, resolved.status),
+        (4, socwatch::model::Status::Resolved)
+    );
+    let new = incidents.iter().find(|i| i.id != first.id).unwrap();
+    assert_eq!((new.count, new.status), (3, socwatch::model::Status::Open));
+    daemon.stop();
+}
