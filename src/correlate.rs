@@ -5,7 +5,7 @@
 //! State is bounded: at most `Limits::max_groups_per_rule` groups per rule; quiet groups expire, and
 //! when a rule is full the least recently seen groups are evicted and counted.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -144,10 +144,36 @@ struct RuleParams {
     memory: Duration,
 }
 
+/// A threshold window that has not fired yet, as the daemon saves it with each batch, so a crash
+/// loses none of the matches that were counting toward an incident.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PendingWindow {
+    pub rule_id: String,
+    pub group: Vec<String>,
+    /// Match times in the window, microseconds since the epoch.
+    pub window_us: Vec<i64>,
+    pub evidence: Vec<Evidence>,
+    pub distinct: Vec<(String, i64)>,
+}
+
+/// The store key prefix of saved pending windows.
+pub const PENDING_PREFIX: &str = "pending:";
+
+fn pending_key(rule_id: &str, group: &[String]) -> String {
+    let mut key = format!("{PENDING_PREFIX}{rule_id}");
+    for value in group {
+        key.push('\u{1f}');
+        key.push_str(value);
+    }
+    key
+}
+
 #[derive(Debug, Clone)]
 pub struct Correlator {
     params: Vec<RuleParams>,
     groups: Vec<HashMap<Vec<String>, GroupState>>,
+    /// Groups whose window changed since `take_pending` last ran.
+    dirty: HashSet<(usize, Vec<String>)>,
     since_sweep: Vec<usize>,
     limits: Limits,
     stats: Stats,
@@ -175,6 +201,7 @@ impl Correlator {
         }
         Correlator {
             groups: vec![HashMap::new(); params.len()],
+            dirty: HashSet::new(),
             since_sweep: vec![0; params.len()],
             params,
             limits,
@@ -219,6 +246,63 @@ impl Correlator {
                 }
             }
         }
+    }
+
+    /// The windows that changed since the last call, to save with the batch: `Some(bytes)` to store,
+    /// `None` to delete (the window fired, emptied or was forgotten).
+    pub fn take_pending(&mut self, rules: &RuleSet) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::with_capacity(self.dirty.len());
+        for (rule, group) in self.dirty.drain() {
+            let rule_id = &rules.rule(rule).id;
+            let key = pending_key(rule_id, &group);
+            let value = self.groups[rule]
+                .get(&group)
+                .filter(|s| s.open.is_none() && !s.window.is_empty())
+                .map(|state| {
+                    let window = PendingWindow {
+                        rule_id: rule_id.clone(),
+                        group: group.clone(),
+                        window_us: state.window.iter().map(|t| t.as_microsecond()).collect(),
+                        evidence: state.window_evidence.clone(),
+                        distinct: state
+                            .distinct
+                            .iter()
+                            .map(|(v, t)| (v.clone(), t.as_microsecond()))
+                            .collect(),
+                    };
+                    serde_json::to_vec(&window).unwrap_or_default()
+                });
+            out.push((key, value));
+        }
+        out
+    }
+
+    /// Takes back a saved window after a restart (ignored if its rule is gone or its group already
+    /// has an incident).
+    pub fn restore_pending(&mut self, rules: &RuleSet, saved: &[u8]) {
+        let Ok(window) = serde_json::from_slice::<PendingWindow>(saved) else {
+            return;
+        };
+        let Some(rule) = rules.rules().iter().position(|r| r.id == window.rule_id) else {
+            return;
+        };
+        let state = self.groups[rule].entry(window.group).or_default();
+        if state.open.is_some() {
+            return;
+        }
+        let times = |us: &[i64]| -> Vec<Timestamp> {
+            us.iter()
+                .filter_map(|u| Timestamp::from_microsecond(*u).ok())
+                .collect()
+        };
+        state.window = times(&window.window_us).into();
+        state.window_evidence = window.evidence;
+        state.distinct = window
+            .distinct
+            .into_iter()
+            .filter_map(|(v, u)| Some((v, Timestamp::from_microsecond(u).ok()?)))
+            .collect();
+        state.last_seen = state.window.back().copied();
     }
 
     /// Moves the state of rules that survive a reload from `old` into this correlator: a rule keeps
@@ -300,6 +384,7 @@ impl Correlator {
             state.open = None;
         }
 
+        self.dirty.insert((obs.rule, obs.group.clone()));
         let at = state.window.partition_point(|t| *t <= obs.ts);
         state.window.insert(at, obs.ts);
         if state.window_evidence.len() < limits.evidence_lines {
@@ -384,9 +469,15 @@ impl Correlator {
         self.since_sweep[rule] = 0;
         let memory = signed(self.params[rule].memory);
         let before = groups.len();
-        groups.retain(|_, g| {
-            g.last_seen
-                .is_some_and(|seen| seen.checked_add(memory).map_or(true, |end| end >= now))
+        let dirty = &mut self.dirty;
+        groups.retain(|key, g| {
+            let keep = g
+                .last_seen
+                .is_some_and(|seen| seen.checked_add(memory).map_or(true, |end| end >= now));
+            if !keep && !g.window.is_empty() {
+                dirty.insert((rule, key.clone()));
+            }
+            keep
         });
         self.stats.expired_groups += (before - groups.len()) as u64;
     }
@@ -667,6 +758,50 @@ requires: {rule: brute, within: 1h}
             opened,
             vec!["brute".to_string()],
             "the third failure completes the kept window"
+        );
+    }
+
+    #[test]
+    fn pending_windows_survive_a_restart() {
+        let set = rules();
+        let (_, mut before) = run(
+            &set,
+            Limits::default(),
+            &[(0, "fail user=a ip=1.1.1.1"), (1, "fail user=a ip=1.1.1.1")],
+        );
+        let saved = before.take_pending(&set);
+        assert!(before.take_pending(&set).is_empty(), "taken once");
+        let mut after = Correlator::new(&set, Limits::default());
+        for (_, bytes) in &saved {
+            after.restore_pending(&set, bytes.as_ref().expect("a live window"));
+        }
+        let meta = SourceMeta::new("test");
+        let origin = Origin {
+            host: "h",
+            system: "s",
+            level: 3,
+            unit: "u",
+        };
+        let event = Event::plain("fail user=a ip=1.1.1.1");
+        let ts = Timestamp::from_second(1_800_000_002).unwrap();
+        let found = set
+            .matches(&event, &meta)
+            .into_iter()
+            .find(|m| set.rule(m.rule).id == "brute")
+            .unwrap();
+        match after.observe(
+            &set,
+            Observation::of(&set, &found, &event, &meta, ts, origin),
+        ) {
+            Some(Change::Opened(incident)) => assert_eq!(incident.count, 3),
+            other => panic!("the third failure after a restart must open the incident: {other:?}"),
+        }
+        let cleared = after.take_pending(&set);
+        assert!(
+            cleared
+                .iter()
+                .any(|(k, v)| k.contains("brute") && v.is_none()),
+            "a fired window is deleted: {cleared:?}"
         );
     }
 

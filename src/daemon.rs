@@ -394,6 +394,8 @@ impl Pipeline {
             let now = Timestamp::now();
             let mut changes: Vec<Change> = Vec::new();
             let mut checkpoints: HashMap<String, Checkpoint> = HashMap::new();
+            // Lines per source, counted in the metrics once the batch is durable.
+            let mut read: HashMap<String, u64> = HashMap::new();
             for input in batch {
                 let (label, format, meta_key, bytes, len, system, level, logsource) = match &input {
                     Input::File { source, line } => {
@@ -425,7 +427,7 @@ impl Pipeline {
                         )
                     }
                 };
-                self.metrics.lines_read.add(&label, 1);
+                *read.entry(label).or_insert(0) += 1;
                 let prepared = prepare_line(bytes, max);
                 let _ = len;
                 let (decoder, made) = decoders.entry(meta_key.clone()).or_insert_with(|| {
@@ -484,10 +486,16 @@ impl Pipeline {
                 }
             }
             let checkpoints: Vec<(String, Checkpoint)> = checkpoints.into_iter().collect();
-            // One transaction for the incidents and the positions they were derived up to,
-            // flushed before the next batch: a crash loses neither and repeats neither.
-            self.store.apply(&changes, &checkpoints)?;
+            let pending = correlator.take_pending(&self.rules);
+            // One transaction for the incidents, the threshold windows still counting, and the
+            // positions they were derived up to, flushed before the next batch: a crash loses
+            // none of them and repeats none.
+            self.store
+                .apply_with_pending(&changes, &checkpoints, &pending)?;
             self.store.flush()?;
+            for (label, lines) in read.drain() {
+                self.metrics.lines_read.add(&label, lines);
+            }
             self.metrics.syslog_dropped.store(
                 self.syslog_stats.dropped.load(Ordering::Relaxed),
                 Ordering::Relaxed,
@@ -514,6 +522,9 @@ impl Pipeline {
             .unwrap_or(Timestamp::MIN);
         for incident in self.store.open_incidents_since(since)? {
             correlator.restore(&self.rules, &incident);
+        }
+        for saved in self.store.saved_values(crate::correlate::PENDING_PREFIX)? {
+            correlator.restore_pending(&self.rules, &saved);
         }
         Ok(correlator)
     }

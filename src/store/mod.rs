@@ -345,6 +345,17 @@ impl Store {
         changes: &[Change],
         checkpoints: &[(String, Checkpoint)],
     ) -> Result<Vec<Incident>, StoreError> {
+        self.apply_with_pending(changes, checkpoints, &[])
+    }
+
+    /// `apply`, also saving (or deleting, for `None`) the correlator's pending threshold windows
+    /// under their keys, in the same transaction.
+    pub fn apply_with_pending(
+        &self,
+        changes: &[Change],
+        checkpoints: &[(String, Checkpoint)],
+        pending: &[(String, Option<Vec<u8>>)],
+    ) -> Result<Vec<Incident>, StoreError> {
         self.trees
             .as_slice()
             .transaction(|t| {
@@ -410,6 +421,14 @@ impl Store {
                     value[8..].copy_from_slice(&checkpoint.offset.to_be_bytes());
                     t[T_CHECKPOINTS].insert(key.as_bytes(), &value[..])?;
                 }
+                // Pending windows live beside the checkpoints (prefix `pending:`): positions and
+                // the counts derived from the lines before them are one state.
+                for (key, value) in pending {
+                    match value {
+                        Some(bytes) => t[T_CHECKPOINTS].insert(key.as_bytes(), bytes.as_slice())?,
+                        None => t[T_CHECKPOINTS].remove(key.as_bytes())?,
+                    };
+                }
                 Ok(touched.into_iter().map(|(_, after)| after).collect())
             })
             .map_err(from_tx)
@@ -419,6 +438,14 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The saved values under keys starting with `prefix` (the correlator's pending windows).
+    pub fn saved_values(&self, prefix: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.trees[T_CHECKPOINTS]
+            .scan_prefix(prefix.as_bytes())
+            .map(|item| Ok(item?.1.to_vec()))
+            .collect()
     }
 
     /// Every saved checkpoint whose key starts with `prefix` (`file:` for the tailers).

@@ -167,6 +167,24 @@ impl Daemon {
         }
     }
 
+    /// Lines the daemon has read and stored durably (`socwatch_lines_read_total`, all sources).
+    fn lines_stored(&self) -> u64 {
+        use std::io::Read;
+        let Ok(mut stream) = std::net::TcpStream::connect(&self.api) else {
+            return 0;
+        };
+        let _ = write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text.lines()
+            .filter(|l| l.starts_with("socwatch_lines_read_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
     fn stop(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -370,5 +388,35 @@ fn after_an_operator_resolves_an_incident_repeats_open_a_new_one() {
     );
     let new = incidents.iter().find(|i| i.id != first.id).unwrap();
     assert_eq!((new.count, new.status), (3, socwatch::model::Status::Open));
+    daemon.stop();
+}
+
+#[test]
+fn a_threshold_half_counted_before_a_kill_9_fires_after_the_restart() {
+    let site = Site::new(false);
+    std::fs::write(
+        site.path("rules/test.yml"),
+        "id: five\ntitle: five attempts\nseverity: high\nmatch: {message: 'attempt (?P<n>\\d+) from (?P<src_ip>\\S+)'}\nthreshold: {count: 5, within: 10m, group_by: [src_ip]}\n",
+    )
+    .unwrap();
+    let daemon = site.start();
+    site.append((0..3).map(|n| line(n, "203.0.113.30")));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while daemon.lines_stored() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the first 3 lines were never stored"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.kill9();
+
+    let daemon = site.start();
+    site.append((3..5).map(|n| line(n, "203.0.113.30")));
+    assert_eq!(
+        daemon.wait_for(5),
+        1,
+        "3 before the crash + 2 after = one incident of 5"
+    );
     daemon.stop();
 }
