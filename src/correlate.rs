@@ -579,13 +579,8 @@ requires: {rule: brute, within: 1h}
         .unwrap()
     }
 
-    /// Feeds `(seconds, line)` pairs; returns per rule id the (opened, last count) seen.
-    fn run(
-        set: &RuleSet,
-        limits: Limits,
-        lines: &[(i64, &str)],
-    ) -> (BTreeMap<String, (u64, u64)>, Correlator) {
-        let mut correlator = Correlator::new(set, limits);
+    /// Feeds one plain line at `1_800_000_000 + secs` through the rules and the correlator.
+    fn feed(set: &RuleSet, correlator: &mut Correlator, secs: i64, line: &str) -> Vec<Change> {
         let meta = SourceMeta::new("test");
         let origin = Origin {
             host: "h",
@@ -593,21 +588,35 @@ requires: {rule: brute, within: 1h}
             level: 3,
             unit: "u",
         };
+        let event = Event::plain(line);
+        let ts = Timestamp::from_second(1_800_000_000 + secs).unwrap();
+        set.matches(&event, &meta)
+            .into_iter()
+            .filter_map(|found| {
+                correlator.observe(set, Observation::of(set, &found, &event, &meta, ts, origin))
+            })
+            .collect()
+    }
+
+    /// Feeds `(seconds, line)` pairs; returns per rule id the (opened, last count) seen.
+    fn run(
+        set: &RuleSet,
+        limits: Limits,
+        lines: &[(i64, &str)],
+    ) -> (BTreeMap<String, (u64, u64)>, Correlator) {
+        let mut correlator = Correlator::new(set, limits);
         let mut result: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         for (secs, line) in lines {
-            let event = Event::plain(line);
-            let ts = Timestamp::from_second(1_800_000_000 + secs).unwrap();
-            for found in set.matches(&event, &meta) {
-                let id = set.rule(found.rule).id.clone();
-                let obs = Observation::of(set, &found, &event, &meta, ts, origin);
-                match correlator.observe(set, obs) {
-                    Some(Change::Opened(inc)) => {
-                        let entry = result.entry(id).or_default();
+            for change in feed(set, &mut correlator, *secs, line) {
+                match change {
+                    Change::Opened(inc) => {
+                        let entry = result.entry(inc.rule_id.clone()).or_default();
                         entry.0 += 1;
                         entry.1 = inc.count;
                     }
-                    Some(Change::Updated { count, .. }) => result.entry(id).or_default().1 = count,
-                    None => {}
+                    Change::Updated { rule, count, .. } => {
+                        result.entry(set.rule(rule).id.clone()).or_default().1 = count
+                    }
                 }
             }
         }
@@ -738,22 +747,13 @@ requires: {rule: brute, within: 1h}
             2,
             "brute and success-after kept, spray not"
         );
-        let meta = SourceMeta::new("test");
-        let origin = Origin {
-            host: "h",
-            system: "s",
-            level: 3,
-            unit: "u",
-        };
-        let event = Event::plain("fail user=c ip=1.1.1.1");
-        let ts = Timestamp::from_second(1_800_000_002).unwrap();
-        let mut opened = Vec::new();
-        for found in changed.matches(&event, &meta) {
-            let obs = Observation::of(&changed, &found, &event, &meta, ts, origin);
-            if let Some(Change::Opened(incident)) = after.observe(&changed, obs) {
-                opened.push(incident.rule_id);
-            }
-        }
+        let opened: Vec<String> = feed(&changed, &mut after, 2, "fail user=c ip=1.1.1.1")
+            .into_iter()
+            .filter_map(|change| match change {
+                Change::Opened(incident) => Some(incident.rule_id),
+                Change::Updated { .. } => None,
+            })
+            .collect();
         assert_eq!(
             opened,
             vec!["brute".to_string()],
@@ -775,27 +775,17 @@ requires: {rule: brute, within: 1h}
         for (_, bytes) in &saved {
             after.restore_pending(&set, bytes.as_ref().expect("a live window"));
         }
-        let meta = SourceMeta::new("test");
-        let origin = Origin {
-            host: "h",
-            system: "s",
-            level: 3,
-            unit: "u",
-        };
-        let event = Event::plain("fail user=a ip=1.1.1.1");
-        let ts = Timestamp::from_second(1_800_000_002).unwrap();
-        let found = set
-            .matches(&event, &meta)
+        let opened = feed(&set, &mut after, 2, "fail user=a ip=1.1.1.1")
             .into_iter()
-            .find(|m| set.rule(m.rule).id == "brute")
-            .unwrap();
-        match after.observe(
-            &set,
-            Observation::of(&set, &found, &event, &meta, ts, origin),
-        ) {
-            Some(Change::Opened(incident)) => assert_eq!(incident.count, 3),
-            other => panic!("the third failure after a restart must open the incident: {other:?}"),
-        }
+            .find_map(|change| match change {
+                Change::Opened(incident) if incident.rule_id == "brute" => Some(incident.count),
+                _ => None,
+            });
+        assert_eq!(
+            opened,
+            Some(3),
+            "the third failure after a restart must open the incident"
+        );
         let cleared = after.take_pending(&set);
         assert!(
             cleared
