@@ -397,7 +397,7 @@ impl Pipeline {
             // Lines per source, counted in the metrics once the batch is durable.
             let mut read: HashMap<String, u64> = HashMap::new();
             for input in batch {
-                let (label, format, meta_key, bytes, len, system, level, logsource) = match &input {
+                let (label, format, meta_key, bytes, system, level, logsource) = match &input {
                     Input::File { source, line } => {
                         let (key, checkpoint) = line.checkpoint();
                         checkpoints.insert(key.store_key(), checkpoint);
@@ -407,7 +407,6 @@ impl Pipeline {
                             config.format,
                             line.source.display().to_string(),
                             &line.bytes,
-                            line.len,
                             config.system.clone(),
                             *config.level.get_ref(),
                             Some(&config.logsource),
@@ -420,7 +419,6 @@ impl Pipeline {
                             Format::Syslog,
                             format!("syslog://{}", message.peer.ip()),
                             &message.bytes,
-                            message.original_len,
                             config.system.clone(),
                             *config.level.get_ref(),
                             None,
@@ -429,7 +427,6 @@ impl Pipeline {
                 };
                 *read.entry(label).or_insert(0) += 1;
                 let prepared = prepare_line(bytes, max);
-                let _ = len;
                 let (decoder, made) = decoders.entry(meta_key.clone()).or_insert_with(|| {
                     (
                         Decoder::new(format, DecodeContext::new(zone.clone(), now)),
