@@ -131,6 +131,11 @@ def main():
     ap.add_argument("--bin", default="target/release/socwatch")
     ap.add_argument("--auth", default="/tmp/bench/auth-1000000.log")
     a = ap.parse_args()
+    if os.environ.get("ONLY_UDP"):
+        for rate in (50_000, 100_000):
+            sent, el, got, dropped, rss = bench_udp(a.bin, rate, 4)
+            print(f"| UDP syslog offered at {rate:,}/s for 4 s | sent {sent:,} ({sent / el:,.0f}/s), stored {got:,.0f}, dropped {dropped:,.0f}, peak RSS {rss / 1024:.1f} MB |")
+        return
     if os.environ.get("ONLY_LATENCY"):
         p50, p99, worst = bench_latency(a.bin, 200)
         print(f"| line appended → in an incident (200 samples) | p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {worst * 1000:.0f} ms |")
