@@ -30,7 +30,7 @@ impl Default for Limits {
 }
 
 /// The cap on remembered match times for a distinct-count threshold's window.
-const MAX_DISTINCT_WINDOW: usize = 1024;
+const MAX_DISTINCT_WINDOW: usize = 256;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
