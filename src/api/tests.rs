@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use tower::ServiceExt;
 
 use super::*;
-use crate::correlate::{Change, incident_id};
-use crate::model::{Evidence, Status};
+use crate::correlate::Change;
+use crate::model::Status;
 
 const TOKEN: &str = "s3cret-token";
 
@@ -25,32 +25,7 @@ struct Fixture {
 }
 
 fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> Incident {
-    Incident {
-        id: incident_id(rule, &[ip.to_string()], first_seen, 0),
-        rule_id: rule.into(),
-        title: format!("{rule} title"),
-        title_vi: None,
-        severity,
-        status: Status::Open,
-        first_seen,
-        last_seen: first_seen,
-        count: 5,
-        group: BTreeMap::from([("src_ip".to_string(), ip.to_string())]),
-        host: "portal-01".into(),
-        system: "dvc-portal".into(),
-        level: 3,
-        unit: "So KH&CN".into(),
-        tags: vec!["attack.t1110".into()],
-        author: None,
-        evidence: vec![Evidence {
-            ts: first_seen,
-            source: "/var/log/auth.log".into(),
-            line: format!("Failed password for root from {ip}"),
-        }],
-        evidence_omitted: 4,
-        history: Vec::new(),
-        revision: 1,
-    }
+    crate::store::tests::incident(rule, ip, first_seen, severity, 3)
 }
 
 fn fixture(token: Option<&str>) -> Fixture {

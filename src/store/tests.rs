@@ -13,7 +13,8 @@ fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
-fn incident(
+/// A sample incident for the store's and the API's tests.
+pub(crate) fn incident(
     rule: &str,
     ip: &str,
     first_seen: Timestamp,
@@ -37,7 +38,10 @@ fn incident(
         unit: "So KH&CN".into(),
         tags: vec!["attack.t1110".into()],
         author: None,
-        evidence: vec![evidence(first_seen, "first")],
+        evidence: vec![evidence(
+            first_seen,
+            &format!("Failed password for root from {ip}"),
+        )],
         evidence_omitted: 4,
         history: Vec::new(),
         revision: 1,
