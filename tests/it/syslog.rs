@@ -14,6 +14,66 @@ use tokio::sync::{mpsc, watch};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A receiver running on 127.0.0.1 port 0, with its channel and counters.
+struct Receiver {
+    addr: std::net::SocketAddr,
+    rx: mpsc::Receiver<SyslogMessage>,
+    stats: Arc<SyslogStats>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn udp(queue: usize) -> Receiver {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel(queue);
+        let (stop, shutdown) = watch::channel(false);
+        let stats = Arc::new(SyslogStats::default());
+        let task = tokio::spawn(run_udp(
+            socket,
+            0,
+            tx,
+            stats.clone(),
+            Limits::default(),
+            shutdown,
+        ));
+        Receiver {
+            addr,
+            rx,
+            stats,
+            stop,
+            task,
+        }
+    }
+
+    async fn tcp(queue: usize, limits: Limits) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel(queue);
+        let (stop, shutdown) = watch::channel(false);
+        let stats = Arc::new(SyslogStats::default());
+        let task = tokio::spawn(run_tcp(listener, 0, tx, stats.clone(), limits, shutdown));
+        Receiver {
+            addr,
+            rx,
+            stats,
+            stop,
+            task,
+        }
+    }
+
+    fn count(&self, counter: impl Fn(&SyslogStats) -> &std::sync::atomic::AtomicU64) -> u64 {
+        counter(&self.stats).load(Ordering::Relaxed)
+    }
+
+    /// Stops the receiver and waits for it; what it delivered stays readable in `rx`.
+    async fn shut(&mut self) {
+        self.stop.send(true).unwrap();
+        (&mut self.task).await.unwrap();
+    }
+}
+
 /// Runs the real `logger`; awaited, so the runtime's threads stay free to serve the receiver.
 async fn logger(args: &[&str], port: u16) {
     let status = tokio::process::Command::new("logger")
@@ -58,19 +118,8 @@ async fn until(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_rfc3164_and_rfc5424_from_logger() {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = socket.local_addr().unwrap().port();
-    let (tx, mut rx) = mpsc::channel(64);
-    let (stop, shutdown) = watch::channel(false);
-    let stats = Arc::new(SyslogStats::default());
-    let task = tokio::spawn(run_udp(
-        socket,
-        0,
-        tx,
-        stats.clone(),
-        Limits::default(),
-        shutdown,
-    ));
+    let mut r = Receiver::udp(64).await;
+    let port = r.addr.port();
 
     logger(
         &[
@@ -83,7 +132,7 @@ async fn udp_rfc3164_and_rfc5424_from_logger() {
         port,
     )
     .await;
-    let got = next(&mut rx).await;
+    let got = next(&mut r.rx).await;
     assert_eq!(got.peer.ip().to_string(), "127.0.0.1");
     let (program, message, _) = decode(&got);
     assert_eq!(program, "sshd");
@@ -107,33 +156,21 @@ async fn udp_rfc3164_and_rfc5424_from_logger() {
         port,
     )
     .await;
-    let (program, message, role) = decode(&next(&mut rx).await);
+    let (program, message, role) = decode(&next(&mut r.rx).await);
     assert_eq!(
         (program.as_str(), message.as_str(), role.as_deref()),
         ("portal", "nổ hũ tài xỉu", Some("web"))
     );
 
-    stop.send(true).unwrap();
-    task.await.unwrap();
-    assert_eq!(stats.received.load(Ordering::Relaxed), 2);
-    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    r.shut().await;
+    assert_eq!(r.count(|s| &s.received), 2);
+    assert_eq!(r.count(|s| &s.dropped), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_octet_counting_and_newline_framing_from_logger() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, mut rx) = mpsc::channel(64);
-    let (stop, shutdown) = watch::channel(false);
-    let stats = Arc::new(SyslogStats::default());
-    let task = tokio::spawn(run_tcp(
-        listener,
-        0,
-        tx,
-        stats.clone(),
-        Limits::default(),
-        shutdown,
-    ));
+    let mut r = Receiver::tcp(64, Limits::default()).await;
+    let port = r.addr.port();
 
     logger(
         &[
@@ -147,7 +184,7 @@ async fn tcp_octet_counting_and_newline_framing_from_logger() {
         port,
     )
     .await;
-    let (program, message, _) = decode(&next(&mut rx).await);
+    let (program, message, _) = decode(&next(&mut r.rx).await);
     assert_eq!(
         (program.as_str(), message.as_str()),
         ("sshd", "Invalid user oracle from 198.51.100.23 port 33110")
@@ -164,31 +201,26 @@ async fn tcp_octet_counting_and_newline_framing_from_logger() {
         port,
     )
     .await;
-    let (program, message, _) = decode(&next(&mut rx).await);
+    let (program, message, _) = decode(&next(&mut r.rx).await);
     assert_eq!(
         (program.as_str(), message.as_str()),
         ("sudo", "deploy : 3 incorrect password attempts")
     );
 
-    stop.send(true).unwrap();
-    task.await.unwrap();
-    assert_eq!(stats.framing_errors.load(Ordering::Relaxed), 0);
+    r.shut().await;
+    assert_eq!(r.count(|s| &s.framing_errors), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_tcp_senders_disturb_no_one_else() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, mut rx) = mpsc::channel(1024);
-    let (stop, shutdown) = watch::channel(false);
-    let stats = Arc::new(SyslogStats::default());
     let limits = Limits {
         max_message_bytes: 64 * 1024,
         // Long enough that a loaded machine writing 1 MB never looks idle.
         idle_timeout: Duration::from_secs(2),
         max_connections: 64,
     };
-    let task = tokio::spawn(run_tcp(listener, 0, tx, stats.clone(), limits, shutdown));
+    let mut r = Receiver::tcp(1024, limits).await;
+    let addr = r.addr;
 
     // An idle connection, one sending garbage, one a 1 MB octet-counted frame, one closing mid-frame.
     let idle = TcpStream::connect(addr).await.unwrap();
@@ -228,7 +260,7 @@ async fn hostile_tcp_senders_disturb_no_one_else() {
     let mut huge_seen = false;
     let mut half_seen = false;
     while seen < 20 || !huge_seen || !half_seen {
-        let message = next(&mut rx).await;
+        let message = next(&mut r.rx).await;
         let text = String::from_utf8_lossy(&message.bytes).into_owned();
         if text.contains("Failed password for root from 203.0.113.") {
             seen += 1;
@@ -240,35 +272,23 @@ async fn hostile_tcp_senders_disturb_no_one_else() {
         }
     }
     until("the idle connection to be closed", || {
-        stats.idle_closed.load(Ordering::Relaxed) >= 1
+        r.count(|s| &s.idle_closed) >= 1
     })
     .await;
-    assert!(stats.oversized.load(Ordering::Relaxed) >= 1);
+    assert!(r.count(|s| &s.oversized) >= 1);
     assert!(
-        stats.framing_errors.load(Ordering::Relaxed) >= 1,
+        r.count(|s| &s.framing_errors) >= 1,
         "the half frame is counted"
     );
     drop((idle, garbage, huge));
-    stop.send(true).unwrap();
-    task.await.unwrap();
+    r.shut().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_overload_drops_are_counted_not_silent() {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
     // A pipeline that is not reading: the channel holds 4.
-    let (tx, mut rx) = mpsc::channel(4);
-    let (stop, shutdown) = watch::channel(false);
-    let stats = Arc::new(SyslogStats::default());
-    let task = tokio::spawn(run_udp(
-        socket,
-        0,
-        tx,
-        stats.clone(),
-        Limits::default(),
-        shutdown,
-    ));
+    let mut r = Receiver::udp(4).await;
+    let addr = r.addr;
     let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for n in 0..50 {
         sender
@@ -280,19 +300,15 @@ async fn udp_overload_drops_are_counted_not_silent() {
             .unwrap();
     }
     until("the datagrams to be received", || {
-        stats.received.load(Ordering::Relaxed) >= 20
+        r.count(|s| &s.received) >= 20
     })
     .await;
-    stop.send(true).unwrap();
-    task.await.unwrap();
+    r.shut().await;
     let mut delivered = 0;
-    while rx.try_recv().is_ok() {
+    while r.rx.try_recv().is_ok() {
         delivered += 1;
     }
-    let (received, dropped) = (
-        stats.received.load(Ordering::Relaxed),
-        stats.dropped.load(Ordering::Relaxed),
-    );
+    let (received, dropped) = (r.count(|s| &s.received), r.count(|s| &s.dropped));
     assert_eq!(delivered, 4);
     assert_eq!(
         received,
