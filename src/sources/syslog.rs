@@ -44,6 +44,16 @@ pub struct SyslogStats {
     pub idle_closed: AtomicU64,
 }
 
+impl SyslogStats {
+    /// Counts one message in, and whether it was longer than the cap.
+    fn note_received(&self, original_len: usize, limits: &Limits) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        if original_len > limits.max_message_bytes {
+            self.oversized.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_message_bytes: usize,
@@ -83,11 +93,8 @@ pub async fn run_udp(
                 }
             },
         };
-        stats.received.fetch_add(1, Ordering::Relaxed);
+        stats.note_received(len, &limits);
         let kept = len.min(limits.max_message_bytes);
-        if len > limits.max_message_bytes {
-            stats.oversized.fetch_add(1, Ordering::Relaxed);
-        }
         let message = SyslogMessage {
             source,
             peer,
@@ -172,10 +179,7 @@ async fn serve_connection(
             }
             continue;
         }
-        stats.received.fetch_add(1, Ordering::Relaxed);
-        if frame.original_len > limits.max_message_bytes {
-            stats.oversized.fetch_add(1, Ordering::Relaxed);
-        }
+        stats.note_received(frame.original_len, &limits);
         let message = SyslogMessage {
             source,
             peer,
