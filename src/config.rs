@@ -100,7 +100,7 @@ pub struct FileSource {
     pub start_at: StartAt,
     /// Sigma logsource for formats that do not say it themselves (`product = "windows"`...).
     #[serde(default)]
-    pub logsource: std::collections::BTreeMap<String, String>,
+    pub logsource: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 fn default_level() -> Spanned<u8> {
@@ -267,6 +267,15 @@ impl Config {
         for source in &config.source.file {
             if !(0..=5).contains(source.level.get_ref()) {
                 problem(source.level.span(), "level must be 1-5".into());
+            }
+            if let Some(given) = &source.logsource {
+                let pairs = given
+                    .get_ref()
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()));
+                if let Err(err) = crate::model::Logsource::from_pairs(pairs) {
+                    problem(given.span(), format!("source.file.logsource: {err}"));
+                }
             }
         }
         for source in &config.source.syslog {
@@ -438,6 +447,13 @@ min_severity = "high"
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![2, 3, 6], "{problems:?}");
         let floors = "[daemon]\nretention_floors = { 3 = \"90d\", 9 = \"1d\" }\n";
+        let bad_logsource = "[[source.file]]\npaths = [\"/x\"]\nlogsource = { os = \"windows\" }\n";
+        let problems = Config::parse("c.toml", bad_logsource).unwrap_err();
+        assert_eq!(
+            (problems[0].line, problems[0].message.contains("'os'")),
+            (3, true),
+            "{problems:?}"
+        );
         let problems = Config::parse("c.toml", floors).unwrap_err();
         assert!(problems[0].message.contains("level '9'"), "{problems:?}");
         let good = Config::parse(

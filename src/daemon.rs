@@ -21,7 +21,7 @@ use crate::config::{Config, FileSource, Protocol, StartAt};
 use crate::correlate::{Change, Correlator, Limits, Observation, Origin};
 use crate::decode::{DecodeContext, Decoder, prepare_line};
 use crate::metrics::Metrics;
-use crate::model::{Checkpoint, Format, SourceMeta};
+use crate::model::{Checkpoint, Format, Logsource, SourceMeta};
 use crate::rules::{MatchScratch, RuleMatch, RuleSet};
 use crate::sources::syslog::{self, SyslogMessage, SyslogStats};
 use crate::sources::tail::{TailedLine, Tailer, TailerConfig, watch as tail_watch};
@@ -104,7 +104,7 @@ pub fn file_sources(config: &Config) -> Vec<FileSource> {
         system: String::new(),
         level: toml::Spanned::new(0..0, 0),
         start_at: StartAt::End,
-        logsource: Default::default(),
+        logsource: None,
     }]
 }
 
@@ -130,6 +130,8 @@ struct Pipeline {
     metrics: Arc<Metrics>,
     syslog_stats: Arc<SyslogStats>,
     files: Vec<FileSource>,
+    /// Each file source's configured logsource, parsed once.
+    file_logsources: Vec<Logsource>,
     host: String,
     /// A rule set waiting to replace the running one (SIGHUP).
     reload: Arc<Mutex<Option<RuleSet>>>,
@@ -236,7 +238,19 @@ pub async fn run(
     });
     drop(tx);
 
+    let file_logsources = files
+        .iter()
+        .map(|source| {
+            let pairs = source
+                .logsource
+                .iter()
+                .flat_map(|given| given.get_ref().iter());
+            Logsource::from_pairs(pairs.map(|(k, v)| (k.as_str(), v.as_str())))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| anyhow::anyhow!("source.file: {err}"))?;
     let pipeline = Pipeline {
+        file_logsources,
         config: config.clone(),
         rules,
         store: store.clone(),
@@ -409,7 +423,7 @@ impl Pipeline {
                             &line.bytes,
                             config.system.clone(),
                             *config.level.get_ref(),
-                            Some(&config.logsource),
+                            Some(&self.file_logsources[*source]),
                         )
                     }
                     Input::Syslog(message) => {
@@ -443,15 +457,7 @@ impl Pipeline {
                     Metrics::inc(&self.metrics.parse_errors, 1);
                 }
                 if let Some(given) = logsource {
-                    for (key, value) in given {
-                        let value = Some(std::borrow::Cow::Owned(value.clone()));
-                        match key.as_str() {
-                            "product" => event.logsource.product = value,
-                            "service" => event.logsource.service = value,
-                            "category" => event.logsource.category = value,
-                            _ => {}
-                        }
-                    }
+                    event.logsource.override_with(given);
                 }
                 let meta = metas.entry(meta_key.clone()).or_insert_with(|| SourceMeta {
                     source: Arc::from(meta_key.as_str()),

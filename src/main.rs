@@ -1,7 +1,6 @@
 //! The `socwatch` command line: parse arguments, call into the library, map outcomes to exit codes
 //! (0 success, 1 runtime failure, 2 bad usage, 3 invalid configuration or rules).
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -182,24 +181,14 @@ fn load_rules(config: &Config, given: Vec<PathBuf>) -> Result<RuleSet, ExitCode>
 }
 
 fn parse_logsource(pairs: &[String]) -> Result<Logsource, String> {
-    let mut logsource = Logsource::default();
-    for pair in pairs {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("--logsource takes KEY=VALUE, got '{pair}'"))?;
-        let value = Some(Cow::Owned(value.to_string()));
-        match key {
-            "product" => logsource.product = value,
-            "service" => logsource.service = value,
-            "category" => logsource.category = value,
-            other => {
-                return Err(format!(
-                    "--logsource key must be product, service or category, got '{other}'"
-                ));
-            }
-        }
-    }
-    Ok(logsource)
+    let split: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .ok_or_else(|| format!("--logsource takes KEY=VALUE, got '{pair}'"))
+        })
+        .collect::<Result<_, _>>()?;
+    Logsource::from_pairs(split).map_err(|err| format!("--{err}"))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -152,6 +152,42 @@ pub struct Logsource {
     pub category: Option<Cow<'static, str>>,
 }
 
+impl Logsource {
+    /// A logsource from `(key, value)` pairs (`--logsource product=windows`, a source's `logsource` table).
+    pub fn from_pairs<'p>(
+        pairs: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) -> Result<Logsource, String> {
+        let mut logsource = Logsource::default();
+        for (key, value) in pairs {
+            let value = Some(Cow::Owned(value.to_string()));
+            match key {
+                "product" => logsource.product = value,
+                "service" => logsource.service = value,
+                "category" => logsource.category = value,
+                other => {
+                    return Err(format!(
+                        "logsource key must be product, service or category, got '{other}'"
+                    ));
+                }
+            }
+        }
+        Ok(logsource)
+    }
+
+    /// Replaces what the decoder said with what the operator said, attribute by attribute.
+    pub fn override_with(&mut self, given: &Logsource) {
+        if given.product.is_some() {
+            self.product = given.product.clone();
+        }
+        if given.service.is_some() {
+            self.service = given.service.clone();
+        }
+        if given.category.is_some() {
+            self.category = given.category.clone();
+        }
+    }
+}
+
 /// What went wrong with a line's bytes before decoding; the line is still decoded and matched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineFlags {

@@ -204,7 +204,7 @@ pub fn scan(inputs: &[Input], rules: &RuleSet, opts: &ScanOptions) -> ScanReport
         if event.parse_error {
             stats.parse_errors += 1;
         }
-        override_logsource(&mut event.logsource, &opts.logsource);
+        event.logsource.override_with(&opts.logsource);
         let ts = event.ts.unwrap_or(stream.last_ts);
         stream.last_ts = ts;
         rules.matches_into(&event, &stream.meta, &mut scratch, &mut found);
@@ -253,18 +253,6 @@ pub fn scan(inputs: &[Input], rules: &RuleSet, opts: &ScanOptions) -> ScanReport
         .incidents
         .sort_by_key(|i| (i.first_seen, i.id.clone()));
     report
-}
-
-fn override_logsource(logsource: &mut Logsource, given: &Logsource) {
-    if given.product.is_some() {
-        logsource.product = given.product.clone();
-    }
-    if given.service.is_some() {
-        logsource.service = given.service.clone();
-    }
-    if given.category.is_some() {
-        logsource.category = given.category.clone();
-    }
 }
 
 /// Reads ahead and picks the input's format (or takes the one given).
