@@ -132,9 +132,9 @@ struct GroupState {
     generation: u32,
 }
 
-#[derive(Debug, Clone)]
+/// What correlation needs of a rule, copied out so the hot path reads it without allocating.
+#[derive(Debug, Clone, Copy)]
 struct RuleParams {
-    id: String,
     count: usize,
     within: Duration,
     distinct: bool,
@@ -185,7 +185,6 @@ impl Correlator {
             .rules()
             .iter()
             .map(|rule| RuleParams {
-                id: rule.id.clone(),
                 count: rule.threshold.count.max(1) as usize,
                 within: rule.threshold.within,
                 distinct: rule.threshold.distinct.is_some(),
@@ -340,7 +339,7 @@ impl Correlator {
 
     /// Feeds one match. Returns the incident it opened or updated, if any.
     pub fn observe(&mut self, rules: &RuleSet, obs: Observation<'_>) -> Option<Change> {
-        let params = self.params[obs.rule].clone();
+        let params = self.params[obs.rule];
         if let Some((other, within)) = params.requires {
             let recent = self.groups[other]
                 .get(&obs.group)
@@ -422,7 +421,7 @@ impl Correlator {
         state.window.clear();
         state.distinct.clear();
         let rule = rules.rule(obs.rule);
-        let id = incident_id(&params.id, &obs.group, first_seen, state.generation);
+        let id = incident_id(&rule.id, &obs.group, first_seen, state.generation);
         state.open = Some(OpenIncident {
             id: id.clone(),
             last_seen: newest,
