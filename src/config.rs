@@ -47,6 +47,10 @@ pub struct Daemon {
     /// Cap on one line's length in bytes.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Alerts kept waiting per destination while it cannot be reached; beyond it the oldest of
+    /// the lowest severity are dropped, counted and logged.
+    #[serde(default = "default_outbox_cap")]
+    pub outbox_cap: usize,
 }
 
 impl Default for Daemon {
@@ -61,6 +65,7 @@ impl Default for Daemon {
             retention: default_retention(),
             retention_floors: None,
             max_line_bytes: default_max_line_bytes(),
+            outbox_cap: default_outbox_cap(),
         }
     }
 }
@@ -71,6 +76,10 @@ fn default_data_dir() -> PathBuf {
 
 fn default_retention() -> Spanned<String> {
     Spanned::new(0..0, "365d".to_string())
+}
+
+fn default_outbox_cap() -> usize {
+    crate::alerting::DEFAULT_OUTBOX_CAP
 }
 
 fn default_max_line_bytes() -> usize {
@@ -178,6 +187,20 @@ pub struct National {
     pub min_severity: Severity,
     #[serde(default = "default_batch_max")]
     pub batch_max: usize,
+    /// How long one POST may take before it counts as failed and is retried.
+    #[serde(default = "default_national_timeout")]
+    pub timeout: Spanned<String>,
+    /// The longest wait between retries (backoff doubles from 1s up to this).
+    #[serde(default = "default_retry_max")]
+    pub retry_max: Spanned<String>,
+}
+
+fn default_national_timeout() -> Spanned<String> {
+    Spanned::new(0..0, "30s".to_string())
+}
+
+fn default_retry_max() -> Spanned<String> {
+    Spanned::new(0..0, "5m".to_string())
 }
 
 fn default_national_severity() -> Severity {
@@ -314,6 +337,34 @@ impl Config {
                         .into(),
                 );
             }
+            for (name, value) in [
+                ("timeout", &national.timeout),
+                ("retry_max", &national.retry_max),
+            ] {
+                match parse_duration(value.get_ref()) {
+                    Ok(d) if !d.is_zero() => {}
+                    Ok(_) => problem(
+                        value.span(),
+                        format!("forward.national.{name} must be more than zero"),
+                    ),
+                    Err(err) => problem(value.span(), format!("forward.national.{name}: {err}")),
+                }
+            }
+            if national.batch_max == 0 {
+                problem(
+                    national.url.span(),
+                    "forward.national.batch_max must be at least 1".into(),
+                );
+            }
+            if national.client_cert.is_some() != national.client_key.is_some() {
+                problem(
+                    national.url.span(),
+                    "forward.national.client_cert and client_key go together".into(),
+                );
+            }
+        }
+        if config.daemon.outbox_cap == 0 {
+            problem(0..0, "daemon.outbox_cap must be at least 1".into());
         }
         if let Some(email) = &config.email
             && email.security == EmailSecurity::None

@@ -1,6 +1,7 @@
 //! socwatch: log monitoring for provincial SOCs. The library behind the `socwatch` binary.
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod api;
 pub mod config;
 pub mod correlate;

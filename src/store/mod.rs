@@ -13,6 +13,7 @@
 //! follows it; `transition` flushes before it returns. See ARCHITECTURE.md.
 
 mod keys;
+mod outbox;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -25,11 +26,13 @@ use jiff::Timestamp;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use crate::alerting::OutboxPolicy;
 use crate::correlate::Change;
 use crate::model::{Checkpoint, HistoryEntry, Incident, Severity, Status};
 use keys::{ID_LEN, Index, Summary};
 
 pub use keys::status_name;
+pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, Queued};
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused
 /// rather than misread.
@@ -54,6 +57,9 @@ const T_TIME: usize = 2;
 fn tree_of(index: Index) -> usize {
     3 + index as usize
 }
+
+const T_OUTBOX: usize = 3 + Index::ALL.len();
+const T_OUTBOX_SEVERITY: usize = T_OUTBOX + 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -204,8 +210,19 @@ pub fn floor_for(floors: &BTreeMap<u8, Duration>, level: u8) -> Duration {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    /// incidents, checkpoints, time, then the `Index` trees in `Index::ALL` order.
+    /// incidents, checkpoints, time, the `Index` trees in `Index::ALL` order, outbox, outbox by
+    /// severity: every tree an incident change writes, so one transaction spans them.
     trees: Vec<sled::Tree>,
+    /// outbox, outbox by severity, dead letters, outbox meta.
+    outbox: [sled::Tree; 4],
+    /// Where alerts go; empty until the daemon or CLI sets it from the config.
+    policy: std::sync::RwLock<OutboxPolicy>,
+    /// Entries per destination, counted at open and kept current by every outbox write.
+    depth: std::sync::Mutex<HashMap<String, u64>>,
+    /// Set when a transaction queued alerts; the next flush then calls `on_alerts`.
+    alerts_queued: std::sync::atomic::AtomicBool,
+    /// Wakes the outputs once queued alerts are durable.
+    on_alerts: std::sync::Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
     /// Incidents an operator closed (resolved, false positive) since the pipeline last asked: their
     /// group's next match must start a new incident, not update the closed one.
     closed: std::sync::Mutex<Vec<String>>,
@@ -323,16 +340,102 @@ impl Store {
         for index in Index::ALL {
             trees.push(db.open_tree(index.tree_name())?);
         }
-        Ok(Store {
+        let outbox = [
+            db.open_tree("outbox")?,
+            db.open_tree("outbox_sev")?,
+            db.open_tree("outbox_dead")?,
+            db.open_tree("outbox_meta")?,
+        ];
+        trees.push(outbox[0].clone());
+        trees.push(outbox[1].clone());
+        let store = Store {
             path,
             db,
             trees,
+            outbox,
+            policy: Default::default(),
+            depth: Default::default(),
+            alerts_queued: Default::default(),
+            on_alerts: Default::default(),
             closed: std::sync::Mutex::new(Vec::new()),
-        })
+        };
+        store.count_outbox()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where alerts for incident changes go from now on.
+    pub fn set_outbox_policy(&self, policy: OutboxPolicy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// Called after a flush that made newly queued alerts durable (the daemon wakes its outputs).
+    pub fn on_alerts(&self, wake: impl Fn() + Send + Sync + 'static) {
+        *self.on_alerts.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(wake));
+    }
+
+    /// Queues alerts for the changes in `touched` (inside the transaction), returning how many per
+    /// destination.
+    fn enqueue_alerts_tx(
+        t: &[TransactionalTree],
+        policy: &OutboxPolicy,
+        touched: &[(Option<Incident>, Incident)],
+        now: Timestamp,
+    ) -> TxResult<Vec<(String, u64)>> {
+        let mut queued: Vec<(String, u64)> = Vec::new();
+        for (before, after) in touched {
+            if before.as_ref() == Some(after) {
+                continue;
+            }
+            for (destination, reason) in policy.targets(before.as_ref(), after) {
+                let entry = OutboxEntry {
+                    reason,
+                    enqueued: now,
+                    incident: after.clone(),
+                    error: None,
+                };
+                outbox::enqueue_tx(
+                    &t[T_OUTBOX],
+                    &t[T_OUTBOX_SEVERITY],
+                    &destination.name,
+                    &entry,
+                )?;
+                match queued
+                    .iter_mut()
+                    .find(|(name, _)| *name == destination.name)
+                {
+                    Some((_, n)) => *n += 1,
+                    None => queued.push((destination.name.clone(), 1)),
+                }
+            }
+        }
+        Ok(queued)
+    }
+
+    /// After a committed transaction: counts what it queued and enforces the cap.
+    fn after_enqueue(&self, queued: Vec<(String, u64)>) -> Result<(), StoreError> {
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let cap = self.policy.read().unwrap_or_else(|e| e.into_inner()).cap;
+        for (destination, n) in queued {
+            self.adjust_depth(&destination, n as i64);
+            let dropped = self.enforce_cap(&destination, cap)?;
+            if dropped > 0 {
+                tracing::warn!(
+                    destination = %destination,
+                    dropped,
+                    cap,
+                    "outbox full: dropped the oldest lowest-severity alerts"
+                );
+            }
+        }
+        self.alerts_queued
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// Applies correlation changes and source checkpoints in one transaction: after a crash either
@@ -356,7 +459,14 @@ impl Store {
         checkpoints: &[(String, Checkpoint)],
         pending: &[(String, Option<Vec<u8>>)],
     ) -> Result<Vec<Incident>, StoreError> {
-        self.trees
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let now = Timestamp::now();
+        let (touched, queued) = self
+            .trees
             .as_slice()
             .transaction(|t| {
                 // The closure may run again on a conflict, so it keeps no state outside itself.
@@ -415,6 +525,7 @@ impl Store {
                         write_tx(t, before.as_ref(), after)?;
                     }
                 }
+                let queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
                 for (key, checkpoint) in checkpoints {
                     let mut value = [0u8; 16];
                     value[..8].copy_from_slice(&checkpoint.fingerprint.to_be_bytes());
@@ -429,14 +540,27 @@ impl Store {
                         None => t[T_CHECKPOINTS].remove(key.as_bytes())?,
                     };
                 }
-                Ok(touched.into_iter().map(|(_, after)| after).collect())
+                Ok((touched, queued))
             })
-            .map_err(from_tx)
+            .map_err(from_tx)?;
+        self.after_enqueue(queued)?;
+        Ok(touched.into_iter().map(|(_, after)| after).collect())
     }
 
     /// Makes everything applied so far durable. Returns once it is on disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        if self
+            .alerts_queued
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+            && let Some(wake) = self
+                .on_alerts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+        {
+            wake();
+        }
         Ok(())
     }
 
@@ -492,7 +616,12 @@ impl Store {
         note: &str,
         now: Timestamp,
     ) -> Result<Incident, StoreError> {
-        let after = self
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (after, queued) = self
             .trees
             .as_slice()
             .transaction(|t| {
@@ -516,9 +645,13 @@ impl Store {
                 });
                 after.revision += 1;
                 write_tx(t, Some(&before), &after)?;
-                Ok(after)
+                let touched = [(Some(before), after)];
+                let queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
+                let [(_, after)] = touched;
+                Ok((after, queued))
             })
             .map_err(from_tx)?;
+        self.after_enqueue(queued)?;
         self.flush()?;
         if matches!(after.status, Status::Resolved | Status::FalsePositive)
             && let Ok(mut closed) = self.closed.lock()

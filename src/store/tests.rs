@@ -6,6 +6,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
+use crate::alerting::OutboxPolicy;
 use crate::correlate::incident_id;
 use crate::model::Evidence;
 
@@ -408,4 +409,181 @@ fn a_store_of_another_schema_is_refused_with_both_versions() {
             dir.path().display()
         )
     );
+}
+
+fn policy(cap: usize) -> OutboxPolicy {
+    use crate::alerting::{Destination, EMAIL, NATIONAL};
+    OutboxPolicy {
+        destinations: vec![
+            Destination {
+                name: NATIONAL.into(),
+                min_severity: Severity::Medium,
+                every_change: true,
+            },
+            Destination {
+                name: EMAIL.into(),
+                min_severity: Severity::High,
+                every_change: false,
+            },
+        ],
+        cap,
+    }
+}
+
+fn queued_revisions(store: &Store, destination: &str) -> Vec<(String, u64)> {
+    store
+        .outbox_peek(destination, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.entry.incident.id, q.entry.incident.revision))
+        .collect()
+}
+
+#[test]
+fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ts("2026-11-22T03:00:00Z");
+    let high = incident("ssh-bruteforce", "203.0.113.7", first, Severity::High, 3);
+    let low = incident("web-scan", "203.0.113.8", first, Severity::Low, 3);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.set_outbox_policy(policy(100));
+        store.apply(&[opened(&high), opened(&low)], &[]).unwrap();
+        // 6..=9: no milestone; 10 is one. One batch folding 6..=12 gives one alert at its end.
+        let mut changes = Vec::new();
+        for n in 6..=9 {
+            changes.push(updated(
+                &high,
+                n,
+                first + SignedDuration::from_secs(n as i64),
+            ));
+        }
+        store.apply(&changes, &[]).unwrap();
+        let changes: Vec<Change> = (10..=12)
+            .map(|n| updated(&high, n, first + SignedDuration::from_secs(n as i64)))
+            .collect();
+        store.apply(&changes, &[]).unwrap();
+        store
+            .transition(&high.id, Action::Ack, "operator1", "", first)
+            .unwrap();
+        // A replayed Opened changes nothing, so it queues nothing.
+        store.apply(&[opened(&high)], &[]).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let id = high.id.clone();
+    assert_eq!(
+        queued_revisions(&store, "national"),
+        [(id.clone(), 1), (id.clone(), 8), (id.clone(), 9)],
+        "opened, count 10 (revision 8 after 7 updates), acknowledged"
+    );
+    let national = store.outbox_peek("national", 10).unwrap();
+    let reasons: Vec<_> = national.iter().map(|q| q.entry.reason).collect();
+    use crate::alerting::AlertReason::*;
+    assert_eq!(reasons, [Opened, CountMilestone, StatusChanged]);
+    assert_eq!(national[1].entry.incident.count, 12);
+    assert_eq!(queued_revisions(&store, "email"), [(id.clone(), 1)]);
+    assert_eq!(store.outbox_depth("national"), 3);
+    assert_eq!(store.outbox_depth("email"), 1);
+
+    store
+        .outbox_delivered("national", &national[..2], first)
+        .unwrap();
+    assert_eq!(queued_revisions(&store, "national"), [(id.clone(), 9)]);
+    assert_eq!(store.outbox_depth("national"), 1);
+    let status = store.outbox_status(&["national", "email"]).unwrap();
+    assert_eq!(status[1].destination, "national");
+    assert_eq!(status[1].pending, 1);
+    assert_eq!(status[1].state.delivered, 2);
+    assert_eq!(status[1].state.last_delivered_at, Some(first));
+}
+
+#[test]
+fn a_full_outbox_drops_the_oldest_lowest_severity_first_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.set_outbox_policy(policy(3));
+    let first = ts("2026-11-22T03:00:00Z");
+    let made = |ip: &str, severity| incident("r", ip, first, severity, 3);
+    let critical = made("203.0.113.1", Severity::Critical);
+    let medium_old = made("203.0.113.2", Severity::Medium);
+    let high = made("203.0.113.3", Severity::High);
+    let medium_new = made("203.0.113.4", Severity::Medium);
+    let critical_new = made("203.0.113.5", Severity::Critical);
+    for one in [&critical, &medium_old, &high, &medium_new, &critical_new] {
+        store.apply(&[opened(one)], &[]).unwrap();
+    }
+    let ids: Vec<String> = queued_revisions(&store, "national")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, [critical.id, high.id, critical_new.id]);
+    assert_eq!(store.outbox_depth("national"), 3);
+    assert_eq!(store.delivery_state("national").unwrap().evicted, 2);
+}
+
+#[test]
+fn dead_letters_leave_the_queue_and_return_to_their_place_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.set_outbox_policy(policy(100));
+    let first = ts("2026-11-22T03:00:00Z");
+    let a = incident("r", "203.0.113.1", first, Severity::Medium, 3);
+    let b = incident("r", "203.0.113.2", first, Severity::Medium, 3);
+    store.apply(&[opened(&a), opened(&b)], &[]).unwrap();
+    let queued = store.outbox_peek("national", 10).unwrap();
+    store
+        .outbox_dead_letter("national", &queued[0], "422 unprocessable")
+        .unwrap();
+    assert_eq!(queued_revisions(&store, "national"), [(b.id.clone(), 1)]);
+    let dead = store.dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].incident_id, a.id);
+    assert_eq!(dead[0].error, "422 unprocessable");
+    assert_eq!(store.outbox_status(&[]).unwrap()[0].dead_letters, 1);
+
+    assert_eq!(store.outbox_requeue_dead().unwrap(), 1);
+    assert!(store.dead_letters(10).unwrap().is_empty());
+    assert_eq!(
+        queued_revisions(&store, "national"),
+        [(a.id.clone(), 1), (b.id.clone(), 1)]
+    );
+    assert_eq!(store.outbox_depth("national"), 2);
+    assert!(
+        store.outbox_peek("national", 10).unwrap()[0]
+            .entry
+            .error
+            .is_none()
+    );
+}
+
+#[test]
+fn a_flush_after_queued_alerts_wakes_the_outputs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.set_outbox_policy(policy(100));
+    let wakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = wakes.clone();
+    store.on_alerts(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let first = ts("2026-11-22T03:00:00Z");
+    let a = incident("r", "203.0.113.1", first, Severity::Low, 3);
+    store.apply(&[opened(&a)], &[]).unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        wakes.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "low: no alert"
+    );
+    let b = incident("r", "203.0.113.2", first, Severity::High, 3);
+    store.apply(&[opened(&b)], &[]).unwrap();
+    assert_eq!(
+        wakes.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "not durable yet"
+    );
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
