@@ -154,7 +154,39 @@ pub async fn run(
         None => None,
     };
     let rule_infos: Vec<RuleInfo> = rules.rules().iter().map(RuleInfo::from).collect();
-    let api_state = ApiState::new(store.clone(), rule_infos, token, metrics.clone());
+
+    // Outputs: the outbox policy first, so that no incident change goes unreported; then one
+    // sender per destination, woken once queued alerts are durable.
+    let policy = crate::alerting::OutboxPolicy::from_config(&config);
+    let destinations: Vec<String> = policy.destinations.iter().map(|d| d.name.clone()).collect();
+    store.set_outbox_policy(policy);
+    let signals = crate::outputs::Signals::default();
+    let (stop_outputs, outputs_stopped) = watch::channel(false);
+    let mut outputs = tokio::task::JoinSet::new();
+    if let Some(settings) = &config.forward.national {
+        let sender = crate::outputs::national::NationalSender::from_config(
+            settings,
+            crate::outputs::national::SenderInfo {
+                unit: config.daemon.unit.clone(),
+                host: hostname(&config),
+                agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        )
+        .context("forward.national")?;
+        outputs.spawn(crate::outputs::national::run(
+            sender,
+            store.clone(),
+            signals.add(),
+            metrics.clone(),
+            outputs_stopped.clone(),
+        ));
+    }
+    {
+        let signals = signals.clone();
+        store.on_alerts(move || signals.alerts_queued());
+    }
+    let api_state = ApiState::new(store.clone(), rule_infos, token, metrics.clone())
+        .with_outputs(destinations, signals.clone());
 
     let (stop_sources, sources_stopped) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Input>(PIPELINE_QUEUE);
@@ -295,6 +327,9 @@ pub async fn run(
             SHUTDOWN_GRACE.as_secs()
         ),
     };
+    // Outputs stop last: an attempt in flight is abandoned, its alerts stay in the outbox.
+    let _ = stop_outputs.send(true);
+    while outputs.join_next().await.is_some() {}
     let _ = stop_api.send(true);
     let _ = api_task.await;
     let _ = retention_task.await;

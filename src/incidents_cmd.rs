@@ -110,7 +110,11 @@ impl Backend {
             ));
         }
         match Store::open(dir) {
-            Ok(store) => Ok(Backend::Local(store)),
+            Ok(store) => {
+                // Status changes made while the daemon is down are queued for the destinations too.
+                store.set_outbox_policy(socwatch::alerting::OutboxPolicy::from_config(config));
+                Ok(Backend::Local(store))
+            }
             Err(StoreError::Locked(_)) => {
                 let listen = config.api.listen.get_ref();
                 let busy = format!(
@@ -384,5 +388,69 @@ mod tests {
         assert_eq!(csv_field("-1+2"), "'-1+2");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxAction {
+    /// Pending alerts per destination, oldest age, last error, dead letters
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send refused alerts (dead letters) again and end any backoff wait now
+    Retry,
+}
+
+/// `socwatch outbox status | retry`.
+pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
+    let backend = match Backend::open(config) {
+        Ok(backend) => backend,
+        Err(err) => return fail(err),
+    };
+    let policy = socwatch::alerting::OutboxPolicy::from_config(config);
+    let known: Vec<&str> = policy
+        .destinations
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    let outcome = match action {
+        OutboxAction::Status { json } => {
+            let report = match &backend {
+                Backend::Local(store) => store
+                    .outbox_report(&known, Timestamp::now())
+                    .map_err(|err| err.to_string()),
+                Backend::Remote { client, dir } => client
+                    .outbox()
+                    .map_err(|e| Backend::remote_error(client, dir, e)),
+            };
+            report.map(|report| {
+                if json {
+                    json_text(&report)
+                } else {
+                    report::outbox_table(&report, lang)
+                }
+            })
+        }
+        OutboxAction::Retry => {
+            let requeued = match &backend {
+                // The daemon is not running: the alerts wait in the outbox for its next start.
+                Backend::Local(store) => store.outbox_requeue_dead().map_err(|err| err.to_string()),
+                Backend::Remote { client, dir } => client
+                    .outbox_retry()
+                    .map_err(|e| Backend::remote_error(client, dir, e)),
+            };
+            requeued.map(|n| match lang {
+                Lang::Vi => format!("Đã xếp lại {n} cảnh báo bị từ chối; gửi lại ngay.\n"),
+                Lang::En => format!("{n} refused alerts queued again; sending now.\n"),
+            })
+        }
+    };
+    match outcome {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(err),
     }
 }

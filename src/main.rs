@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         action: incidents_cmd::IncidentsAction,
     },
+    /// Alerts waiting for the national endpoint and email: status, or retry now
+    Outbox {
+        #[command(subcommand)]
+        action: incidents_cmd::OutboxAction,
+    },
     /// Validate the config file and the rules it points to
     Config {
         #[command(subcommand)]
@@ -134,6 +139,7 @@ fn main() -> ExitCode {
             RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
         },
         Command::Incidents { action } => incidents_cmd::run(&config, lang, action),
+        Command::Outbox { action } => incidents_cmd::outbox(&config, lang, action),
         Command::Config {
             action: ConfigAction::Check,
         } => {

@@ -59,6 +59,10 @@ pub struct Metrics {
     pub alerts_delivered: Family,
     /// Alerts waiting in the outbox, per destination (a gauge).
     pub alerts_pending: Family,
+    /// Alerts whose delivery attempt failed and will be retried, per destination.
+    pub alerts_retried: Family,
+    /// Alerts refused for good (moved to the dead letters), per destination.
+    pub alerts_failed: Family,
 }
 
 impl Metrics {

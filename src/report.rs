@@ -354,3 +354,125 @@ mod tests {
         assert_eq!(lines[2], "Cao     a\\r\\nb\\u{1b}[31m");
     }
 }
+
+/// `2 giờ 5 phút` / `2h 5m`: how long the oldest alert has waited.
+pub fn human_age(seconds: u64, lang: Lang) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+        seconds % 60,
+    );
+    let units: [(u64, &str, &str); 4] = [
+        (d, " ngày", "d"),
+        (h, " giờ", "h"),
+        (m, " phút", "m"),
+        (s, " giây", "s"),
+    ];
+    let parts: Vec<String> = units
+        .iter()
+        .skip_while(|(n, ..)| *n == 0)
+        .take(2)
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, vi, en)| match lang {
+            Lang::Vi => format!("{n}{vi}"),
+            Lang::En => format!("{n}{en}"),
+        })
+        .collect();
+    if parts.is_empty() {
+        match lang {
+            Lang::Vi => "0 giây".into(),
+            Lang::En => "0s".into(),
+        }
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// `outbox status`: one row per destination, then the dead letters.
+pub fn outbox_table(report: &crate::store::OutboxReport, lang: Lang) -> String {
+    let header: &[&str] = match lang {
+        Lang::Vi => &[
+            "Đích",
+            "Đang chờ",
+            "Chờ lâu nhất",
+            "Đã gửi",
+            "Bị từ chối",
+            "Bị bỏ (đầy)",
+            "Gửi được lần cuối",
+            "Lỗi gần nhất",
+        ],
+        Lang::En => &[
+            "Destination",
+            "Pending",
+            "Oldest",
+            "Delivered",
+            "Dead letters",
+            "Dropped (full)",
+            "Last delivered",
+            "Last error",
+        ],
+    };
+    let rows: Vec<Vec<String>> = report
+        .destinations
+        .iter()
+        .map(|d| {
+            let error = match (&d.state.last_error, d.state.last_error_at) {
+                (Some(error), Some(at)) => format!("{} {}", human_time(at), cell(error, 80)),
+                (Some(error), None) => cell(error, 80),
+                _ => "-".into(),
+            };
+            vec![
+                cell(&d.destination, 20),
+                d.pending.to_string(),
+                d.oldest_age_seconds
+                    .map_or_else(|| "-".into(), |s| human_age(s, lang)),
+                d.state.delivered.to_string(),
+                d.dead_letters.to_string(),
+                d.state.evicted.to_string(),
+                d.state
+                    .last_delivered_at
+                    .map_or_else(|| "-".into(), human_time),
+                error,
+            ]
+        })
+        .collect();
+    let mut out = if rows.is_empty() {
+        match lang {
+            Lang::Vi => {
+                "Chưa cấu hình đích gửi cảnh báo nào ([forward.national], [email]).\n".into()
+            }
+            Lang::En => {
+                "No alert destination is configured ([forward.national], [email]).\n".into()
+            }
+        }
+    } else {
+        table(header, &rows)
+    };
+    if !report.dead_letters.is_empty() {
+        out.push('\n');
+        out.push_str(match lang {
+            Lang::Vi => "Cảnh báo bị từ chối (gửi lại: socwatch outbox retry):\n",
+            Lang::En => "Refused alerts (send again: socwatch outbox retry):\n",
+        });
+        let header: &[&str] = match lang {
+            Lang::Vi => &["Đích", "Sự cố", "Phiên bản", "Xếp hàng lúc", "Lỗi"],
+            Lang::En => &["Destination", "Incident", "Revision", "Queued", "Error"],
+        };
+        let rows: Vec<Vec<String>> = report
+            .dead_letters
+            .iter()
+            .map(|dead| {
+                vec![
+                    cell(&dead.destination, 20),
+                    dead.incident_id.clone(),
+                    dead.revision.to_string(),
+                    human_time(dead.enqueued),
+                    cell(&dead.error, 100),
+                ]
+            })
+            .collect();
+        out.push_str(&table(header, &rows));
+    }
+    out
+}

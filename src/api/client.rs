@@ -94,6 +94,16 @@ impl Client {
         self.json("POST", &path, Some(body.as_bytes()))
     }
 
+    pub fn outbox(&self) -> Result<crate::store::OutboxReport, ClientError> {
+        self.json("GET", "/api/v1/outbox", None)
+    }
+
+    /// Puts dead letters back and wakes the senders; returns how many were put back.
+    pub fn outbox_retry(&self) -> Result<usize, ClientError> {
+        let answer: super::RetryAnswer = self.json("POST", "/api/v1/outbox/retry", Some(b"{}"))?;
+        Ok(answer.requeued)
+    }
+
     fn json<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,

@@ -36,7 +36,7 @@ use crate::metrics::Metrics;
 use crate::model::{Incident, Severity};
 use crate::query::Filters;
 use crate::rules::Rule;
-use crate::store::{Action, Store, StoreError};
+use crate::store::{Action, OutboxReport, Store, StoreError};
 
 pub use client::{Client, ClientError};
 
@@ -128,6 +128,10 @@ struct Inner {
     rules: Vec<RuleInfo>,
     token: Option<Token>,
     metrics: Arc<Metrics>,
+    /// The configured destinations (listed even while their outbox is empty) and their senders'
+    /// wake-ups, for `outbox retry`.
+    destinations: Vec<String>,
+    signals: crate::outputs::Signals,
 }
 
 impl ApiState {
@@ -142,6 +146,25 @@ impl ApiState {
             rules,
             token,
             metrics,
+            destinations: Vec::new(),
+            signals: Default::default(),
+        }))
+    }
+
+    /// The same state, knowing the configured destinations and how to wake their senders.
+    pub fn with_outputs(self, destinations: Vec<String>, signals: crate::outputs::Signals) -> Self {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
+            store: shared.store.clone(),
+            rules: shared.rules.clone(),
+            token: shared.token.clone(),
+            metrics: shared.metrics.clone(),
+            destinations: Vec::new(),
+            signals: Default::default(),
+        });
+        ApiState(Arc::new(Inner {
+            destinations,
+            signals,
+            ..inner
         }))
     }
 
@@ -237,6 +260,8 @@ pub fn app(state: ApiState) -> Router {
         .route("/api/v1/incidents", get(list))
         .route("/api/v1/incidents/{id}", get(show))
         .route("/api/v1/incidents/{id}/{action}", post(act))
+        .route("/api/v1/outbox", get(outbox))
+        .route("/api/v1/outbox/retry", post(outbox_retry))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
@@ -448,9 +473,40 @@ async fn act(
     Ok(Json(incident))
 }
 
+async fn outbox(State(state): State<ApiState>) -> Result<Json<OutboxReport>, ApiError> {
+    let known = state.0.destinations.clone();
+    let report = state
+        .blocking(move |store| {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            store.outbox_report(&known, Timestamp::now())
+        })
+        .await?;
+    Ok(Json(report))
+}
+
+#[derive(Serialize, serde::Deserialize)]
+pub struct RetryAnswer {
+    /// Dead letters put back in their queues.
+    pub requeued: usize,
+}
+
+/// Puts dead letters back and wakes every sender now, cutting any backoff short.
+async fn outbox_retry(State(state): State<ApiState>) -> Result<Json<RetryAnswer>, ApiError> {
+    let requeued = state.blocking(|store| store.outbox_requeue_dead()).await?;
+    state.0.signals.retry_now();
+    Ok(Json(RetryAnswer { requeued }))
+}
+
 async fn metrics(State(state): State<ApiState>) -> Response {
     // A failure is logged by `blocking`; the other metrics are still worth answering.
     let size = state.blocking(|store| store.size_on_disk()).await.ok();
+    for destination in &state.0.destinations {
+        state
+            .0
+            .metrics
+            .alerts_pending
+            .set(destination, state.0.store.outbox_depth(destination));
+    }
     let text = render_metrics(&state.0.metrics, size);
     (
         [(
@@ -541,6 +597,21 @@ pub fn render_metrics(m: &Metrics, store_size: Option<u64>) -> String {
         "destination",
         m.alerts_pending.snapshot(),
     );
+    for (name, help, values) in [
+        (
+            "socwatch_alerts_retried_total",
+            "Alerts whose delivery failed and will be retried, per destination.",
+            m.alerts_retried.snapshot(),
+        ),
+        (
+            "socwatch_alerts_failed_total",
+            "Alerts refused for good by the destination (dead letters), per destination.",
+            m.alerts_failed.snapshot(),
+        ),
+    ] {
+        head(&mut out, name, "counter", help);
+        family(&mut out, name, "destination", values);
+    }
     if let Some(size) = store_size {
         head(
             &mut out,

@@ -32,7 +32,7 @@ use crate::model::{Checkpoint, HistoryEntry, Incident, Severity, Status};
 use keys::{ID_LEN, Index, Summary};
 
 pub use keys::status_name;
-pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, Queued};
+pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued};
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused
 /// rather than misread.

@@ -63,19 +63,22 @@ pub struct DeliveryState {
 }
 
 /// The outbox of one destination, as `outbox status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DestinationStatus {
     pub destination: String,
     pub pending: u64,
-    #[serde(with = "opt_time", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "opt_time", skip_serializing_if = "Option::is_none")]
     pub oldest_enqueued: Option<Timestamp>,
+    /// Seconds the oldest pending alert has waited (when the report was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_age_seconds: Option<u64>,
     pub dead_letters: u64,
     #[serde(flatten)]
     pub state: DeliveryState,
 }
 
 /// A dead letter as listed by `outbox status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub destination: String,
     pub incident_id: String,
@@ -85,6 +88,16 @@ pub struct DeadLetter {
     #[serde(with = "crate::model::rfc3339")]
     pub enqueued: Timestamp,
 }
+
+/// `outbox status`: every destination, and the first dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxReport {
+    pub destinations: Vec<DestinationStatus>,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// Dead letters listed in a report; the count per destination is always complete.
+pub const REPORTED_DEAD_LETTERS: usize = 100;
 
 mod opt_time {
     use jiff::Timestamp;
@@ -406,12 +419,31 @@ impl Store {
             found.push(DestinationStatus {
                 pending: self.outbox_depth(&destination),
                 oldest_enqueued: oldest,
+                oldest_age_seconds: None,
                 dead_letters: dead.scan_prefix(prefix(&destination)).count() as u64,
                 state: self.delivery_state(&destination)?,
                 destination,
             });
         }
         Ok(found)
+    }
+
+    /// The whole `outbox status` answer, ages computed at `now`.
+    pub fn outbox_report(
+        &self,
+        known: &[&str],
+        now: Timestamp,
+    ) -> Result<OutboxReport, StoreError> {
+        let mut destinations = self.outbox_status(known)?;
+        for status in &mut destinations {
+            status.oldest_age_seconds = status
+                .oldest_enqueued
+                .map(|at| now.duration_since(at).as_secs().max(0) as u64);
+        }
+        Ok(OutboxReport {
+            destinations,
+            dead_letters: self.dead_letters(REPORTED_DEAD_LETTERS)?,
+        })
     }
 
     /// Dead letters, oldest first, at most `limit`.

@@ -1,0 +1,89 @@
+//! The outputs: each destination drains its part of the outbox, oldest first, with retry and
+//! backoff, and removes an entry only when the destination confirmed it.
+
+pub mod national;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Try again later: after `after` when the destination said so (Retry-After), else backoff.
+    Retry {
+        error: String,
+        after: Option<std::time::Duration>,
+    },
+    /// The destination refused the alerts for good (a 4xx other than 408/429).
+    Refused {
+        error: String,
+    },
+}
+
+/// The two ways to wake a destination's sender: new alerts are durable in the outbox, or an
+/// operator asked for a retry now (which also cuts a backoff wait short).
+#[derive(Debug, Default)]
+pub struct Wakers {
+    pub alerts: Notify,
+    pub retry_now: Notify,
+}
+
+/// One `Wakers` per destination, shared by the store's flush hook and the API.
+#[derive(Debug, Default, Clone)]
+pub struct Signals(Arc<std::sync::Mutex<Vec<Arc<Wakers>>>>);
+
+impl Signals {
+    pub fn add(&self) -> Arc<Wakers> {
+        let wakers = Arc::new(Wakers::default());
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(wakers.clone());
+        wakers
+    }
+
+    pub fn alerts_queued(&self) {
+        for wakers in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            wakers.alerts.notify_one();
+        }
+    }
+
+    pub fn retry_now(&self) {
+        for wakers in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            wakers.retry_now.notify_one();
+            wakers.alerts.notify_one();
+        }
+    }
+}
+
+/// A secret from a file named in the config: trimmed, and an error when empty or unreadable.
+pub fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| anyhow::anyhow!("cannot read the {what} file {}: {err}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        anyhow::bail!("the {what} file {} is empty", path.display());
+    }
+    Ok(text.to_string())
+}
+
+/// Text from a remote answer, made safe for a log line or a status table: control characters
+/// escaped, length bounded.
+pub fn sanitize_remote_text(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i >= max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
