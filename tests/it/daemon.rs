@@ -21,19 +21,19 @@ threshold: {count: 1, within: 1s, group_by: [src_ip]}
 suppress: 3650d
 "#;
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    api: String,
+    pub(crate) api: String,
     syslog: Vec<String>,
 }
 
 /// A temporary installation: config, rules, log folder, store.
-struct Site {
+pub(crate) struct Site {
     dir: tempfile::TempDir,
 }
 
 impl Site {
-    fn new(syslog: bool) -> Site {
+    pub(crate) fn new(syslog: bool) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("rules")).unwrap();
@@ -53,12 +53,21 @@ impl Site {
         Site { dir }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    /// Adds sections to the site's config file (before `start`).
+    pub(crate) fn add_config(&self, text: &str) {
+        let path = self.path("socwatch.toml");
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        config.push('\n');
+        config.push_str(text);
+        std::fs::write(path, config).unwrap();
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Starts the daemon and waits for its "running" line, which names the bound addresses.
-    fn start(&self) -> Daemon {
+    pub(crate) fn start(&self) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_socwatch"))
             .args([
                 "--config",
@@ -98,7 +107,7 @@ impl Site {
         }
     }
 
-    fn append(&self, lines: impl IntoIterator<Item = String>) {
+    pub(crate) fn append(&self, lines: impl IntoIterator<Item = String>) {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -132,12 +141,12 @@ impl Site {
     }
 }
 
-fn line(n: usize, address: &str) -> String {
+pub(crate) fn line(n: usize, address: &str) -> String {
     format!("Nov 22 10:00:00 portal-01 app[1]: attempt {n} from {address}")
 }
 
 impl Daemon {
-    fn counts(&self) -> Option<(u64, usize)> {
+    pub(crate) fn counts(&self) -> Option<(u64, usize)> {
         let incidents = Client::new(&self.api, None)
             .ok()?
             .list(&Filters::default())
@@ -146,7 +155,7 @@ impl Daemon {
     }
 
     /// Waits until the daemon has taken in `lines` lines (the sum of incident counts).
-    fn wait_for(&self, lines: u64) -> usize {
+    pub(crate) fn wait_for(&self, lines: u64) -> usize {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some((seen, incidents)) = self.counts() {
@@ -185,7 +194,7 @@ impl Daemon {
             .sum::<f64>() as u64
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -198,7 +207,7 @@ impl Daemon {
         );
     }
 
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

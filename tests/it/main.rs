@@ -4,6 +4,7 @@
 mod cli;
 mod daemon;
 mod fail2ban_corpus;
+mod national;
 mod prefilter;
 mod scan_input;
 mod shipped_rules;
@@ -12,3 +13,4 @@ mod support;
 mod syslog;
 mod systemd;
 mod tail;
+mod tls;
