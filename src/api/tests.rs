@@ -198,6 +198,8 @@ async fn every_route_but_healthz_needs_the_token() {
         ),
         ("GET", "/api/v1/rules".to_string(), None),
         ("GET", "/metrics".to_string(), None),
+        ("GET", "/api/v1/outbox".to_string(), None),
+        ("POST", "/api/v1/outbox/retry".to_string(), Some("{}")),
     ];
     for (method, uri, body) in &routes {
         for wrong in [
@@ -590,6 +592,8 @@ fn arbitrary_request() -> impl Strategy<
         "/api/v1/incidents",
         "/api/v1/incidents/",
         "/api/v1/rules",
+        "/api/v1/outbox",
+        "/api/v1/outbox/retry",
         "/metrics",
         "/healthz",
         "/",
@@ -680,4 +684,73 @@ proptest! {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
+    use crate::alerting::{Destination, NATIONAL, OutboxPolicy};
+    let f = fixture(None);
+    let store = f.state.0.store.clone();
+    store.set_outbox_policy(OutboxPolicy {
+        destinations: vec![Destination {
+            name: NATIONAL.into(),
+            min_severity: Severity::Medium,
+            every_change: true,
+        }],
+        cap: 100,
+    });
+    let state = f
+        .state
+        .clone()
+        .with_outputs(vec![NATIONAL.into(), "email".into()], Default::default());
+    let app = app(state);
+    let id = f.ids[0].clone();
+    let acked = send(
+        &app,
+        request(
+            "POST",
+            &format!("/api/v1/incidents/{id}/ack"),
+            None,
+            Some(r#"{"by": "op1"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(acked.status, StatusCode::OK);
+    let queued = store.outbox_peek(NATIONAL, 10).unwrap();
+    assert_eq!(
+        queued.len(),
+        1,
+        "the acknowledgement is queued for the national center"
+    );
+    store
+        .outbox_dead_letter(NATIONAL, &queued[0], "HTTP 422: bad <alert>")
+        .unwrap();
+
+    let report = send(&app, request("GET", "/api/v1/outbox", None, None))
+        .await
+        .json();
+    let names: Vec<&str> = report["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["email", "national"]);
+    assert_eq!(report["destinations"][1]["pending"], 0);
+    assert_eq!(report["destinations"][1]["dead_letters"], 1);
+    assert_eq!(report["dead_letters"][0]["incident_id"], id.as_str());
+    assert_eq!(report["dead_letters"][0]["error"], "HTTP 422: bad <alert>");
+
+    let retried = send(
+        &app,
+        request("POST", "/api/v1/outbox/retry", None, Some("{}")),
+    )
+    .await
+    .json();
+    assert_eq!(retried["requeued"], 1);
+    let report = send(&app, request("GET", "/api/v1/outbox", None, None))
+        .await
+        .json();
+    assert_eq!(report["destinations"][1]["pending"], 1);
+    assert_eq!(report["destinations"][1]["dead_letters"], 0);
 }
