@@ -10,6 +10,7 @@ pub mod duration;
 pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod outputs;
 pub mod query;
 pub mod report;
 pub mod rules;

@@ -1,0 +1,3 @@
+//! Email alerts: rendering (`render`), flood control (`flood`) and the SMTP transport.
+
+pub mod render;
