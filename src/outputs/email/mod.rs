@@ -231,6 +231,11 @@ fn classify(server: &str, err: &lettre::transport::smtp::Error) -> SendError {
     SendError { retriable, message }
 }
 
+/// Whether an incident is severe enough to be mailed (`email.min_severity`, default high).
+pub fn wanted(settings: &config::Email, incident: &crate::model::Incident) -> bool {
+    incident.severity >= settings.min_severity
+}
+
 /// Reads a secret file (`email.password_file`): the content less its trailing line ending.
 /// Refuses a missing or empty file, and a file anyone on the machine can read.
 pub fn read_secret(path: &Path) -> Result<String, MailerError> {
@@ -313,6 +318,31 @@ mod tests {
         let envelope = message.envelope();
         assert_eq!(envelope.to().len(), 2);
         assert!(format!("{mailer:?}").contains("127.0.0.1:2525"));
+    }
+
+    #[test]
+    fn only_incidents_at_or_above_min_severity_are_wanted() {
+        let settings = settings(
+            "[email]\nsmtp = \"127.0.0.1:25\"\nsecurity = \"none\"\nfrom = \"soc@example.gov.vn\"\nto = [\"a@example.gov.vn\"]\nmin_severity = \"medium\"\n",
+        );
+        let incident = |severity| {
+            let mut incident: crate::model::Incident = serde_json::from_value(serde_json::json!({
+                "id": "01JD3V6X8Q4W0Z5N2K7M9P1R3T", "rule_id": "r", "title": "t", "severity": "low",
+                "status": "open", "first_seen": "2026-11-22T10:01:02+07:00",
+                "last_seen": "2026-11-22T10:01:02+07:00", "count": 1, "group": {}, "host": "h",
+                "system": "", "level": 0, "unit": "", "tags": [], "evidence": [],
+                "evidence_omitted": 0, "history": [], "revision": 1
+            }))
+            .unwrap();
+            incident.severity = severity;
+            incident
+        };
+        assert!(!wanted(&settings, &incident(crate::model::Severity::Low)));
+        assert!(wanted(&settings, &incident(crate::model::Severity::Medium)));
+        assert!(wanted(
+            &settings,
+            &incident(crate::model::Severity::Critical)
+        ));
     }
 
     #[test]
