@@ -214,19 +214,120 @@ fn default_batch_max() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Email {
+    /// `host:port` of the SMTP server.
     pub smtp: Spanned<String>,
     #[serde(default)]
     pub security: EmailSecurity,
+    /// AUTH (PLAIN or LOGIN) as this user, with the password read from `password_file`.
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
-    pub from: String,
-    pub to: Vec<String>,
+    /// A private CA (PEM) trusted for the SMTP server's certificate, besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    pub from: Spanned<String>,
+    pub to: Spanned<Vec<String>>,
     #[serde(default = "default_email_severity")]
     pub min_severity: Severity,
+    /// At most this many emails (alerts and digests together) per `flood_window`.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: Spanned<usize>,
+    /// The sliding window of flood control; "1h" unless tests shrink it.
+    #[serde(default = "default_flood_window")]
+    pub flood_window: Spanned<String>,
+}
+
+impl Email {
+    /// The flood-control window; validation guarantees it parses and is not zero.
+    pub fn flood_window(&self) -> std::time::Duration {
+        parse_duration(self.flood_window.get_ref())
+            .ok()
+            .filter(|window| !window.is_zero())
+            .unwrap_or(std::time::Duration::from_secs(3600))
+    }
+
+    fn problems(&self, problem: &mut dyn FnMut(std::ops::Range<usize>, String)) {
+        if self.security == EmailSecurity::None {
+            let host = self
+                .smtp
+                .get_ref()
+                .rsplit_once(':')
+                .map_or(self.smtp.get_ref().as_str(), |(h, _)| h);
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") {
+                problem(
+                    self.smtp.span(),
+                    "email.security = \"none\" is only allowed to a loopback SMTP server".into(),
+                );
+            }
+        }
+        let port_ok = self
+            .smtp
+            .get_ref()
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            problem(
+                self.smtp.span(),
+                format!(
+                    "email.smtp must be host:port, got '{}'",
+                    self.smtp.get_ref()
+                ),
+            );
+        }
+        if self.username.is_some() != self.password_file.is_some() {
+            problem(
+                self.smtp.span(),
+                "email.username and email.password_file go together".into(),
+            );
+        }
+        if let Err(err) = self.from.get_ref().parse::<lettre::message::Mailbox>() {
+            problem(
+                self.from.span(),
+                format!("email.from: bad address '{}': {err}", self.from.get_ref()),
+            );
+        }
+        if self.to.get_ref().is_empty() {
+            problem(
+                self.to.span(),
+                "email.to must name at least one recipient".into(),
+            );
+        }
+        for to in self.to.get_ref() {
+            if let Err(err) = to.parse::<lettre::message::Mailbox>() {
+                problem(
+                    self.to.span(),
+                    format!("email.to: bad address '{to}': {err}"),
+                );
+            }
+        }
+        if *self.max_per_hour.get_ref() == 0 {
+            problem(
+                self.max_per_hour.span(),
+                "email.max_per_hour must be at least 1".into(),
+            );
+        }
+        match parse_duration(self.flood_window.get_ref()) {
+            Err(err) => problem(
+                self.flood_window.span(),
+                format!("email.flood_window: {err}"),
+            ),
+            Ok(window) if window.is_zero() => problem(
+                self.flood_window.span(),
+                "email.flood_window must be longer than zero".into(),
+            ),
+            Ok(_) => {}
+        }
+    }
 }
 
 fn default_email_severity() -> Severity {
     Severity::High
+}
+
+fn default_max_per_hour() -> Spanned<usize> {
+    Spanned::new(0..0, 10)
+}
+
+fn default_flood_window() -> Spanned<String> {
+    Spanned::new(0..0, "1h".to_string())
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -366,20 +467,8 @@ impl Config {
         if config.daemon.outbox_cap == 0 {
             problem(0..0, "daemon.outbox_cap must be at least 1".into());
         }
-        if let Some(email) = &config.email
-            && email.security == EmailSecurity::None
-        {
-            let host = email
-                .smtp
-                .get_ref()
-                .rsplit_once(':')
-                .map_or(email.smtp.get_ref().as_str(), |(h, _)| h);
-            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") {
-                problem(
-                    email.smtp.span(),
-                    "email.security = \"none\" is only allowed to a loopback SMTP server".into(),
-                );
-            }
+        if let Some(email) = &config.email {
+            email.problems(&mut problem);
         }
         if problems.is_empty() {
             Ok(config)
@@ -528,5 +617,48 @@ min_severity = "high"
             "{}",
             problems[0].message
         );
+    }
+
+    #[test]
+    fn email_flood_control_has_defaults_and_is_validated() {
+        let base = "[email]\nsmtp = \"smtp.example.gov.vn:587\"\nfrom = \"socwatch <soc@example.gov.vn>\"\nto = [\"oncall@example.gov.vn\"]\n";
+        let config = Config::parse("c.toml", base).unwrap();
+        let email = config.email.unwrap();
+        assert_eq!(*email.max_per_hour.get_ref(), 10);
+        assert_eq!(email.flood_window(), std::time::Duration::from_secs(3600));
+        assert_eq!(email.ca_file, None);
+
+        let text = format!(
+            "{base}max_per_hour = 0\nflood_window = \"soon\"\nca_file = \"/etc/socwatch/smtp-ca.pem\"\n"
+        );
+        let problems = Config::parse("c.toml", &text).unwrap_err();
+        let found: Vec<(usize, bool)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.starts_with("email.")))
+            .collect();
+        assert_eq!(found, vec![(5, true), (6, true)], "{problems:?}");
+        let short = format!("{base}flood_window = \"2s\"\n");
+        let email = Config::parse("c.toml", &short).unwrap().email.unwrap();
+        assert_eq!(email.flood_window(), std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn email_addresses_and_plain_smtp_are_checked() {
+        let text = "[email]\nsmtp = \"mail.example.gov.vn:25\"\nsecurity = \"none\"\nusername = \"soc\"\nfrom = \"not an address\"\nto = []\n";
+        let problems = Config::parse("c.toml", text).unwrap_err();
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(messages[0].contains("loopback"), "{messages:?}");
+        assert!(messages[1].contains("password_file"), "{messages:?}");
+        assert!(
+            messages[2].starts_with("email.from: bad address"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[3].contains("at least one recipient"),
+            "{messages:?}"
+        );
+        assert_eq!(problems[2].line, 5);
+        let loopback = "[email]\nsmtp = \"127.0.0.1:2525\"\nsecurity = \"none\"\nfrom = \"soc@example.gov.vn\"\nto = [\"Trực ban <oncall@example.gov.vn>\"]\n";
+        assert!(Config::parse("c.toml", loopback).is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! The outputs: each destination drains its part of the outbox, oldest first, with retry and
 //! backoff, and removes an entry only when the destination confirmed it.
 
+pub mod email;
 pub mod national;
 
 use std::path::Path;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod email;
 mod fail2ban_corpus;
 mod national;
 mod prefilter;
