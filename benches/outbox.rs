@@ -86,10 +86,12 @@ fn tls() -> Tls {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -185,26 +187,28 @@ fn main() {
                 let Ok(stream) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let counter = counter.clone();
-                    async move {
-                        let body = request.into_body().collect().await?.to_bytes();
-                        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                        let mut seen = counter.lock().unwrap();
-                        for alert in parsed["alerts"].as_array().unwrap() {
-                            seen.alerts += 1;
-                            let id = alert["id"].as_str().unwrap().to_string();
-                            let revision = alert["revision"].as_u64().unwrap();
-                            let last = seen.last.entry(id).or_insert(0);
-                            let in_order = revision > *last;
-                            *last = (*last).max(revision);
-                            if !in_order {
-                                seen.out_of_order += 1;
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let counter = counter.clone();
+                        async move {
+                            let body = request.into_body().collect().await?.to_bytes();
+                            let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                            let mut seen = counter.lock().unwrap();
+                            for alert in parsed["alerts"].as_array().unwrap() {
+                                seen.alerts += 1;
+                                let id = alert["id"].as_str().unwrap().to_string();
+                                let revision = alert["revision"].as_u64().unwrap();
+                                let last = seen.last.entry(id).or_insert(0);
+                                let in_order = revision > *last;
+                                *last = (*last).max(revision);
+                                if !in_order {
+                                    seen.out_of_order += 1;
+                                }
                             }
+                            Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::new())))
                         }
-                        Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::new())))
-                    }
-                });
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -258,7 +262,10 @@ fn main() {
         seen.last.len(),
         seen.out_of_order
     );
-    assert_eq!(seen.alerts as u64, queued, "every queued alert arrived once");
+    assert_eq!(
+        seen.alerts as u64, queued,
+        "every queued alert arrived once"
+    );
     assert_eq!(seen.last.len() as u64, incidents);
     assert_eq!(seen.out_of_order, 0, "revision order per incident");
 }

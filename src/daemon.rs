@@ -181,6 +181,34 @@ pub async fn run(
             outputs_stopped.clone(),
         ));
     }
+    if let Some(settings) = &config.email {
+        use crate::outputs::email;
+        let password = settings
+            .password_file
+            .as_deref()
+            .map(email::read_secret)
+            .transpose()
+            .map_err(|err| anyhow::anyhow!("email.password_file: {err}"))?;
+        let mailer = email::Mailer::new(settings, password)
+            .map_err(|err| anyhow::anyhow!("email: {err}"))?;
+        let sender = email::deliver::EmailSender {
+            mailer,
+            context: email::RenderContext {
+                lang: config.daemon.lang,
+                unit: config.daemon.unit.clone(),
+                host: hostname(&config),
+            },
+            limit: *settings.max_per_hour.get_ref(),
+            window: settings.flood_window(),
+        };
+        outputs.spawn(email::deliver::run(
+            sender,
+            store.clone(),
+            signals.add(),
+            metrics.clone(),
+            outputs_stopped.clone(),
+        ));
+    }
     {
         let signals = signals.clone();
         store.on_alerts(move || signals.alerts_queued());

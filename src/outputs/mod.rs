@@ -4,7 +4,8 @@
 pub mod email;
 pub mod national;
 
-use std::path::Path;
+pub use email::read_secret;
+
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -60,15 +61,20 @@ impl Signals {
     }
 }
 
-/// A secret from a file named in the config: trimmed, and an error when empty or unreadable.
-pub fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| anyhow::anyhow!("cannot read the {what} file {}: {err}", path.display()))?;
-    let text = text.trim();
-    if text.is_empty() {
-        anyhow::bail!("the {what} file {} is empty", path.display());
+/// Waits for `delay`, an operator's retry, or (unless `backing_off`) new alerts. True when the
+/// daemon is stopping.
+pub(crate) async fn wait(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    wakers: &Wakers,
+    delay: std::time::Duration,
+    backing_off: bool,
+) -> bool {
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => true,
+        _ = tokio::time::sleep(delay) => false,
+        _ = wakers.retry_now.notified() => false,
+        _ = wakers.alerts.notified(), if !backing_off => false,
     }
-    Ok(text.to_string())
 }
 
 /// Text from a remote answer, made safe for a log line or a status table: control characters

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{Outcome, Wakers, read_secret, sanitize_remote_text};
+use super::{Outcome, Wakers, read_secret, sanitize_remote_text, wait};
 use crate::alerting::{NATIONAL, backoff};
 use crate::config;
 use crate::metrics::Metrics;
@@ -22,11 +22,11 @@ use crate::store::{Queued, Store};
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// The first retry waits about this long; each failure doubles it up to `retry_max`.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
 /// Even with no wake-up, the sender looks at the outbox this often (a missed signal costs at most
 /// this delay, never an alert).
-const IDLE_POLL: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_POLL: Duration = Duration::from_secs(30);
 
 /// Who sends: in every batch, so the national center knows which province and machine it is.
 #[derive(Debug, Clone, Serialize)]
@@ -178,7 +178,10 @@ impl NationalSender {
         let token = settings
             .token_file
             .as_deref()
-            .map(|path| read_secret(path, "forward.national.token_file"))
+            .map(|path| {
+                read_secret(path)
+                    .map_err(|err| anyhow::anyhow!("forward.national.token_file: {err}"))
+            })
             .transpose()?;
         Ok(NationalSender {
             client: builder.build().context("cannot build the HTTPS client")?,
@@ -375,22 +378,6 @@ pub async fn run(
                 }
             }
         }
-    }
-}
-
-/// Waits for `delay`, an operator's retry, or (unless `backing_off`) new alerts. True when the
-/// daemon is stopping.
-pub(crate) async fn wait(
-    stop: &mut watch::Receiver<bool>,
-    wakers: &Wakers,
-    delay: Duration,
-    backing_off: bool,
-) -> bool {
-    tokio::select! {
-        _ = stop.wait_for(|s| *s) => true,
-        _ = tokio::time::sleep(delay) => false,
-        _ = wakers.retry_now.notified() => false,
-        _ = wakers.alerts.notified(), if !backing_off => false,
     }
 }
 

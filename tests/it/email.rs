@@ -521,3 +521,83 @@ async fn email_flood_of_500_incidents_is_bounded_and_digested() {
         assert!(message["html"].as_str().unwrap().contains(&ids[0]));
     }
 }
+
+/// `socwatch run` with an `[email]` section: incidents go through the outbox and the flood gate
+/// to the real SMTP server; a burst beyond the limit arrives as one digest, and the gate holds
+/// across a restart.
+#[test]
+fn socwatch_run_mails_new_incidents_and_folds_a_burst_into_one_digest() {
+    use std::os::unix::fs::PermissionsExt;
+    let pki = Pki::new();
+    let server = SmtpServer::start("starttls", &pki, true);
+    let site = crate::daemon::Site::new(false);
+    let password_file = site.path("smtp.password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // 3 emails per 8 s: two alerts alone, then the rest of the burst in a digest 8/3 s later; the
+    // restart below must happen within the same 8 s window for the last check to mean something.
+    site.add_config(&format!(
+        "[email]\nsmtp = \"127.0.0.1:{}\"\nsecurity = \"starttls\"\nusername = \"{USER}\"\n\
+         password_file = \"{}\"\nca_file = \"{}\"\nfrom = \"socwatch <soc-alerts@example.gov.vn>\"\n\
+         to = [\"soc-oncall@example.gov.vn\"]\nmin_severity = \"high\"\nmax_per_hour = 3\nflood_window = \"8s\"\n",
+        server.port,
+        password_file.display(),
+        pki.path("ca.pem").display(),
+    ));
+    let daemon = site.start();
+    let addresses: Vec<String> = (1..=20).map(|n| format!("203.0.113.{n}")).collect();
+    site.append(
+        addresses
+            .iter()
+            .enumerate()
+            .map(|(n, a)| crate::daemon::line(n, a)),
+    );
+    daemon.wait_for(20);
+    let messages = server.messages(3);
+    assert_eq!(messages.len(), 3, "two alerts and one digest");
+    let mut mentioned = std::collections::BTreeSet::new();
+    for alone in &messages[..2] {
+        let subject = alone["subject"].as_str().unwrap();
+        assert!(
+            subject.starts_with("[socwatch][High] every attempt from 203.0.113.")
+                && subject.ends_with(" - portal-01 (dvc-portal, level 3)"),
+            "{subject}"
+        );
+        let ip = subject
+            .split_whitespace()
+            .find(|w| w.starts_with("203.0.113."))
+            .unwrap();
+        mentioned.insert(ip.to_string());
+    }
+    let digest = body(&messages[2], "text");
+    for address in &addresses {
+        if digest.contains(&format!("{address} ")) || digest.contains(&format!("{address}\n")) {
+            mentioned.insert(address.clone());
+        }
+    }
+    assert_eq!(
+        mentioned.len(),
+        20,
+        "every incident is in an alert or the digest: {digest}"
+    );
+    daemon.stop();
+
+    // A restart does not hand out a fresh allowance: the next incident waits for a digest.
+    let daemon = site.start();
+    site.append([crate::daemon::line(20, "198.51.100.1")]);
+    daemon.wait_for(21);
+    let messages = server.messages(4);
+    let last = &messages[3];
+    assert!(
+        body(last, "text").contains("198.51.100.1"),
+        "the newcomer comes in a digest, after the window frees up: {last}"
+    );
+    assert!(
+        !last["subject"]
+            .as_str()
+            .unwrap()
+            .contains("every attempt from 198.51.100.1"),
+        "{last}"
+    );
+    daemon.stop();
+}

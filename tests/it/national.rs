@@ -244,6 +244,8 @@ async fn answer(
 fn configure(site: &Site, pki: &Pki, receiver: &Receiver, batch_max: usize) {
     let token = site.path("national.token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     site.add_config(&format!(
         "[forward.national]\nurl = \"https://127.0.0.1:{}/api/v1/alerts\"\ntoken_file = \"{}\"\n\
          ca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\nmin_severity = \"medium\"\n\

@@ -1,6 +1,7 @@
 //! Email alerts: rendering (`render`), flood control (`flood`) and, here, the SMTP transport
 //! (lettre over tokio and rustls) that sends a rendered email to the configured recipients.
 
+pub mod deliver;
 pub mod flood;
 pub mod render;
 

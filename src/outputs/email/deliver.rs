@@ -1,0 +1,220 @@
+//! The email sender: drains the `email` outbox in order through the flood gate. An alert the gate
+//! admits is mailed on its own; one it folds leaves the outbox once the gate (saved in the store)
+//! holds it, and goes out in the next digest. The gate's state survives restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use super::{Admission, FloodGate, Mailer, RenderContext, render_alert, render_digest};
+use crate::alerting::{EMAIL, backoff};
+use crate::metrics::Metrics;
+use crate::outputs::national::{BACKOFF_BASE, IDLE_POLL};
+use crate::outputs::{Wakers, wait};
+use crate::store::{Queued, Store};
+
+/// The longest wait between retries of a failing SMTP server.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+const GATE_KEY: &str = "email-flood-gate";
+
+/// The saved gate with the configured limits, or a fresh one.
+fn load_gate(store: &Store, limit: usize, window: Duration) -> FloodGate {
+    let saved = store
+        .output_state(GATE_KEY)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice::<FloodGate>(&bytes).ok());
+    let mut gate = saved.unwrap_or_else(|| FloodGate::new(limit, window));
+    gate.set_limits(limit, window);
+    gate
+}
+
+fn save_gate(store: &Store, gate: &FloodGate) {
+    let bytes = serde_json::to_vec(gate).expect("gate serializes");
+    if let Err(err) = store
+        .set_output_state(GATE_KEY, &bytes)
+        .and_then(|()| store.flush())
+    {
+        tracing::error!(error = %err, "cannot save the email flood gate");
+    }
+}
+
+pub struct EmailSender {
+    pub mailer: Mailer,
+    pub context: RenderContext,
+    pub limit: usize,
+    pub window: Duration,
+}
+
+/// What one step of the loop did.
+enum Step {
+    Sent,
+    Idle(Duration),
+    Failed { error: String, retriable: bool },
+}
+
+/// Drains the email outbox until `stop` turns true.
+pub async fn run(
+    sender: EmailSender,
+    store: Arc<Store>,
+    wakers: Arc<Wakers>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut gate = load_gate(&store, sender.limit, sender.window);
+    let delivered = metrics.alerts_delivered.get(EMAIL);
+    let mut failures: u32 = 0;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        metrics.alerts_pending.set(EMAIL, store.outbox_depth(EMAIL));
+        let step = tokio::select! {
+            step = step(&sender, &store, &mut gate, &delivered) => step,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match step {
+            Step::Sent => failures = 0,
+            Step::Idle(delay) => {
+                if wait(&mut stop, &wakers, delay, false).await {
+                    return;
+                }
+            }
+            Step::Failed { error, retriable } => {
+                let now = Timestamp::now();
+                if retriable {
+                    let delay = backoff(
+                        failures,
+                        BACKOFF_BASE,
+                        RETRY_MAX,
+                        0.5 + fastrand::f64() / 2.0,
+                    );
+                    failures = failures.saturating_add(1);
+                    metrics.alerts_retried.add(EMAIL, 1);
+                    let next = now
+                        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+                        .unwrap_or(now);
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "the SMTP server did not take the email; will retry");
+                    let _ = store.outbox_failed(EMAIL, &error, now, next);
+                    if wait(&mut stop, &wakers, delay, true).await {
+                        return;
+                    }
+                } else {
+                    metrics.alerts_failed.add(EMAIL, 1);
+                    let _ = store.outbox_failed(EMAIL, &error, now, now);
+                }
+            }
+        }
+    }
+}
+
+/// One unit of work: a due digest, else the oldest queued alert.
+async fn step(
+    sender: &EmailSender,
+    store: &Arc<Store>,
+    gate: &mut FloodGate,
+    delivered: &std::sync::atomic::AtomicU64,
+) -> Step {
+    let now = Timestamp::now();
+    if gate.digest_due(now)
+        && let Some(digest) = gate.pending_digest()
+    {
+        let incidents: Vec<_> = digest
+            .incident_ids
+            .iter()
+            .filter_map(|id| store.get(id).ok().flatten())
+            .collect();
+        let email = render_digest(
+            &incidents,
+            digest.folded_total as usize,
+            digest.first_folded,
+            digest.last_folded,
+            &sender.context,
+        );
+        let key = format!("digest.{}", digest.first_folded.as_millisecond());
+        return match sender.mailer.send_keyed(&email, &key).await {
+            Ok(()) => {
+                gate.record_digest_sent(&digest, Timestamp::now());
+                save_gate(store, gate);
+                Metrics::inc(delivered, 1);
+                tracing::info!(incidents = digest.folded_total, "email digest sent");
+                Step::Sent
+            }
+            Err(err) if err.retriable => Step::Failed {
+                error: err.message,
+                retriable: true,
+            },
+            Err(err) => {
+                // A digest refused for good cannot be kept as a dead letter (it is not an outbox
+                // entry); its incidents stay in the store and in the national center's feed.
+                tracing::error!(error = %err.message, incidents = digest.folded_total, "the SMTP server refused the digest; dropped");
+                gate.record_digest_sent(&digest, Timestamp::now());
+                save_gate(store, gate);
+                Step::Failed {
+                    error: err.message,
+                    retriable: false,
+                }
+            }
+        };
+    }
+    let queued: Vec<Queued> = match store.outbox_peek(EMAIL, 1) {
+        Ok(queued) => queued,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the email outbox");
+            return Step::Idle(IDLE_POLL);
+        }
+    };
+    let Some(queued) = queued.into_iter().next() else {
+        let until_digest = gate
+            .next_digest_at()
+            .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO));
+        return Step::Idle(until_digest.map_or(IDLE_POLL, |d| d.min(IDLE_POLL)));
+    };
+    let incident = &queued.entry.incident;
+    match gate.admit(&incident.id, now) {
+        Admission::Fold => {
+            // The gate holds it now: save the gate first, then let the entry go.
+            save_gate(store, gate);
+            if let Err(err) = store.outbox_delivered(EMAIL, std::slice::from_ref(&queued), now) {
+                tracing::error!(error = %err, "cannot remove a folded alert from the outbox");
+            }
+            Step::Sent
+        }
+        Admission::Send => {
+            let email = render_alert(incident, &sender.context);
+            // The same alert resent after a crash keeps its Message-ID, so mail clients fold it.
+            let key = format!("{}.{}", incident.id, incident.revision);
+            match sender.mailer.send_keyed(&email, &key).await {
+                Ok(()) => {
+                    let sent_at = Timestamp::now();
+                    gate.record_sent(sent_at);
+                    save_gate(store, gate);
+                    if let Err(err) =
+                        store.outbox_delivered(EMAIL, std::slice::from_ref(&queued), sent_at)
+                    {
+                        tracing::error!(error = %err, "cannot remove a sent alert from the outbox");
+                    }
+                    Metrics::inc(delivered, 1);
+                    Step::Sent
+                }
+                Err(err) if err.retriable => Step::Failed {
+                    error: err.message,
+                    retriable: true,
+                },
+                Err(err) => {
+                    tracing::error!(error = %err.message, incident = %incident.id, "the SMTP server refused the alert; kept as a dead letter (socwatch outbox retry sends it again)");
+                    if let Err(err) = store.outbox_dead_letter(EMAIL, &queued, &err.message) {
+                        tracing::error!(error = %err, "cannot move the alert to the dead letters");
+                    }
+                    Step::Failed {
+                        error: err.message,
+                        retriable: false,
+                    }
+                }
+            }
+        }
+    }
+}
