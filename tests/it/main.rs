@@ -7,6 +7,7 @@ mod fail2ban_corpus;
 mod prefilter;
 mod scan_input;
 mod shipped_rules;
+mod sigma;
 mod store;
 mod support;
 mod syslog;
