@@ -706,7 +706,7 @@ impl RuleSet {
 /// A correlation that cannot run is reported as unsupported, never as a load error.
 fn resolve_correlations(
     rules: &mut Vec<Rule>,
-    feeds: &mut Vec<Vec<Feed>>,
+    feeds: &mut [Vec<Feed>],
     skipped: &mut Vec<Skipped>,
     names: &HashMap<String, usize>,
     correlations: Vec<(Rule, Option<String>, sigma::Correlation)>,
@@ -723,7 +723,7 @@ fn resolve_correlations(
     let mut generate = vec![false; rules.len()];
     let mut referenced = vec![false; rules.len()];
     let mut accepted = Vec::new();
-    for (mut rule, name, correlation) in correlations.iter().cloned() {
+    for (mut rule, _name, correlation) in correlations.iter().cloned() {
         let mut bases = Vec::new();
         let mut problem = None;
         if ids.contains_key(&rule.id)
@@ -761,7 +761,6 @@ fn resolve_correlations(
         if bases.iter().all(|&b| rules[b].idle.is_some()) {
             rule.idle = Some("every rule it correlates is idle".into());
         }
-        let _ = name;
         accepted.push((rule, bases, correlation));
     }
     for (rule, bases, correlation) in accepted {
