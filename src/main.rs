@@ -400,6 +400,7 @@ fn cmd_rules_list(config: &Config, lang: Lang, rules: Vec<PathBuf>, json: bool) 
                 serde_json::json!({
                     "id": r.id, "title": r.title, "title_vi": r.title_vi, "severity": r.severity,
                     "tags": r.tags, "file": r.file, "line": r.line, "author": r.author,
+                    "kind": r.kind.as_str(),
                 })
             })
             .collect();

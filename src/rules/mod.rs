@@ -741,6 +741,9 @@ fn resolve_correlations(
                         "refers to '{reference}', which is not a Sigma detection rule"
                     ))
                 }
+                None if skipped.iter().any(|s| s.id == *reference) => {
+                    problem = Some(format!("refers to '{reference}', which is unsupported"))
+                }
                 None if correlation_names.contains(&reference.as_str()) => {
                     problem = Some(format!(
                         "refers to the correlation '{reference}': chained correlations are not supported"

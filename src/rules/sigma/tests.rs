@@ -425,3 +425,105 @@ fn correlations_feed_from_their_rules() {
     let found = set.matches(&event, &SourceMeta::new("t"));
     assert_eq!(found.iter().map(|m| m.rule).collect::<Vec<_>>(), vec![corr]);
 }
+
+/// Feeds JSON lines (one per second) through the rules and the correlator; returns the groups of
+/// the incidents opened, by rule id.
+fn correlate(set: &RuleSet, lines: &[&str]) -> Vec<(String, Vec<String>)> {
+    use crate::correlate::{Change, Correlator, Limits, Observation, Origin};
+    let mut correlator = Correlator::new(set, Limits::default());
+    let meta = SourceMeta::new("t");
+    let mut opened = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let event = json_event(line);
+        let ts = jiff::Timestamp::from_second(1_800_000_000 + i as i64).unwrap();
+        let origin = Origin {
+            host: "h",
+            system: "",
+            level: 0,
+            unit: "",
+        };
+        for found in set.matches(&event, &meta) {
+            let obs = Observation::of(set, &found, &event, &meta, ts, origin);
+            if let Some(Change::Opened(incident)) = correlator.observe(set, obs) {
+                opened.push((incident.rule_id, incident.group.into_values().collect()));
+            }
+        }
+    }
+    opened
+}
+
+const BASES: &str = "---\ntitle: fail\nid: fail\nlogsource: {category: application}\ndetection:\n  s: {result: failure}\n  condition: s\n\
+---\ntitle: ok\nid: ok\nname: success\nlogsource: {category: application}\ndetection:\n  s: {result: success}\n  condition: s\n";
+
+#[test]
+fn value_count_counts_distinct_values_per_group() {
+    let set = set_of(&format!(
+        "title: spray\nid: spray\ncorrelation:\n  type: value_count\n  rules: [fail]\n  group-by: [src]\n  timespan: 1h\n  condition: {{gte: 3, field: user}}\n{BASES}"
+    ));
+    let opened = correlate(
+        &set,
+        &[
+            r#"{"result":"failure","src":"a","user":"u1"}"#,
+            r#"{"result":"failure","src":"a","user":"u1"}"#,
+            r#"{"result":"failure","src":"b","user":"u1"}"#,
+            r#"{"result":"failure","src":"a","user":"u2"}"#,
+            r#"{"result":"failure","src":"b","user":"u2"}"#,
+            r#"{"result":"failure","src":"a","user":"u3"}"#,
+        ],
+    );
+    assert_eq!(opened, vec![("spray".to_string(), vec!["a".to_string()])]);
+}
+
+#[test]
+fn temporal_needs_every_rule_in_any_order_and_aliases_name_the_group() {
+    let set = set_of(&format!(
+        "title: both\nid: both\ngenerate: true\ncorrelation:\n  type: temporal\n  rules: [fail, success]\n  group-by: [peer]\n  timespan: 1m\n  aliases:\n    peer:\n      fail: src\n      success: client\n{BASES}"
+    ));
+    let base = set.rules().iter().position(|r| r.id == "fail").unwrap();
+    assert!(
+        set.rule(base).emit,
+        "generate: true keeps the base rule's incidents"
+    );
+    let opened = correlate(
+        &set,
+        &[
+            r#"{"result":"success","client":"a"}"#,
+            r#"{"result":"failure","src":"b"}"#,
+            r#"{"result":"failure","src":"a"}"#,
+        ],
+    );
+    let both: Vec<_> = opened.iter().filter(|(r, _)| r == "both").collect();
+    assert_eq!(both, vec![&("both".to_string(), vec!["a".to_string()])]);
+    assert!(opened.iter().any(|(r, _)| r == "fail"), "{opened:?}");
+}
+
+#[test]
+fn unsupported_correlations_say_why() {
+    let set = set_of(&format!(
+        "title: few\nid: few\ncorrelation:\n  type: event_count\n  rules: [fail]\n  timespan: 1h\n  condition: {{lt: 3}}\n\
+---\ntitle: many\nid: many\ncorrelation:\n  type: event_count\n  rules: [fail]\n  timespan: 1h\n  condition: {{gte: 2}}\n\
+---\ntitle: after\nid: after\ncorrelation:\n  type: event_count\n  rules: [few]\n  timespan: 1h\n  condition: {{gte: 2}}\n\
+---\ntitle: chain\nid: chain\ncorrelation:\n  type: event_count\n  rules: [many]\n  timespan: 1h\n  condition: {{gte: 2}}\n\
+---\ntitle: lost\nid: lost\ncorrelation:\n  type: event_count\n  rules: [nowhere]\n  timespan: 1h\n  condition: {{gte: 2}}\n{BASES}"
+    ));
+    let report = set.load_report();
+    let reason = |id: &str| match &report.iter().find(|e| e.id == id).unwrap().status {
+        LoadStatus::Unsupported(r) => r.clone(),
+        other => panic!("{id}: {other:?}"),
+    };
+    assert!(reason("few").contains("lt"), "{}", reason("few"));
+    assert!(reason("chain").contains("chained"), "{}", reason("chain"));
+    assert!(
+        reason("lost").contains("unknown rule"),
+        "{}",
+        reason("lost")
+    );
+    assert!(
+        reason("after").contains("unsupported"),
+        "{}",
+        reason("after")
+    );
+    // Referred to by `many` (generate defaults to false), the base rule opens no incident itself.
+    let base = set.rules().iter().position(|r| r.id == "fail").unwrap();
+    assert!(!set.rule(base).emit);
+}
