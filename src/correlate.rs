@@ -138,6 +138,8 @@ struct RuleParams {
     count: usize,
     within: Duration,
     distinct: bool,
+    /// Distinct values are steps that must come in order (Sigma `temporal_ordered`).
+    ordered: bool,
     suppress: Duration,
     requires: Option<(usize, Duration)>,
     /// How long a quiet group is still useful to remember.
@@ -188,6 +190,7 @@ impl Correlator {
                 count: rule.threshold.count.max(1) as usize,
                 within: rule.threshold.within,
                 distinct: rule.threshold.distinct.is_some(),
+                ordered: rule.threshold.ordered,
                 suppress: rule.suppress,
                 requires: rule.requires.as_ref().map(|r| (r.rule_index, r.within)),
                 memory: rule.threshold.within.max(rule.suppress),
@@ -397,7 +400,37 @@ impl Correlator {
             state.window.pop_front();
         }
         state.window_evidence.retain(|e| e.ts >= cutoff);
-        let crossed = if params.distinct {
+        let crossed = if params.distinct && params.ordered {
+            // Each entry is (step, start of the latest chain of steps 0..=step seen so far): a
+            // step extends the chain of the step before it, so the last step completes the
+            // sequence only if every step came in order, all within the window.
+            let value = obs.distinct.unwrap_or_default();
+            state.distinct.retain(|(_, start)| *start >= cutoff);
+            let step: Option<usize> = value.parse().ok();
+            let start = match step {
+                Some(0) => Some(obs.ts),
+                Some(n) => {
+                    let before = (n - 1).to_string();
+                    state
+                        .distinct
+                        .iter()
+                        .find(|(v, _)| *v == before)
+                        .map(|(_, t)| *t)
+                }
+                None => None,
+            };
+            if let Some(start) = start {
+                match state.distinct.iter_mut().find(|(v, _)| *v == value) {
+                    Some(entry) => entry.1 = entry.1.max(start),
+                    None => state.distinct.push((value, start)),
+                }
+            }
+            if state.window.len() > MAX_DISTINCT_WINDOW {
+                state.window.pop_front();
+            }
+            let last = (params.count - 1).to_string();
+            state.distinct.iter().any(|(v, _)| *v == last)
+        } else if params.distinct {
             let value = obs.distinct.unwrap_or_default();
             state.distinct.retain(|(v, t)| *t >= cutoff && *v != value);
             state.distinct.push((value, obs.ts));

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use socwatch::config::{Config, config_path};
 use socwatch::model::{Format, Lang, Logsource};
 use socwatch::report;
-use socwatch::rules::{RuleSet, testing};
+use socwatch::rules::{LoadStatus, RuleSet, testing};
 use socwatch::scan::{Input, ScanOptions, scan};
 use socwatch::{correlate, load};
 
@@ -187,8 +187,11 @@ fn load_rules(config: &Config, given: Vec<PathBuf>) -> Result<RuleSet, ExitCode>
 }
 
 fn parse_logsource(pairs: &[String]) -> Result<Logsource, String> {
+    // `--logsource product=windows,service=sysmon` is the same as two `--logsource` flags.
     let split: Vec<(&str, &str)> = pairs
         .iter()
+        .flat_map(|pair| pair.split(','))
+        .filter(|pair| !pair.trim().is_empty())
         .map(|pair| {
             pair.split_once('=')
                 .ok_or_else(|| format!("--logsource takes KEY=VALUE, got '{pair}'"))
@@ -288,28 +291,57 @@ fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode
         Ok(set) => set,
         Err(code) => return code,
     };
-    for skipped in set.skipped() {
-        eprintln!(
-            "{}:{}: skipped '{}': {}",
-            skipped.file, skipped.line, skipped.id, skipped.reason
+    // One line per rule document: loaded, idle (nothing feeds its logsource) or unsupported
+    // (a Sigma feature socwatch lacks). Only problems in socwatch's own grammar exit 3 (above).
+    let report = set.load_report();
+    let (mut loaded, mut idle, mut unsupported) = (0, 0, 0);
+    let mut out = std::io::stdout().lock();
+    for entry in &report {
+        let (status, reason) = match &entry.status {
+            LoadStatus::Loaded => {
+                loaded += 1;
+                ("loaded", String::new())
+            }
+            LoadStatus::Idle(reason) => {
+                idle += 1;
+                ("idle", format!(": {reason}"))
+            }
+            LoadStatus::Unsupported(reason) => {
+                unsupported += 1;
+                ("unsupported", format!(": {reason}"))
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{status:<11} {}:{} {} '{}'{reason}",
+            entry.file,
+            entry.line,
+            entry.kind.as_str(),
+            entry.id
         );
     }
-    for rule in set.unfiltered() {
+    let unfiltered: Vec<_> = set.unfiltered().collect();
+    for rule in &unfiltered {
         eprintln!(
             "{}:{}: note: rule '{}' has no literal text for the prefilter; it is checked on every line it sees",
             rule.file, rule.line, rule.id
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{}",
         say(
             lang,
             &format!(
-                "{} quy tắc hợp lệ, {} bỏ qua",
-                set.len(),
-                set.skipped().len()
+                "{} quy tắc: {loaded} đã nạp, {idle} không có nguồn log, {unsupported} không hỗ trợ; {} không có chuỗi lọc trước",
+                report.len(),
+                unfiltered.len()
             ),
-            &format!("{} rules valid, {} skipped", set.len(), set.skipped().len())
+            &format!(
+                "{} rules: {loaded} loaded, {idle} idle, {unsupported} unsupported; {} without a prefilter literal",
+                report.len(),
+                unfiltered.len()
+            )
         )
     );
     ExitCode::SUCCESS
@@ -334,7 +366,8 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
     let untested: Vec<&str> = set
         .rules()
         .iter()
-        .filter(|r| r.tests.is_empty())
+        // Sigma rules carry no test cases of their own.
+        .filter(|r| r.tests.is_empty() && r.kind == socwatch::rules::RuleKind::Socwatch)
         .map(|r| r.id.as_str())
         .collect();
     if !untested.is_empty() {
@@ -373,6 +406,7 @@ fn cmd_rules_list(config: &Config, lang: Lang, rules: Vec<PathBuf>, json: bool) 
                 serde_json::json!({
                     "id": r.id, "title": r.title, "title_vi": r.title_vi, "severity": r.severity,
                     "tags": r.tags, "file": r.file, "line": r.line, "author": r.author,
+                    "kind": r.kind.as_str(),
                 })
             })
             .collect();

@@ -311,6 +311,22 @@ fn push_tag<'a>(event: &mut Event<'a>, tag: Tag<'a>) {
     event
         .fields
         .push((Cow::Borrowed("message"), Cow::Borrowed(tag.message)));
+    if event.logsource.service.as_deref() == Some("sshd")
+        && let Some(ip) = sshd_peer(tag.message)
+    {
+        // Sigma rules cannot extract fields, so a Sigma correlation over sshd events needs the
+        // peer's address already decoded to group by it (named as the shipped rules name it).
+        event
+            .fields
+            .push((Cow::Borrowed("src_ip"), Cow::Borrowed(ip)));
+    }
+}
+
+/// The address after sshd's last ` from ` (the last, so a user name cannot inject one).
+fn sshd_peer(message: &str) -> Option<&str> {
+    let at = message.rfind(" from ")? + " from ".len();
+    let token = message[at..].split(' ').next()?;
+    token.parse::<std::net::IpAddr>().is_ok().then_some(token)
 }
 
 /// Programs common enough that naming their service should not allocate.

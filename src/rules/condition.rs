@@ -119,6 +119,21 @@ pub enum Test {
         value: f64,
     },
     Exists(bool),
+    /// Compares with another field of the same event (Sigma's `fieldref`).
+    FieldRef {
+        other: String,
+        how: RefMatch,
+        ignore_case: bool,
+    },
+}
+
+/// How a `FieldRef` compares the two values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefMatch {
+    Equals,
+    Contains,
+    StartsWith,
+    EndsWith,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,14 +390,35 @@ impl Condition {
                 match test {
                     Test::Regex { re, .. } => literals::regex_literals(re.as_str()),
                     Test::OneOf {
-                        values: needles, ..
+                        values: needles,
+                        ignore_case,
                     }
-                    | Test::Contains { needles, .. }
-                    | Test::StartsWith { needles, .. }
-                    | Test::EndsWith { needles, .. } => {
-                        literals::plain_literals(needles.iter().map(String::as_str))
+                    | Test::Contains {
+                        needles,
+                        ignore_case,
                     }
-                    Test::Cidr(_) | Test::Compare { .. } | Test::Exists(_) => None,
+                    | Test::StartsWith {
+                        needles,
+                        ignore_case,
+                    }
+                    | Test::EndsWith {
+                        needles,
+                        ignore_case,
+                    } => {
+                        if *ignore_case {
+                            // The automaton folds ASCII case only: a needle's other cased letters
+                            // may appear in either case, so only its ASCII part can be required.
+                            let safe: Vec<String> =
+                                needles.iter().map(|n| ascii_core(n).to_string()).collect();
+                            literals::plain_literals(safe.iter().map(String::as_str))
+                        } else {
+                            literals::plain_literals(needles.iter().map(String::as_str))
+                        }
+                    }
+                    Test::Cidr(_)
+                    | Test::Compare { .. }
+                    | Test::Exists(_)
+                    | Test::FieldRef { .. } => None,
                 }
             }
             Condition::All(children) => children
@@ -449,13 +485,9 @@ fn eval_field(field: &str, test: &Test, ev: &mut Evaluation<'_, '_>) -> bool {
         Test::Contains {
             needles,
             ignore_case,
-        } => needles.iter().any(|needle| {
-            if *ignore_case {
-                value.to_lowercase().contains(&needle.to_lowercase())
-            } else {
-                value.contains(needle.as_str())
-            }
-        }),
+        } => needles
+            .iter()
+            .any(|needle| text_contains(value, needle, *ignore_case)),
         Test::StartsWith {
             needles,
             ignore_case,
@@ -485,15 +517,69 @@ fn eval_field(field: &str, test: &Test, ev: &mut Evaluation<'_, '_>) -> bool {
                 CompareOp::Lte => number <= *limit,
             })
         }
+        Test::FieldRef {
+            other,
+            how,
+            ignore_case,
+        } => {
+            let Some(want) = ev.get(other) else {
+                return false;
+            };
+            let ic = *ignore_case;
+            match how {
+                RefMatch::Equals => text_eq(value, want, ic),
+                RefMatch::Contains => text_contains(value, want, ic),
+                RefMatch::StartsWith => value
+                    .get(..want.len())
+                    .is_some_and(|h| text_eq(h, want, ic)),
+                RefMatch::EndsWith => value
+                    .len()
+                    .checked_sub(want.len())
+                    .and_then(|start| value.get(start..))
+                    .is_some_and(|t| text_eq(t, want, ic)),
+            }
+        }
     }
 }
 
 fn text_eq(a: &str, b: &str, ignore_case: bool) -> bool {
-    if ignore_case {
-        a.to_lowercase() == b.to_lowercase()
-    } else {
+    if !ignore_case {
         a == b
+    } else if a.is_ascii() || b.is_ascii() {
+        // Sigma compares case-insensitively by default, so this runs for most Sigma values:
+        // ASCII folding needs no allocation.
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
     }
+}
+
+fn text_contains(hay: &str, needle: &str, ignore_case: bool) -> bool {
+    if !ignore_case {
+        return hay.contains(needle);
+    }
+    if needle.is_ascii() {
+        let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+        let Some((&first, rest)) = needle.split_first() else {
+            return true;
+        };
+        let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+        return hay.len() >= needle.len()
+            && (0..=hay.len() - needle.len()).any(|at| {
+                let b = hay[at];
+                (b == lo || b == up) && hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest)
+            });
+    }
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// The longest part of `needle` made of characters that ASCII case folding covers (ASCII, or
+/// without case), for literals of case-insensitive tests.
+fn ascii_core(needle: &str) -> &str {
+    needle
+        .split(|c: char| !c.is_ascii() && (c.is_lowercase() || c.is_uppercase()))
+        .max_by_key(|part| part.len())
+        .unwrap_or("")
 }
 
 /// An address as logs write it: bare, `[v6]`, or IPv4-mapped IPv6 (`::ffff:1.2.3.4`, taken as IPv4).

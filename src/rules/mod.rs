@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod literals;
 mod parse;
+pub mod sigma;
 pub mod testing;
 pub mod yaml;
 
@@ -57,6 +58,9 @@ pub struct Threshold {
     pub group_by: Vec<String>,
     /// Count different values of this field instead of matches.
     pub distinct: Option<String>,
+    /// With `distinct`: its values are steps `0..count` that must occur in that order (Sigma's
+    /// `temporal_ordered`).
+    pub ordered: bool,
 }
 
 impl Default for Threshold {
@@ -66,6 +70,7 @@ impl Default for Threshold {
             within: Duration::ZERO,
             group_by: Vec::new(),
             distinct: None,
+            ordered: false,
         }
     }
 }
@@ -102,8 +107,28 @@ pub struct RuleTest {
     pub case: TestCase,
 }
 
+/// What language a rule was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuleKind {
+    #[default]
+    Socwatch,
+    Sigma,
+    SigmaCorrelation,
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Socwatch => "socwatch",
+            RuleKind::Sigma => "sigma",
+            RuleKind::SigmaCorrelation => "sigma-correlation",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Rule {
+    pub kind: RuleKind,
     pub id: String,
     pub title: String,
     pub title_vi: Option<String>,
@@ -120,6 +145,11 @@ pub struct Rule {
     /// The file it came from, as given to the loader.
     pub file: String,
     pub line: usize,
+    /// Why nothing feeds the rule's logsource (it is loaded all the same).
+    pub idle: Option<String>,
+    /// Whether its matches open incidents of their own. A Sigma rule that a correlation refers
+    /// to only feeds the correlation, unless the correlation says `generate: true`.
+    pub emit: bool,
 }
 
 impl Default for Rule {
@@ -140,6 +170,9 @@ impl Default for Rule {
             tests: Vec::new(),
             file: String::new(),
             line: 0,
+            kind: RuleKind::Socwatch,
+            idle: None,
+            emit: true,
         }
     }
 }
@@ -168,13 +201,42 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A rule document that was read but is not run, and why (e.g. a Sigma rule in this version).
+/// A rule document that was read but is not run, and why (a Sigma feature socwatch lacks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub file: String,
     pub line: usize,
     pub id: String,
     pub reason: String,
+}
+
+/// How a rule document fared at load time (`rules check` prints one line per document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadStatus {
+    Loaded,
+    /// Loaded, but no decoder feeds its logsource.
+    Idle(String),
+    /// Read but not run.
+    Unsupported(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadEntry {
+    pub file: String,
+    pub line: usize,
+    pub id: String,
+    pub kind: RuleKind,
+    pub status: LoadStatus,
+}
+
+/// A Sigma rule a correlation counts: its matches also count toward rule `correlation`.
+#[derive(Debug, Clone, Default)]
+struct Feed {
+    correlation: u32,
+    /// Position of the referenced rule in the correlation's list (ordered correlations' step).
+    step: String,
+    /// (alias, field of this rule's events) for the correlation's `group-by`.
+    aliases: Vec<(String, String)>,
 }
 
 /// A rule file's name and text, as the loader got them.
@@ -217,6 +279,9 @@ pub struct RuleSet {
     routes: Vec<Route>,
     pattern_count: usize,
     regex_slots: usize,
+    /// Per rule, the correlations its matches feed (empty for most).
+    feeds: Vec<Vec<Feed>>,
+    correlated: bool,
 }
 
 impl Route {
@@ -247,6 +312,8 @@ impl RuleSet {
         let mut skipped = Vec::new();
         let mut problems = Vec::new();
         let mut first_seen: HashMap<String, (String, usize)> = HashMap::new();
+        let mut sigma_names: HashMap<String, usize> = HashMap::new();
+        let mut correlations = Vec::new();
         for source in sources {
             let docs = match yaml::parse_documents(&source.text) {
                 Ok(docs) => docs,
@@ -263,23 +330,42 @@ impl RuleSet {
                 if matches!(doc.value, yaml::Value::Null) {
                     continue;
                 }
-                if let Some(entries) = doc.as_map()
-                    && entries.iter().any(|(k, _)| {
-                        k.as_scalar_text().as_deref() == Some("detection")
-                            || k.as_scalar_text().as_deref() == Some("correlation")
-                    })
-                {
-                    let id = entries
-                        .iter()
-                        .find(|(k, _)| k.as_scalar_text().as_deref() == Some("id"))
-                        .and_then(|(_, v)| v.as_scalar_text())
-                        .unwrap_or_default();
-                    skipped.push(Skipped {
-                        file: source.name.clone(),
-                        line: doc.line,
-                        id,
-                        reason: "Sigma rule: not supported by this version yet".into(),
-                    });
+                if sigma::is_sigma(&doc) {
+                    let fallback = format!("{}:{}", source.name, doc.line);
+                    let mut unsupported = |id: String, reason: String| {
+                        skipped.push(Skipped {
+                            file: source.name.clone(),
+                            line: doc.line,
+                            id,
+                            reason,
+                        })
+                    };
+                    match sigma::compile(&doc, &fallback) {
+                        sigma::Compiled::Unsupported { id, reason } => unsupported(id, reason),
+                        sigma::Compiled::Detection { mut rule, name } => {
+                            if let Some((file, line)) = first_seen.get(&rule.id) {
+                                unsupported(
+                                    rule.id.clone(),
+                                    format!("duplicate rule id (first defined at {file}:{line})"),
+                                );
+                                continue;
+                            }
+                            rule.file = source.name.clone();
+                            first_seen.insert(rule.id.clone(), (rule.file.clone(), rule.line));
+                            if let Some(name) = name {
+                                sigma_names.insert(name, rules.len());
+                            }
+                            rules.push(rule);
+                        }
+                        sigma::Compiled::Correlation {
+                            mut rule,
+                            name,
+                            correlation,
+                        } => {
+                            rule.file = source.name.clone();
+                            correlations.push((rule, name, correlation));
+                        }
+                    }
                     continue;
                 }
                 let mut found = parse::Problems::default();
@@ -306,6 +392,15 @@ impl RuleSet {
                 rules.push(rule);
             }
         }
+        let mut feeds = vec![Vec::new(); rules.len()];
+        resolve_correlations(
+            &mut rules,
+            &mut feeds,
+            &mut skipped,
+            &sigma_names,
+            correlations,
+        );
+        feeds.resize(rules.len(), Vec::new());
         let index: HashMap<String, usize> = rules
             .iter()
             .enumerate()
@@ -329,6 +424,8 @@ impl RuleSet {
         let mut set = RuleSet {
             rules,
             skipped,
+            correlated: feeds.iter().any(|f| !f.is_empty()),
+            feeds,
             ..RuleSet::default()
         };
         set.build_prefilter();
@@ -338,6 +435,10 @@ impl RuleSet {
     fn build_prefilter(&mut self) {
         let mut routes: Vec<Route> = Vec::new();
         for (i, rule) in self.rules.iter_mut().enumerate() {
+            if rule.kind == RuleKind::SigmaCorrelation {
+                // Fed by the rules it correlates, never by the prefilter.
+                continue;
+            }
             let route = match routes.iter_mut().position(|r| r.selector == rule.logsource) {
                 Some(at) => &mut routes[at],
                 None => {
@@ -502,6 +603,63 @@ impl RuleSet {
                 });
             }
         }
+        if self.correlated && !out.is_empty() {
+            self.feed_correlations(event, meta, out);
+        }
+    }
+
+    /// Adds a match of every correlation that a matched rule feeds (once per correlation and
+    /// event), then drops the matches of rules that only feed correlations.
+    fn feed_correlations(&self, event: &Event<'_>, meta: &SourceMeta, out: &mut Vec<RuleMatch>) {
+        let direct = out.len();
+        for i in 0..direct {
+            for feed in &self.feeds[out[i].rule] {
+                let correlation = feed.correlation as usize;
+                if out[direct..].iter().any(|m| m.rule == correlation) {
+                    continue;
+                }
+                let base = &out[i].captured;
+                let mut captured = base.clone();
+                for (alias, field) in &feed.aliases {
+                    if let Some(value) = condition::lookup(event, meta, base, field) {
+                        captured.push((alias.clone(), value.to_string()));
+                    }
+                }
+                captured.push((sigma::STEP_FIELD.to_string(), feed.step.clone()));
+                out.push(RuleMatch {
+                    rule: correlation,
+                    captured,
+                });
+            }
+        }
+        out.retain(|m| self.rules[m.rule].emit);
+    }
+
+    /// Every rule document read, with how it fared, in file and line order.
+    pub fn load_report(&self) -> Vec<LoadEntry> {
+        let mut report: Vec<LoadEntry> = self
+            .rules
+            .iter()
+            .map(|rule| LoadEntry {
+                file: rule.file.clone(),
+                line: rule.line,
+                id: rule.id.clone(),
+                kind: rule.kind,
+                status: match &rule.idle {
+                    Some(reason) => LoadStatus::Idle(reason.clone()),
+                    None => LoadStatus::Loaded,
+                },
+            })
+            .chain(self.skipped.iter().map(|s| LoadEntry {
+                file: s.file.clone(),
+                line: s.line,
+                id: s.id.clone(),
+                kind: RuleKind::Sigma,
+                status: LoadStatus::Unsupported(s.reason.clone()),
+            }))
+            .collect();
+        report.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        report
     }
 
     /// One rule's conditions against an event, without the prefilter. `Some(captures)` if it holds.
@@ -541,6 +699,107 @@ impl RuleSet {
         name: &str,
     ) -> Option<&'x str> {
         condition::lookup(event, meta, captured, name)
+    }
+}
+
+/// Turns Sigma correlations into rules fed by the Sigma rules they name (by id or `name`).
+/// A correlation that cannot run is reported as unsupported, never as a load error.
+fn resolve_correlations(
+    rules: &mut Vec<Rule>,
+    feeds: &mut [Vec<Feed>],
+    skipped: &mut Vec<Skipped>,
+    names: &HashMap<String, usize>,
+    correlations: Vec<(Rule, Option<String>, sigma::Correlation)>,
+) {
+    let ids: HashMap<String, usize> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
+    let correlation_names: Vec<&str> = correlations
+        .iter()
+        .flat_map(|(rule, name, _)| std::iter::once(rule.id.as_str()).chain(name.as_deref()))
+        .collect();
+    let mut generate = vec![false; rules.len()];
+    let mut referenced = vec![false; rules.len()];
+    let mut accepted = Vec::new();
+    for (mut rule, _name, correlation) in correlations.iter().cloned() {
+        let mut bases = Vec::new();
+        let mut problem = None;
+        if ids.contains_key(&rule.id)
+            || accepted
+                .iter()
+                .any(|(r, _, _): &(Rule, _, _)| r.id == rule.id)
+        {
+            problem = Some("duplicate rule id".to_string());
+        }
+        for reference in &correlation.rules {
+            match ids.get(reference).or_else(|| names.get(reference)) {
+                Some(&i) if rules[i].kind == RuleKind::Sigma => bases.push(i),
+                Some(_) => {
+                    problem = Some(format!(
+                        "refers to '{reference}', which is not a Sigma detection rule"
+                    ))
+                }
+                None if skipped.iter().any(|s| s.id == *reference) => {
+                    problem = Some(format!("refers to '{reference}', which is unsupported"))
+                }
+                None if correlation_names.contains(&reference.as_str()) => {
+                    problem = Some(format!(
+                        "refers to the correlation '{reference}': chained correlations are not supported"
+                    ))
+                }
+                None => problem = Some(format!("refers to unknown rule '{reference}'")),
+            }
+        }
+        if let Some(reason) = problem {
+            skipped.push(Skipped {
+                file: rule.file.clone(),
+                line: rule.line,
+                id: rule.id.clone(),
+                reason,
+            });
+            continue;
+        }
+        if bases.iter().all(|&b| rules[b].idle.is_some()) {
+            rule.idle = Some("every rule it correlates is idle".into());
+        }
+        accepted.push((rule, bases, correlation));
+    }
+    for (rule, bases, correlation) in accepted {
+        let index = rules.len() as u32;
+        for (step, &base) in bases.iter().enumerate() {
+            referenced[base] = true;
+            generate[base] |= correlation.generate;
+            let reference = &correlation.rules[step];
+            let base_name = names
+                .iter()
+                .find(|(_, i)| **i == base)
+                .map(|(n, _)| n.as_str());
+            let aliases = correlation
+                .aliases
+                .iter()
+                .filter_map(|(alias, per_rule)| {
+                    per_rule
+                        .iter()
+                        .find(|(r, _)| {
+                            r == reference || Some(r.as_str()) == base_name || *r == rules[base].id
+                        })
+                        .map(|(_, field)| (alias.clone(), field.clone()))
+                })
+                .collect();
+            feeds[base].push(Feed {
+                correlation: index,
+                step: step.to_string(),
+                aliases,
+            });
+        }
+        rules.push(rule);
+    }
+    for (i, rule) in rules.iter_mut().enumerate().take(referenced.len()) {
+        if referenced[i] && !generate[i] {
+            rule.emit = false;
+        }
     }
 }
 

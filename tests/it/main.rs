@@ -9,6 +9,7 @@ mod national;
 mod prefilter;
 mod scan_input;
 mod shipped_rules;
+mod sigma;
 mod store;
 mod support;
 mod syslog;
