@@ -31,7 +31,7 @@ fn env(name: &str, default: usize) -> usize {
 fn incident(n: u64, at: Timestamp) -> Incident {
     let ip = format!("203.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
     Incident {
-        id: incident_id("ssh-bruteforce", &[ip.clone()], at, 0),
+        id: incident_id("ssh-bruteforce", std::slice::from_ref(&ip), at, 0),
         rule_id: "ssh-bruteforce".into(),
         title: "SSH password brute force".into(),
         title_vi: Some("Dò mật khẩu SSH".into()),

@@ -91,7 +91,7 @@ fn usage(err: impl std::fmt::Display) -> ExitCode {
 
 /// Where incidents come from: the store itself, or the running daemon's API when it holds the store.
 enum Backend {
-    Local(Store),
+    Local(Box<Store>),
     Remote {
         client: Client,
         /// For messages: the store we could not open.
@@ -113,7 +113,7 @@ impl Backend {
             Ok(store) => {
                 // Status changes made while the daemon is down are queued for the destinations too.
                 store.set_outbox_policy(socwatch::alerting::OutboxPolicy::from_config(config));
-                Ok(Backend::Local(store))
+                Ok(Backend::Local(Box::new(store)))
             }
             Err(StoreError::Locked(_)) => {
                 let listen = config.api.listen.get_ref();

@@ -331,30 +331,6 @@ fn input_oddities(input: &InputStats, max_line_bytes: usize, lang: Lang) -> Stri
     text
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_shown_in_vietnam_as_day_month_year() {
-        let ts: Timestamp = "2026-11-22T03:01:02Z".parse().unwrap();
-        assert_eq!(human_time(ts), "22/11/2026 10:01");
-        let new_year: Timestamp = "2026-12-31T17:30:00Z".parse().unwrap();
-        assert_eq!(human_time(new_year), "01/01/2027 00:30");
-    }
-
-    #[test]
-    fn tables_align_vietnamese_text_and_escape_control_characters() {
-        let out = table(
-            &["Mức độ", "X"],
-            &[vec!["Cao".into(), cell("a\r\nb\x1b[31m", 20)]],
-        );
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "Mức độ  X");
-        assert_eq!(lines[2], "Cao     a\\r\\nb\\u{1b}[31m");
-    }
-}
-
 /// `2 giờ 5 phút` / `2h 5m`: how long the oldest alert has waited.
 pub fn human_age(seconds: u64, lang: Lang) -> String {
     let (d, h, m, s) = (
@@ -475,4 +451,28 @@ pub fn outbox_table(report: &crate::store::OutboxReport, lang: Lang) -> String {
         out.push_str(&table(header, &rows));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_vietnam_as_day_month_year() {
+        let ts: Timestamp = "2026-11-22T03:01:02Z".parse().unwrap();
+        assert_eq!(human_time(ts), "22/11/2026 10:01");
+        let new_year: Timestamp = "2026-12-31T17:30:00Z".parse().unwrap();
+        assert_eq!(human_time(new_year), "01/01/2027 00:30");
+    }
+
+    #[test]
+    fn tables_align_vietnamese_text_and_escape_control_characters() {
+        let out = table(
+            &["Mức độ", "X"],
+            &[vec!["Cao".into(), cell("a\r\nb\x1b[31m", 20)]],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "Mức độ  X");
+        assert_eq!(lines[2], "Cao     a\\r\\nb\\u{1b}[31m");
+    }
 }

@@ -10,8 +10,6 @@ use rcgen::{
 
 pub struct Pki {
     pub ca_pem: PathBuf,
-    pub server_cert_pem: String,
-    pub server_key_pem: String,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
     /// The CA's certificate, for a server that checks client certificates.
@@ -57,8 +55,6 @@ impl Pki {
             ca_pem: write("ca.pem", &ca.pem()),
             client_cert: write("client.pem", &client_cert.pem()),
             client_key: write("client.key", &client_key.serialize_pem()),
-            server_cert_pem: server_cert.pem(),
-            server_key_pem: server_key.serialize_pem(),
             ca_der: ca.der().to_vec(),
             server_cert_der: server_cert.der().to_vec(),
             server_key_der: server_key.serialize_der(),
