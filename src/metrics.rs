@@ -63,6 +63,9 @@ pub struct Metrics {
     pub alerts_retried: Family,
     /// Alerts refused for good (moved to the dead letters), per destination.
     pub alerts_failed: Family,
+    /// Alerts dropped because the outbox was full, per destination (read from the store at scrape
+    /// time, so it counts since the store was created).
+    pub alerts_dropped: Family,
 }
 
 impl Metrics {

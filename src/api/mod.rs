@@ -506,6 +506,13 @@ async fn metrics(State(state): State<ApiState>) -> Response {
             .metrics
             .alerts_pending
             .set(destination, state.0.store.outbox_depth(destination));
+        if let Ok(delivery) = state.0.store.delivery_state(destination) {
+            state
+                .0
+                .metrics
+                .alerts_dropped
+                .set(destination, delivery.evicted);
+        }
     }
     let text = render_metrics(&state.0.metrics, size);
     (
@@ -607,6 +614,11 @@ pub fn render_metrics(m: &Metrics, store_size: Option<u64>) -> String {
             "socwatch_alerts_failed_total",
             "Alerts refused for good by the destination (dead letters), per destination.",
             m.alerts_failed.snapshot(),
+        ),
+        (
+            "socwatch_alerts_dropped_total",
+            "Alerts dropped because the outbox was full (oldest, lowest severity first), per destination.",
+            m.alerts_dropped.snapshot(),
         ),
     ] {
         head(&mut out, name, "counter", help);
