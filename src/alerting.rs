@@ -160,6 +160,26 @@ pub fn backoff(
     doubled.min(cap).mul_f64(jitter.clamp(0.5, 1.0))
 }
 
+/// National from medium, email from high: the policy the store's and the API's tests use.
+#[cfg(test)]
+pub(crate) fn test_policy(cap: usize) -> OutboxPolicy {
+    OutboxPolicy {
+        destinations: vec![
+            Destination {
+                name: NATIONAL.into(),
+                min_severity: Severity::Medium,
+                every_change: true,
+            },
+            Destination {
+                name: EMAIL.into(),
+                min_severity: Severity::High,
+                every_change: false,
+            },
+        ],
+        cap,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,21 +248,7 @@ mod tests {
 
     #[test]
     fn email_hears_of_new_and_reopened_incidents_national_of_everything() {
-        let policy = OutboxPolicy {
-            destinations: vec![
-                Destination {
-                    name: NATIONAL.into(),
-                    min_severity: Severity::Medium,
-                    every_change: true,
-                },
-                Destination {
-                    name: EMAIL.into(),
-                    min_severity: Severity::High,
-                    every_change: false,
-                },
-            ],
-            cap: 10,
-        };
+        let policy = test_policy(10);
         let names = |before: Option<&Incident>, after: &Incident| -> Vec<String> {
             policy
                 .targets(before, after)

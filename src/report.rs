@@ -70,7 +70,8 @@ pub fn cell(text: &str, max_chars: usize) -> String {
     out
 }
 
-fn group_text(incident: &Incident) -> String {
+/// `src_ip=203.0.113.7 user=root`, or `-` for an incident without a group.
+pub fn group_text(incident: &Incident) -> String {
     if incident.group.is_empty() {
         return "-".into();
     }

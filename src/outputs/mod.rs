@@ -78,19 +78,7 @@ pub(crate) async fn wait(
 }
 
 /// Text from a remote answer, made safe for a log line or a status table: control characters
-/// escaped, length bounded.
+/// escaped, length bounded (the same treatment as a table cell).
 pub fn sanitize_remote_text(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i >= max_chars {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::report::cell(text, max_chars)
 }

@@ -412,22 +412,7 @@ fn a_store_of_another_schema_is_refused_with_both_versions() {
 }
 
 fn policy(cap: usize) -> OutboxPolicy {
-    use crate::alerting::{Destination, EMAIL, NATIONAL};
-    OutboxPolicy {
-        destinations: vec![
-            Destination {
-                name: NATIONAL.into(),
-                min_severity: Severity::Medium,
-                every_change: true,
-            },
-            Destination {
-                name: EMAIL.into(),
-                min_severity: Severity::High,
-                every_change: false,
-            },
-        ],
-        cap,
-    }
+    crate::alerting::test_policy(cap)
 }
 
 fn queued_revisions(store: &Store, destination: &str) -> Vec<(String, u64)> {

@@ -52,7 +52,7 @@ pub fn render_alert(incident: &Incident, ctx: &RenderContext) -> RenderedEmail {
         (l.count, incident.count.to_string()),
     ];
     if !incident.group.is_empty() {
-        rows.push((l.group, group_text(incident)));
+        rows.push((l.group, crate::report::group_text(incident)));
     }
     rows.push((l.host, or_dash(&incident.host)));
     rows.push((l.system, system_text(incident, ctx.lang)));
@@ -376,17 +376,8 @@ fn subject_severity(severity: Severity, lang: Lang) -> String {
     }
 }
 
-fn group_text(incident: &Incident) -> String {
-    incident
-        .group
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn group_or_dash(incident: &Incident) -> String {
-    or_dash(&group_text(incident))
+    crate::report::group_text(incident)
 }
 
 fn or_dash(text: &str) -> String {
