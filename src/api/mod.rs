@@ -123,6 +123,7 @@ impl Token {
 #[derive(Clone)]
 pub struct ApiState(Arc<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     store: Arc<Store>,
     rules: Vec<RuleInfo>,
@@ -153,18 +154,10 @@ impl ApiState {
 
     /// The same state, knowing the configured destinations and how to wake their senders.
     pub fn with_outputs(self, destinations: Vec<String>, signals: crate::outputs::Signals) -> Self {
-        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
-            store: shared.store.clone(),
-            rules: shared.rules.clone(),
-            token: shared.token.clone(),
-            metrics: shared.metrics.clone(),
-            destinations: Vec::new(),
-            signals: Default::default(),
-        });
         ApiState(Arc::new(Inner {
             destinations,
             signals,
-            ..inner
+            ..Arc::unwrap_or_clone(self.0)
         }))
     }
 
