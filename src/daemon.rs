@@ -154,6 +154,8 @@ pub async fn run(
         None => None,
     };
     let rule_infos: Vec<RuleInfo> = rules.rules().iter().map(RuleInfo::from).collect();
+    // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
+    let host = hostname(&config);
 
     // Outputs: the outbox policy first, so that no incident change goes unreported; then one
     // sender per destination, woken once queued alerts are durable.
@@ -168,7 +170,7 @@ pub async fn run(
             settings,
             crate::outputs::national::SenderInfo {
                 unit: config.daemon.unit.clone(),
-                host: hostname(&config),
+                host: host.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
             },
         )
@@ -196,7 +198,7 @@ pub async fn run(
             context: email::RenderContext {
                 lang: config.daemon.lang,
                 unit: config.daemon.unit.clone(),
-                host: hostname(&config),
+                host: host.clone(),
             },
             limit: *settings.max_per_hour.get_ref(),
             window: settings.flood_window(),
@@ -317,7 +319,7 @@ pub async fn run(
         metrics: metrics.clone(),
         syslog_stats,
         files,
-        host: hostname(&config),
+        host,
         reload,
     };
     let worker = std::thread::Builder::new()
