@@ -61,6 +61,81 @@ impl Signals {
     }
 }
 
+/// A destination's consecutive failures and what follows from them: the wait before the next
+/// attempt, the delivery state in the store, the metrics, the log line. Shared by every sender so
+/// that they back off and report alike.
+#[derive(Debug)]
+pub(crate) struct Retries {
+    destination: &'static str,
+    retry_max: std::time::Duration,
+    failures: u32,
+}
+
+impl Retries {
+    pub(crate) fn new(destination: &'static str, retry_max: std::time::Duration) -> Retries {
+        Retries {
+            destination,
+            retry_max,
+            failures: 0,
+        }
+    }
+
+    pub(crate) fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Records an attempt of `alerts` alerts that failed for now and returns how long to wait:
+    /// `after` when the destination said so (Retry-After), else the jittered backoff.
+    pub(crate) fn failed(
+        &mut self,
+        store: &crate::store::Store,
+        metrics: &crate::metrics::Metrics,
+        error: &str,
+        alerts: usize,
+        after: Option<std::time::Duration>,
+    ) -> std::time::Duration {
+        let delay = after.unwrap_or_else(|| {
+            crate::alerting::backoff(
+                self.failures,
+                national::BACKOFF_BASE,
+                self.retry_max,
+                0.5 + fastrand::f64() / 2.0,
+            )
+        });
+        self.failures = self.failures.saturating_add(1);
+        metrics.alerts_retried.add(self.destination, alerts as u64);
+        let now = jiff::Timestamp::now();
+        let next = now
+            .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+            .unwrap_or(now);
+        tracing::warn!(
+            destination = self.destination,
+            error = %error,
+            alerts,
+            retry_in_ms = delay.as_millis() as u64,
+            "the destination did not take the alerts; will retry"
+        );
+        if let Err(err) = store.outbox_failed(self.destination, error, now, next) {
+            tracing::error!(error = %err, "cannot record the delivery failure");
+        }
+        delay
+    }
+
+    /// Records a refusal for good (the caller sets the alert aside).
+    pub(crate) fn refused(
+        &self,
+        store: &crate::store::Store,
+        metrics: &crate::metrics::Metrics,
+        error: &str,
+    ) {
+        metrics.alerts_failed.add(self.destination, 1);
+        let now = jiff::Timestamp::now();
+        if let Err(err) = store.outbox_failed(self.destination, error, now, now) {
+            tracing::error!(error = %err, "cannot record the delivery failure");
+        }
+    }
+}
+
 /// Waits for `delay`, an operator's retry, or (unless `backing_off`) new alerts. True when the
 /// daemon is stopping.
 pub(crate) async fn wait(

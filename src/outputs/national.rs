@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::{Outcome, Wakers, read_secret, sanitize_remote_text, wait};
-use crate::alerting::{NATIONAL, backoff};
+use crate::alerting::NATIONAL;
 use crate::config;
 use crate::metrics::Metrics;
 use crate::model::Incident;
@@ -260,16 +260,13 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let delivered = metrics.alerts_delivered.get(NATIONAL);
-    let mut failures: u32 = 0;
+    let mut retries = super::Retries::new(NATIONAL, sender.retry_max);
     // After a refused batch: send singly up to and including this sequence number.
     let mut singly_until: Option<u64> = None;
     loop {
         if *stop.borrow() {
             return;
         }
-        metrics
-            .alerts_pending
-            .set(NATIONAL, store.outbox_depth(NATIONAL));
         let max = if singly_until.is_some() {
             1
         } else {
@@ -307,7 +304,7 @@ pub async fn run(
         let now = Timestamp::now();
         match outcome {
             Outcome::Delivered => {
-                failures = 0;
+                retries.succeeded();
                 let result = {
                     let store = store.clone();
                     let batch = batch.clone();
@@ -330,28 +327,7 @@ pub async fn run(
                 }
             }
             Outcome::Retry { error, after } => {
-                let delay = after.unwrap_or_else(|| {
-                    backoff(
-                        failures,
-                        BACKOFF_BASE,
-                        sender.retry_max,
-                        0.5 + fastrand::f64() / 2.0,
-                    )
-                });
-                failures = failures.saturating_add(1);
-                metrics.alerts_retried.add(NATIONAL, batch.len() as u64);
-                let next = now
-                    .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
-                    .unwrap_or(now);
-                tracing::warn!(
-                    error = %error,
-                    alerts = batch.len(),
-                    retry_in_ms = delay.as_millis() as u64,
-                    "national endpoint did not take the alerts; will retry"
-                );
-                if let Err(err) = store.outbox_failed(NATIONAL, &error, now, next) {
-                    tracing::error!(error = %err, "cannot record the delivery failure");
-                }
+                let delay = retries.failed(&store, &metrics, &error, batch.len(), after);
                 if wait(&mut stop, &wakers, delay, true).await {
                     return;
                 }
@@ -362,14 +338,13 @@ pub async fn run(
                     singly_until = Some(last.seq);
                     continue;
                 }
-                metrics.alerts_failed.add(NATIONAL, 1);
+                retries.refused(&store, &metrics, &error);
                 tracing::error!(
                     error = %error,
                     incident = %last.entry.incident.id,
                     revision = last.entry.incident.revision,
                     "national endpoint refused an alert; kept as a dead letter (socwatch outbox retry sends it again)"
                 );
-                let _ = store.outbox_failed(NATIONAL, &error, now, now);
                 if let Err(err) = store.outbox_dead_letter(NATIONAL, last, &error) {
                     tracing::error!(error = %err, "cannot move the alert to the dead letters");
                     if wait(&mut stop, &wakers, IDLE_POLL, true).await {

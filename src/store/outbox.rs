@@ -146,6 +146,10 @@ fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key[tail..].try_into().ok()?))
 }
 
+fn output_key(key: &str) -> Vec<u8> {
+    format!("output:{key}").into_bytes()
+}
+
 fn state_key(destination: &str) -> Vec<u8> {
     format!("state:{destination}").into_bytes()
 }
@@ -233,6 +237,18 @@ impl Store {
         delivered: &[Queued],
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        self.outbox_delivered_with_state(destination, delivered, now, None)
+    }
+
+    /// `outbox_delivered`, also saving an output's state (`output_state`'s key and value) in the
+    /// same transaction: the email sender's flood gate changes with the alerts it takes.
+    pub fn outbox_delivered_with_state(
+        &self,
+        destination: &str,
+        delivered: &[Queued],
+        now: Timestamp,
+        output_state: Option<(&str, &[u8])>,
+    ) -> Result<(), StoreError> {
         let (outbox, by_severity, _, meta) = self.outbox_trees();
         let removed = (outbox, by_severity, meta)
             .transaction(|(outbox, by_severity, meta)| {
@@ -253,6 +269,9 @@ impl Store {
                 state.failures = 0;
                 state.next_attempt_at = None;
                 save_state(meta, destination, &state)?;
+                if let Some((key, value)) = output_state {
+                    meta.insert(output_key(key), value)?;
+                }
                 Ok(removed)
             })
             .map_err(from_tx)?;
@@ -389,8 +408,13 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Every destination that has entries, dead letters or a recorded state, plus `known` ones.
-    pub fn outbox_status(&self, known: &[&str]) -> Result<Vec<DestinationStatus>, StoreError> {
+    /// Every destination that has entries, dead letters or a recorded state, plus `known` ones;
+    /// ages as of `now`.
+    pub fn outbox_status(
+        &self,
+        known: &[&str],
+        now: Timestamp,
+    ) -> Result<Vec<DestinationStatus>, StoreError> {
         let (outbox, _, dead, meta) = self.outbox_trees();
         let mut names: std::collections::BTreeSet<String> =
             known.iter().map(|s| s.to_string()).collect();
@@ -419,7 +443,7 @@ impl Store {
             found.push(DestinationStatus {
                 pending: self.outbox_depth(&destination),
                 oldest_enqueued: oldest,
-                oldest_age_seconds: None,
+                oldest_age_seconds: oldest.map(|at| now.duration_since(at).as_secs().max(0) as u64),
                 dead_letters: dead.scan_prefix(prefix(&destination)).count() as u64,
                 state: self.delivery_state(&destination)?,
                 destination,
@@ -434,14 +458,8 @@ impl Store {
         known: &[&str],
         now: Timestamp,
     ) -> Result<OutboxReport, StoreError> {
-        let mut destinations = self.outbox_status(known)?;
-        for status in &mut destinations {
-            status.oldest_age_seconds = status
-                .oldest_enqueued
-                .map(|at| now.duration_since(at).as_secs().max(0) as u64);
-        }
         Ok(OutboxReport {
-            destinations,
+            destinations: self.outbox_status(known, now)?,
             dead_letters: self.dead_letters(REPORTED_DEAD_LETTERS)?,
         })
     }
@@ -471,14 +489,12 @@ impl Store {
     /// A small value an output keeps across restarts (the email flood gate).
     pub fn output_state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (.., meta) = self.outbox_trees();
-        Ok(meta
-            .get(format!("output:{key}").as_bytes())?
-            .map(|v| v.to_vec()))
+        Ok(meta.get(output_key(key))?.map(|v| v.to_vec()))
     }
 
     pub fn set_output_state(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let (.., meta) = self.outbox_trees();
-        meta.insert(format!("output:{key}").as_bytes(), value)?;
+        meta.insert(output_key(key), value)?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The email sender: drains the `email` outbox in order through the flood gate. An alert the gate
-//! admits is mailed on its own; one it folds leaves the outbox once the gate (saved in the store)
-//! holds it, and goes out in the next digest. The gate's state survives restarts.
+//! admits is mailed on its own; one it folds leaves the outbox in the same transaction that saves
+//! the gate holding it, and goes out in the next digest. The gate's state survives restarts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +9,10 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 
 use super::{Admission, FloodGate, Mailer, RenderContext, render_alert, render_digest};
-use crate::alerting::{EMAIL, backoff};
+use crate::alerting::EMAIL;
 use crate::metrics::Metrics;
-use crate::outputs::national::{BACKOFF_BASE, IDLE_POLL};
-use crate::outputs::{Wakers, wait};
+use crate::outputs::national::IDLE_POLL;
+use crate::outputs::{Retries, Wakers, wait};
 use crate::store::{Queued, Store};
 
 /// The longest wait between retries of a failing SMTP server.
@@ -42,6 +42,24 @@ fn save_gate(store: &Store, gate: &FloodGate) {
     }
 }
 
+/// The gate took `queued` (sent it, or folded it into the next digest): the entry leaves the
+/// outbox and the gate's new state is saved, both in one transaction, so a crash cannot keep one
+/// without the other.
+fn take(store: &Store, gate: &FloodGate, queued: &Queued, now: Timestamp) {
+    let bytes = serde_json::to_vec(gate).expect("gate serializes");
+    if let Err(err) = store
+        .outbox_delivered_with_state(
+            EMAIL,
+            std::slice::from_ref(queued),
+            now,
+            Some((GATE_KEY, &bytes)),
+        )
+        .and_then(|()| store.flush())
+    {
+        tracing::error!(error = %err, "cannot record the email alert as taken");
+    }
+}
+
 pub struct EmailSender {
     pub mailer: Mailer,
     pub context: RenderContext,
@@ -66,45 +84,30 @@ pub async fn run(
 ) {
     let mut gate = load_gate(&store, sender.limit, sender.window);
     let delivered = metrics.alerts_delivered.get(EMAIL);
-    let mut failures: u32 = 0;
+    let mut retries = Retries::new(EMAIL, RETRY_MAX);
     loop {
         if *stop.borrow() {
             return;
         }
-        metrics.alerts_pending.set(EMAIL, store.outbox_depth(EMAIL));
         let step = tokio::select! {
             step = step(&sender, &store, &mut gate, &delivered) => step,
             _ = stop.wait_for(|s| *s) => return,
         };
         match step {
-            Step::Sent => failures = 0,
+            Step::Sent => retries.succeeded(),
             Step::Idle(delay) => {
                 if wait(&mut stop, &wakers, delay, false).await {
                     return;
                 }
             }
             Step::Failed { error, retriable } => {
-                let now = Timestamp::now();
                 if retriable {
-                    let delay = backoff(
-                        failures,
-                        BACKOFF_BASE,
-                        RETRY_MAX,
-                        0.5 + fastrand::f64() / 2.0,
-                    );
-                    failures = failures.saturating_add(1);
-                    metrics.alerts_retried.add(EMAIL, 1);
-                    let next = now
-                        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
-                        .unwrap_or(now);
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "the SMTP server did not take the email; will retry");
-                    let _ = store.outbox_failed(EMAIL, &error, now, next);
+                    let delay = retries.failed(&store, &metrics, &error, 1, None);
                     if wait(&mut stop, &wakers, delay, true).await {
                         return;
                     }
                 } else {
-                    metrics.alerts_failed.add(EMAIL, 1);
-                    let _ = store.outbox_failed(EMAIL, &error, now, now);
+                    retries.refused(&store, &metrics, &error);
                 }
             }
         }
@@ -176,11 +179,7 @@ async fn step(
     let incident = &queued.entry.incident;
     match gate.admit(&incident.id, now) {
         Admission::Fold => {
-            // The gate holds it now: save the gate first, then let the entry go.
-            save_gate(store, gate);
-            if let Err(err) = store.outbox_delivered(EMAIL, std::slice::from_ref(&queued), now) {
-                tracing::error!(error = %err, "cannot remove a folded alert from the outbox");
-            }
+            take(store, gate, &queued, now);
             Step::Sent
         }
         Admission::Send => {
@@ -191,12 +190,7 @@ async fn step(
                 Ok(()) => {
                     let sent_at = Timestamp::now();
                     gate.record_sent(sent_at);
-                    save_gate(store, gate);
-                    if let Err(err) =
-                        store.outbox_delivered(EMAIL, std::slice::from_ref(&queued), sent_at)
-                    {
-                        tracing::error!(error = %err, "cannot remove a sent alert from the outbox");
-                    }
+                    take(store, gate, &queued, sent_at);
                     Metrics::inc(delivered, 1);
                     Step::Sent
                 }
