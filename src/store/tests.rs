@@ -10,6 +10,21 @@ use crate::alerting::OutboxPolicy;
 use crate::correlate::incident_id;
 use crate::model::Evidence;
 
+/// Opens the store at `dir` again after this process dropped it. sled lets go of its file lock
+/// from a background thread some time after the drop, so a `Locked` answer is waited out (polled,
+/// with a deadline) rather than taken for the result.
+fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
@@ -103,7 +118,7 @@ fn apply_stores_opened_incidents_and_checkpoints_and_survives_reopen() {
         assert_eq!(stored, vec![a.clone()]);
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     assert_eq!(store.get(&a.id).unwrap(), Some(a.clone()));
     assert_eq!(
         store.checkpoint("/var/log/auth.log").unwrap(),
@@ -401,7 +416,7 @@ fn a_store_of_another_schema_is_refused_with_both_versions() {
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(dir.path()).err().expect("refused");
+    let err = reopen(dir.path()).err().expect("refused");
     assert_eq!(
         err.to_string(),
         format!(
@@ -455,7 +470,7 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
         store.apply(&[opened(&high)], &[]).unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).unwrap();
     let id = high.id.clone();
     assert_eq!(
         queued_revisions(&store, "national"),
@@ -476,7 +491,7 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
         .unwrap();
     assert_eq!(queued_revisions(&store, "national"), [(id.clone(), 9)]);
     assert_eq!(store.outbox_depth("national"), 1);
-    let status = store.outbox_status(&["national", "email"]).unwrap();
+    let status = store.outbox_status(&["national", "email"], first).unwrap();
     assert_eq!(status[1].destination, "national");
     assert_eq!(status[1].pending, 1);
     assert_eq!(status[1].state.delivered, 2);
@@ -525,7 +540,7 @@ fn dead_letters_leave_the_queue_and_return_to_their_place_on_retry() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].incident_id, a.id);
     assert_eq!(dead[0].error, "422 unprocessable");
-    assert_eq!(store.outbox_status(&[]).unwrap()[0].dead_letters, 1);
+    assert_eq!(store.outbox_status(&[], first).unwrap()[0].dead_letters, 1);
 
     assert_eq!(store.outbox_requeue_dead().unwrap(), 1);
     assert!(store.dead_letters(10).unwrap().is_empty());
