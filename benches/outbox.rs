@@ -150,7 +150,7 @@ fn main() {
                     rule: 0,
                     count,
                     last_seen: at + SignedDuration::from_secs(count as i64),
-                    evidence: i.evidence[0].clone(),
+                    evidence: Some(i.evidence[0].clone()),
                 })
                 .collect();
             store.apply(&updates, &[]).unwrap();

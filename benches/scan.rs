@@ -44,8 +44,8 @@ fn bench_scan(c: &mut Criterion) {
     let nginx = dir.path().join("access.log");
     write_lines(&auth, &support::auth_lines(LINES));
     write_lines(&nginx, &support::nginx_lines(LINES));
-    let shipped = RuleSet::shipped();
-    let shipped_2000 = support::shipped_plus_generated(2000);
+    let shipped = std::sync::Arc::new(RuleSet::shipped());
+    let shipped_2000 = std::sync::Arc::new(support::shipped_plus_generated(2000));
     let opts = options();
 
     let mut group = c.benchmark_group("scan");

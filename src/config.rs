@@ -110,6 +110,9 @@ pub struct FileSource {
     /// Sigma logsource for formats that do not say it themselves (`product = "windows"`...).
     #[serde(default)]
     pub logsource: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// Zone of this source's timestamps that carry none; default `daemon.timezone`.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
 }
 
 fn default_level() -> Spanned<u8> {
@@ -138,6 +141,10 @@ pub struct SyslogSource {
     pub system: String,
     #[serde(default = "default_level")]
     pub level: Spanned<u8>,
+    /// Zone of RFC 3164 stamps from this listener's senders; default `daemon.timezone`. A sender
+    /// that logs in UTC gets `timezone = "UTC"` on its own listener.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -388,6 +395,17 @@ impl Config {
         if config.daemon.max_line_bytes < 1024 {
             problem(0..0, "daemon.max_line_bytes must be at least 1024".into());
         }
+        let zones = config
+            .source
+            .file
+            .iter()
+            .map(|s| &s.timezone)
+            .chain(config.source.syslog.iter().map(|s| &s.timezone));
+        for tz in zones.flatten() {
+            if jiff::tz::TimeZone::get(tz.get_ref()).is_err() {
+                problem(tz.span(), format!("unknown time zone '{}'", tz.get_ref()));
+            }
+        }
         for source in &config.source.file {
             if !(0..=5).contains(source.level.get_ref()) {
                 problem(source.level.span(), "level must be 1-5".into());
@@ -487,6 +505,12 @@ impl Config {
     }
 
     /// The zone of log timestamps that carry none.
+    /// The zone of a source with its own `timezone`, else `log_zone`.
+    pub fn zone_or_default(&self, own: Option<&Spanned<String>>) -> jiff::tz::TimeZone {
+        own.and_then(|tz| jiff::tz::TimeZone::get(tz.get_ref()).ok())
+            .unwrap_or_else(|| self.log_zone())
+    }
+
     pub fn log_zone(&self) -> jiff::tz::TimeZone {
         self.daemon
             .timezone

@@ -8,6 +8,7 @@ pub mod correlate;
 pub mod daemon;
 pub mod decode;
 pub mod duration;
+pub mod engine;
 pub mod load;
 pub mod metrics;
 pub mod model;

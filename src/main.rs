@@ -253,6 +253,7 @@ fn cmd_scan(
         limits: correlate::Limits::default(),
     };
     let started = Instant::now();
+    let set = std::sync::Arc::new(set);
     let result = scan(&inputs, &set, &opts);
     let elapsed = started.elapsed().as_secs_f64();
 
@@ -497,19 +498,10 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
             rules = rules.len(),
             "socwatch running"
         );
-        let reload = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let shutdown = signals(config_file, reload.clone());
-        socwatch::daemon::run(config, rules, store, bound, shutdown, reload, || {
+        let (rules_tx, _) = tokio::sync::watch::channel(std::sync::Arc::new(rules));
+        let shutdown = signals(config_file, rules_tx.clone());
+        socwatch::daemon::run(config, rules_tx, store, bound, shutdown, || {
             socwatch::daemon::notify_systemd("READY=1");
-            if let Some(every) = socwatch::daemon::watchdog_interval() {
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(every);
-                    loop {
-                        tick.tick().await;
-                        socwatch::daemon::notify_systemd("WATCHDOG=1");
-                    }
-                });
-            }
         })
         .await
     });
@@ -529,7 +521,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
 /// handed to the pipeline, an invalid one is logged and the running rules stay.
 async fn signals(
     config_file: Option<PathBuf>,
-    reload: std::sync::Arc<std::sync::Mutex<Option<RuleSet>>>,
+    rules: tokio::sync::watch::Sender<std::sync::Arc<RuleSet>>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -550,11 +542,7 @@ async fn signals(
                     .map_err(|e| e.to_string())
                     .and_then(|config| load::rules(&config.daemon.rules).map_err(|e| e.to_string()));
                 match loaded {
-                    Ok(rules) => {
-                        if let Ok(mut slot) = reload.lock() {
-                            *slot = Some(rules);
-                        }
-                    }
+                    Ok(set) => socwatch::daemon::reload::publish(&rules, set),
                     Err(problems) => tracing::error!(%problems, "reload refused: the running rules stay"),
                 }
                 socwatch::daemon::notify_systemd("READY=1");

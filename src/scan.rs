@@ -1,5 +1,5 @@
-//! `socwatch scan`: one pass over log files (plain, gzip, stdin) through the same decoders, rules and
-//! correlation as the daemon. Several files are merged by event time, so `auth.log.2.gz auth.log.1
+//! `socwatch scan`: one pass over log files (plain, gzip, stdin) through the same engine as the
+//! daemon (`engine::Engine`). Several files are merged by event time, so `auth.log.2.gz auth.log.1
 //! auth.log` gives the incidents that watching those days live would have given.
 
 use std::collections::HashMap;
@@ -12,10 +12,11 @@ use flate2::read::MultiGzDecoder;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::correlate::{Change, Correlator, Limits, Observation, Origin, Stats};
-use crate::decode::{DecodeContext, Decoder, detect_format, prepare_line};
-use crate::model::{Format, Incident, Logsource, SourceMeta};
-use crate::rules::{MatchScratch, RuleMatch, RuleSet};
+use crate::correlate::{Change, Limits, Stats};
+use crate::decode::{detect_format, prepare_line};
+use crate::engine::{Engine, Sink, Source, SourceSpec};
+use crate::model::{Format, Incident, Logsource};
+use crate::rules::RuleSet;
 use crate::sources::lines::read_capped_line;
 
 /// Lines read ahead to detect a file's format.
@@ -62,6 +63,8 @@ pub struct InputStats {
     pub invalid_utf8: u64,
     pub nul_bytes: u64,
     pub truncated: u64,
+    /// Rule matches on its lines.
+    pub matches: u64,
     /// Why reading stopped early (cannot open, truncated gzip, IO error).
     pub error: Option<String>,
 }
@@ -91,15 +94,14 @@ impl ScanReport {
 /// One open input, positioned on its next line.
 struct Stream {
     reader: Box<dyn BufRead>,
-    decoder: Decoder,
-    meta: SourceMeta,
+    source: Source,
     stats_index: usize,
     /// Lines read ahead for format detection, with their full lengths.
     ahead: std::collections::VecDeque<(Vec<u8>, usize)>,
     line: Vec<u8>,
     line_len: usize,
-    /// Time of the latest line that had one; lines without a time take it.
-    last_ts: Timestamp,
+    /// For lines before the first that has a time: the file's mtime, else "now".
+    received: Timestamp,
     /// The current line's time, for merging several inputs.
     current_ts: Option<Timestamp>,
 }
@@ -133,9 +135,34 @@ fn open(input: &Input) -> io::Result<(Box<dyn BufRead>, Option<Timestamp>)> {
     }
 }
 
+/// Collects changes into the incident list, in the order the incidents opened.
+#[derive(Default)]
+struct Collect {
+    incidents: Vec<Incident>,
+    slot_of: HashMap<String, usize>,
+}
+
+impl Sink for Collect {
+    fn change(&mut self, change: Change) {
+        match &change {
+            Change::Opened(incident) => {
+                self.slot_of
+                    .insert(incident.id.clone(), self.incidents.len());
+                self.incidents.push((**incident).clone());
+            }
+            Change::Updated { id, .. } => {
+                if let Some(&at) = self.slot_of.get(id) {
+                    self.incidents[at].apply(&change);
+                }
+            }
+        }
+    }
+}
+
 /// Scans the inputs with the rules. Inputs that cannot be read are reported in `inputs`, never fatal.
-pub fn scan(inputs: &[Input], rules: &RuleSet, opts: &ScanOptions) -> ScanReport {
+pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanReport {
     let mut report = ScanReport::default();
+    let mut engine = Engine::new(rules.clone(), opts.limits, &opts.unit, opts.max_line_bytes);
     let mut streams = Vec::new();
     for input in inputs {
         let mut stats = InputStats {
@@ -144,21 +171,29 @@ pub fn scan(inputs: &[Input], rules: &RuleSet, opts: &ScanOptions) -> ScanReport
         };
         match open(input) {
             Ok((reader, mtime)) => {
-                let ctx = DecodeContext::new(opts.zone.clone(), mtime.unwrap_or(opts.now));
+                let spec = SourceSpec {
+                    name: input.name(),
+                    clock: input.name(),
+                    format: Format::Plain,
+                    logsource: opts.logsource.clone(),
+                    zone: opts.zone.clone(),
+                    system: String::new(),
+                    level: 0,
+                    host: opts.host.clone(),
+                };
                 let mut stream = Stream {
                     reader,
-                    decoder: Decoder::new(Format::Plain, ctx),
-                    meta: SourceMeta::new(Arc::<str>::from(input.name())),
+                    source: engine.source(spec, mtime.unwrap_or(opts.now)),
                     stats_index: report.inputs.len(),
                     ahead: Default::default(),
                     line: Vec::new(),
                     line_len: 0,
-                    last_ts: mtime.unwrap_or(opts.now),
+                    received: mtime.unwrap_or(opts.now),
                     current_ts: None,
                 };
                 let format = detect(&mut stream, opts, &mut stats);
                 stats.format = Some(format);
-                stream.decoder = Decoder::new(format, stream.decoder.context().clone());
+                stream.source.set_format(format);
                 report.inputs.push(stats);
                 streams.push(stream);
             }
@@ -169,10 +204,7 @@ pub fn scan(inputs: &[Input], rules: &RuleSet, opts: &ScanOptions) -> ScanReport
         }
     }
 
-    let mut correlator = Correlator::new(rules, opts.limits);
-    let mut open_incidents: HashMap<String, usize> = HashMap::new();
-    let mut scratch = MatchScratch::default();
-    let mut found: Vec<RuleMatch> = Vec::new();
+    let mut sink = Collect::default();
     let merging = streams.len() > 1;
     let mut live: Vec<Stream> = Vec::new();
     for mut stream in streams {
@@ -183,76 +215,47 @@ pub fn scan(inputs: &[Input], rules: &RuleSet, opts: &ScanOptions) -> ScanReport
     while !live.is_empty() {
         let pick = if merging {
             (0..live.len())
-                .min_by_key(|&i| live[i].current_ts.unwrap_or(live[i].last_ts))
+                .min_by_key(|&i| {
+                    live[i]
+                        .current_ts
+                        .or(live[i].source.last_time())
+                        .unwrap_or(live[i].received)
+                })
                 .unwrap_or(0)
         } else {
             0
         };
         let stream = &mut live[pick];
-        let stats = &mut report.inputs[stream.stats_index];
-        let prepared = prepare_line(&stream.line, opts.max_line_bytes);
-        if prepared.flags.invalid_utf8 {
-            stats.invalid_utf8 += 1;
-        }
-        if prepared.flags.nul_bytes {
-            stats.nul_bytes += 1;
-        }
-        if stream.line_len > opts.max_line_bytes {
-            stats.truncated += 1;
-        }
-        let mut event = stream.decoder.decode(&prepared.text);
-        if event.parse_error {
-            stats.parse_errors += 1;
-        }
-        event.logsource.override_with(&opts.logsource);
-        let ts = event.ts.unwrap_or(stream.last_ts);
-        stream.last_ts = ts;
-        rules.matches_into(&event, &stream.meta, &mut scratch, &mut found);
-        for rule_match in &found {
-            report.matches += 1;
-            let origin = Origin {
-                host: event.get("host").unwrap_or(&opts.host),
-                system: &stream.meta.system,
-                level: stream.meta.level,
-                unit: &opts.unit,
-            };
-            let obs = Observation::of(rules, rule_match, &event, &stream.meta, ts, origin);
-            match correlator.observe(rules, obs) {
-                Some(Change::Opened(incident)) => {
-                    open_incidents.insert(incident.id.clone(), report.incidents.len());
-                    report.incidents.push(*incident);
-                }
-                Some(Change::Updated {
-                    id,
-                    count,
-                    last_seen,
-                    evidence,
-                    ..
-                }) => {
-                    if let Some(&at) = open_incidents.get(&id) {
-                        let incident = &mut report.incidents[at];
-                        incident.count = count;
-                        incident.last_seen = last_seen;
-                        incident.revision += 1;
-                        if incident.evidence.len() < opts.limits.evidence_lines {
-                            incident.evidence.push(evidence);
-                        } else {
-                            incident.evidence_omitted += 1;
-                        }
-                    }
-                }
-                None => {}
-            }
-        }
+        engine.feed(
+            &mut stream.source,
+            &stream.line,
+            stream.line_len,
+            stream.received,
+            &mut sink,
+        );
         if !advance(stream, opts, &mut report.inputs, merging) {
-            live.swap_remove(pick);
+            let done = live.swap_remove(pick);
+            finish(&done, &mut report.inputs);
         }
     }
-    report.correlation = correlator.stats();
+    report.matches = report.inputs.iter().map(|i| i.matches).sum();
+    report.correlation = engine.correlation_stats();
+    report.incidents = sink.incidents;
     report
         .incidents
         .sort_by_key(|i| (i.first_seen, i.id.clone()));
     report
+}
+
+/// Copies a finished stream's line counters into its input's stats.
+fn finish(stream: &Stream, inputs: &mut [InputStats]) {
+    let stats = &mut inputs[stream.stats_index];
+    let counted = stream.source.stats;
+    stats.parse_errors = counted.parse_errors;
+    stats.invalid_utf8 = counted.invalid_utf8;
+    stats.nul_bytes = counted.nul_bytes;
+    stats.truncated = counted.truncated;
+    stats.matches = counted.matches;
 }
 
 /// Reads ahead and picks the input's format (or takes the one given).
@@ -319,8 +322,7 @@ fn advance(
     stats.lines += 1;
     stats.bytes += stream.line_len as u64 + 1;
     if merging {
-        let prepared = prepare_line(&stream.line, opts.max_line_bytes);
-        stream.current_ts = stream.decoder.decode(&prepared.text).ts;
+        stream.current_ts = stream.source.peek_time(&stream.line, opts.max_line_bytes);
     }
     true
 }

@@ -127,6 +127,8 @@ pub struct ApiState(Arc<Inner>);
 struct Inner {
     store: Arc<Store>,
     rules: Vec<RuleInfo>,
+    /// The running rules, when the daemon publishes them: `/api/v1/rules` follows every reload.
+    live_rules: Option<tokio::sync::watch::Receiver<Arc<crate::rules::RuleSet>>>,
     token: Option<Token>,
     metrics: Arc<Metrics>,
     /// The configured destinations (listed even while their outbox is empty) and their senders'
@@ -145,6 +147,7 @@ impl ApiState {
         ApiState(Arc::new(Inner {
             store,
             rules,
+            live_rules: None,
             token,
             metrics,
             destinations: Vec::new(),
@@ -157,6 +160,17 @@ impl ApiState {
         ApiState(Arc::new(Inner {
             destinations,
             signals,
+            ..Arc::unwrap_or_clone(self.0)
+        }))
+    }
+
+    /// The same state, answering `/api/v1/rules` from the daemon's rules channel.
+    pub fn with_rules(
+        self,
+        rules: tokio::sync::watch::Receiver<Arc<crate::rules::RuleSet>>,
+    ) -> Self {
+        ApiState(Arc::new(Inner {
+            live_rules: Some(rules),
             ..Arc::unwrap_or_clone(self.0)
         }))
     }
@@ -319,7 +333,13 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn rules(State(state): State<ApiState>) -> Json<Vec<RuleInfo>> {
-    Json(state.0.rules.clone())
+    match &state.0.live_rules {
+        Some(live) => {
+            let set = live.borrow().clone();
+            Json(set.rules().iter().map(RuleInfo::from).collect())
+        }
+        None => Json(state.0.rules.clone()),
+    }
 }
 
 async fn list(

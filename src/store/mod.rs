@@ -7,6 +7,8 @@
 //! - `idx_time`: `last_seen id` → [`keys::Summary`] (severity, status, level).
 //! - `idx_severity`, `idx_status`, `idx_rule`, `idx_host`, `idx_system`, `idx_field` (`src_ip=…`):
 //!   `value \0 id` → empty.
+//! - `engine`: the correlator's saved state, group by group (see `correlate`), written with the
+//!   checkpoints so positions and the counts derived from the lines before them are one state.
 //! - `meta`: the schema version.
 //!
 //! Durability: `apply` is atomic (all trees or none) but only durable after the `flush` that
@@ -36,10 +38,13 @@ pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, Outb
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused
 /// rather than misread.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Evidence lines kept per incident, as the correlator keeps them; the rest are counted.
-pub const EVIDENCE_LINES: usize = 10;
+/// Version 1 kept pending threshold windows under these keys in `checkpoints`; version 2 keeps the
+/// whole correlation state in `engine`. Opening a version-1 store deletes them (see `migrate_v1`).
+const V1_PENDING_PREFIX: &[u8] = b"pending:";
+
+pub use crate::correlate::EVIDENCE_LINES;
 
 /// An index whose matching entries are at most this many is read whole; above it, the time index
 /// is walked newest first with the filters applied, which stops as soon as `limit` is reached.
@@ -60,6 +65,7 @@ fn tree_of(index: Index) -> usize {
 
 const T_OUTBOX: usize = 3 + Index::ALL.len();
 const T_OUTBOX_SEVERITY: usize = T_OUTBOX + 1;
+const T_ENGINE: usize = T_OUTBOX + 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -305,6 +311,23 @@ fn open_error(path: &Path, err: sled::Error) -> StoreError {
     StoreError::Sled(err)
 }
 
+/// Version 1 → 2: the pending windows of version 1 cannot be turned into the correlator's state
+/// (they lack the open incidents' suppression state), so they are deleted and counted; attacks in
+/// progress during the upgrade may start a new incident once.
+fn migrate_v1(db: &sled::Db) -> Result<(), StoreError> {
+    let checkpoints = db.open_tree("checkpoints")?;
+    let mut dropped = 0;
+    for key in checkpoints.scan_prefix(V1_PENDING_PREFIX).keys() {
+        checkpoints.remove(key?)?;
+        dropped += 1;
+    }
+    tracing::warn!(
+        pending_windows_dropped = dropped,
+        "store upgraded from schema 1 to 2: correlation state starts afresh"
+    );
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`, checking its schema version.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -319,7 +342,11 @@ impl Store {
                 let found = <[u8; 4]>::try_from(bytes.as_ref())
                     .map(u32::from_be_bytes)
                     .unwrap_or(0);
-                if found != SCHEMA_VERSION {
+                if found == 1 {
+                    migrate_v1(&db)?;
+                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                    db.flush()?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema {
                         path,
                         found,
@@ -348,6 +375,7 @@ impl Store {
         ];
         trees.push(outbox[0].clone());
         trees.push(outbox[1].clone());
+        trees.push(db.open_tree("engine")?);
         let store = Store {
             path,
             db,
@@ -439,25 +467,27 @@ impl Store {
     }
 
     /// Applies correlation changes and source checkpoints in one transaction: after a crash either
-    /// all of them are in the store or none. `Opened` of an id already stored (a replay: ids are
-    /// deterministic) leaves it unchanged; `Updated` of an id not stored is ignored (its `Opened`
-    /// was never applied, so there is nothing to update). Returns each touched incident once, as
-    /// stored after the batch, in the order first touched. Durable only after the next `flush`.
+    /// all of them are in the store or none. Returns each touched incident once, as stored after the
+    /// batch, in the order first touched. Durable only after the next `flush`.
     pub fn apply(
         &self,
         changes: &[Change],
         checkpoints: &[(String, Checkpoint)],
     ) -> Result<Vec<Incident>, StoreError> {
-        self.apply_with_pending(changes, checkpoints, &[])
+        self.apply_batch(changes, checkpoints, &[])
     }
 
-    /// `apply`, also saving (or deleting, for `None`) the correlator's pending threshold windows
-    /// under their keys, in the same transaction.
-    pub fn apply_with_pending(
+    /// `apply`, also writing the correlator's state changes (`Some` to store, `None` to delete) in
+    /// the same transaction: positions, incidents and the correlation state derived from the lines
+    /// before those positions are one state, so a restart never sees a line twice and never forgets
+    /// one. Every change is folded with `Incident::apply`. An `Opened` whose id is already stored
+    /// cannot come from the engine (ids carry its saved sequence); it is logged as a collision and
+    /// the stored incident is kept. An `Updated` of an id not stored (purged since) is skipped.
+    pub fn apply_batch(
         &self,
         changes: &[Change],
         checkpoints: &[(String, Checkpoint)],
-        pending: &[(String, Option<Vec<u8>>)],
+        state: &[(Vec<u8>, Option<Vec<u8>>)],
     ) -> Result<Vec<Incident>, StoreError> {
         let policy = self
             .policy
@@ -465,59 +495,34 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let now = Timestamp::now();
-        let (touched, queued) = self
+        let (touched, queued, collisions) = self
             .trees
             .as_slice()
             .transaction(|t| {
                 // The closure may run again on a conflict, so it keeps no state outside itself.
                 let mut touched: Vec<(Option<Incident>, Incident)> = Vec::new();
                 let mut slot_of: HashMap<&str, usize> = HashMap::new();
+                let mut collisions: Vec<String> = Vec::new();
                 for change in changes {
-                    match change {
-                        Change::Opened(incident) => {
-                            if slot_of.contains_key(incident.id.as_str()) {
-                                continue;
-                            }
-                            let stored = load_tx(&t[T_INCIDENTS], &incident.id)?;
-                            slot_of.insert(&incident.id, touched.len());
-                            match stored {
-                                Some(stored) => touched.push((Some(stored.clone()), stored)),
-                                None => {
-                                    let mut new = (**incident).clone();
-                                    new.revision = 1;
-                                    touched.push((None, new));
-                                }
-                            }
+                    let id = change.id();
+                    let slot = match slot_of.get(id) {
+                        Some(&slot) => Some(slot),
+                        None => load_tx(&t[T_INCIDENTS], id)?.map(|stored| {
+                            slot_of.insert(id, touched.len());
+                            touched.push((Some(stored.clone()), stored));
+                            touched.len() - 1
+                        }),
+                    };
+                    match (change, slot) {
+                        (Change::Opened(incident), None) => {
+                            slot_of.insert(id, touched.len());
+                            let mut new = (**incident).clone();
+                            new.revision = 1;
+                            touched.push((None, new));
                         }
-                        Change::Updated {
-                            id,
-                            count,
-                            last_seen,
-                            evidence,
-                            ..
-                        } => {
-                            let slot = match slot_of.get(id.as_str()) {
-                                Some(&slot) => slot,
-                                None => match load_tx(&t[T_INCIDENTS], id)? {
-                                    Some(stored) => {
-                                        slot_of.insert(id, touched.len());
-                                        touched.push((Some(stored.clone()), stored));
-                                        touched.len() - 1
-                                    }
-                                    None => continue,
-                                },
-                            };
-                            let incident = &mut touched[slot].1;
-                            // Never backwards: a replayed older update must not undo a newer one.
-                            incident.count = incident.count.max(*count);
-                            incident.last_seen = incident.last_seen.max(*last_seen);
-                            if incident.evidence.len() < EVIDENCE_LINES {
-                                incident.evidence.push(evidence.clone());
-                            } else {
-                                incident.evidence_omitted += 1;
-                            }
-                            incident.revision += 1;
-                        }
+                        (Change::Opened(_), Some(_)) => collisions.push(id.to_string()),
+                        (Change::Updated { .. }, Some(slot)) => touched[slot].1.apply(change),
+                        (Change::Updated { .. }, None) => {}
                     }
                 }
                 for (before, after) in &touched {
@@ -532,19 +537,39 @@ impl Store {
                     value[8..].copy_from_slice(&checkpoint.offset.to_be_bytes());
                     t[T_CHECKPOINTS].insert(key.as_bytes(), &value[..])?;
                 }
-                // Pending windows live beside the checkpoints (prefix `pending:`): positions and
-                // the counts derived from the lines before them are one state.
-                for (key, value) in pending {
+                for (key, value) in state {
                     match value {
-                        Some(bytes) => t[T_CHECKPOINTS].insert(key.as_bytes(), bytes.as_slice())?,
-                        None => t[T_CHECKPOINTS].remove(key.as_bytes())?,
+                        Some(bytes) => t[T_ENGINE].insert(key.as_slice(), bytes.as_slice())?,
+                        None => t[T_ENGINE].remove(key.as_slice())?,
                     };
                 }
-                Ok((touched, queued))
+                Ok((touched, queued, collisions))
             })
             .map_err(from_tx)?;
+        for id in collisions {
+            tracing::error!(id = %id, "incident id collision: the stored incident is kept");
+        }
         self.after_enqueue(queued)?;
         Ok(touched.into_iter().map(|(_, after)| after).collect())
+    }
+
+    /// The correlation state saved with the last batch (`apply_batch`), for the engine to take back.
+    pub fn engine_state(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.trees[T_ENGINE]
+            .iter()
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((key.to_vec(), value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Text checkpoints (a journal cursor), kept beside the file positions and written in the same
+    /// transaction as everything a batch derived from the entries before them.
+    pub fn text_checkpoint(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.trees[T_CHECKPOINTS]
+            .get(key.as_bytes())?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// Makes everything applied so far durable. Returns once it is on disk.
@@ -562,14 +587,6 @@ impl Store {
             wake();
         }
         Ok(())
-    }
-
-    /// The saved values under keys starting with `prefix` (the correlator's pending windows).
-    pub fn saved_values(&self, prefix: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.trees[T_CHECKPOINTS]
-            .scan_prefix(prefix.as_bytes())
-            .map(|item| Ok(item?.1.to_vec()))
-            .collect()
     }
 
     /// Every saved checkpoint whose key starts with `prefix` (`file:` for the tailers).
@@ -661,7 +678,7 @@ impl Store {
         Ok(after)
     }
 
-    /// The incidents closed by operators since the last call (for the pipeline's correlator).
+    /// The incidents closed by operators or purged since the last call (for the pipeline's correlator).
     pub fn take_closed(&self) -> Vec<String> {
         self.closed
             .lock()
@@ -860,6 +877,10 @@ impl Store {
                         Ok(n)
                     })
                     .map_err(from_tx)?;
+                // The correlator may still fold repeats into a purged incident: let it start over.
+                if let Ok(mut closed) = self.closed.lock() {
+                    closed.extend(chunk.iter().cloned());
+                }
             }
             if exhausted {
                 return Ok(deleted);

@@ -82,7 +82,7 @@ fn updated(incident: &Incident, count: u64, last_seen: Timestamp) -> Change {
         rule: 0,
         count,
         last_seen,
-        evidence: evidence(last_seen, &format!("line {count}")),
+        evidence: Some(evidence(last_seen, &format!("line {count}"))),
     }
 }
 
@@ -132,15 +132,23 @@ fn apply_stores_opened_incidents_and_checkpoints_and_survives_reopen() {
 }
 
 #[test]
-fn replayed_opened_is_idempotent_and_updates_fold_in() {
+fn an_opened_id_already_stored_keeps_the_stored_incident_and_updates_fold_in() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let first = ts("2026-11-22T03:00:00Z");
     let a = incident("ssh-bruteforce", "203.0.113.7", first, Severity::High, 3);
     store.apply(&[opened(&a)], &[]).unwrap();
     let mut changes = vec![opened(&a)];
+    let room = EVIDENCE_LINES - a.evidence.len();
     for n in 6..=20 {
-        changes.push(updated(&a, n, first + SignedDuration::from_secs(n as i64)));
+        let mut change = updated(&a, n, first + SignedDuration::from_secs(n as i64));
+        // The correlator decides which lines the evidence list keeps.
+        if let Change::Updated { evidence, .. } = &mut change
+            && n - 6 >= room as u64
+        {
+            *evidence = None;
+        }
+        changes.push(change);
     }
     let after = store.apply(&changes, &[]).unwrap();
     assert_eq!(after.len(), 1);
@@ -152,7 +160,7 @@ fn replayed_opened_is_idempotent_and_updates_fold_in() {
     assert_eq!(got.last_seen, first + SignedDuration::from_secs(20));
     assert_eq!(store.get(&a.id).unwrap().as_ref(), Some(got));
 
-    // The same Opened again (a replay after a crash) changes nothing.
+    // The same Opened again (an id collision, which the engine's sequence rules out) changes nothing.
     let again = store.apply(&[opened(&a)], &[]).unwrap();
     assert_eq!(&again[0], got);
     // An update of an id never stored is ignored.

@@ -107,7 +107,7 @@ fn crash_writer_child() {
                 rule: 0,
                 count: incident.count + 1,
                 last_seen,
-                evidence: evidence(last_seen, &format!("round {round}")),
+                evidence: Some(evidence(last_seen, &format!("round {round}"))),
             });
         }
         for k in 0..20 {

@@ -1,0 +1,410 @@
+//! `socwatch run`: the long-running daemon. Wiring only: sources (file tailers, syslog receivers)
+//! feed one bounded channel; the pipeline thread (`pipeline`) drives the engine and writes each
+//! batch's incident changes, correlation state and source checkpoints in one store transaction,
+//! flushed before the next batch; the outputs drain the outbox; the API serves the store. Rules are
+//! published on one channel (`reload`) that the pipeline and the API read. Shutdown starts at the
+//! sources, the pipeline drains when its channel closes, the outputs and the API stop last, the
+//! store flushes. Every task is joined.
+
+mod pipeline;
+pub mod reload;
+pub mod systemd;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::api::{self, ApiState, Token};
+use crate::config::{Config, FileSource, Protocol, StartAt};
+use crate::metrics::Metrics;
+use crate::model::{Checkpoint, Format, Logsource};
+use crate::rules::RuleSet;
+use crate::sources::syslog::{self, SyslogMessage, SyslogStats};
+use crate::sources::tail::{TailedLine, Tailer, TailerConfig, watch as tail_watch};
+use crate::store::Store;
+use pipeline::{Input, Pipeline};
+pub use systemd::{notify_systemd, watchdog_interval};
+
+/// The logs `socwatch run` watches when the config names no source (INTERFACE.md).
+pub const DEFAULT_LOGS: [&str; 5] = [
+    "/var/log/auth.log",
+    "/var/log/secure",
+    "/var/log/syslog",
+    "/var/log/nginx/access.log",
+    "/var/log/apache2/access.log",
+];
+
+/// How long SIGTERM waits for the sources and the pipeline to drain before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Capacity of the channel between the sources and the pipeline.
+const PIPELINE_QUEUE: usize = 8192;
+
+/// The sockets the daemon serves on, bound before it starts (tests bind port 0).
+pub struct Bound {
+    pub api: TcpListener,
+    pub syslog_udp: Vec<(usize, UdpSocket)>,
+    pub syslog_tcp: Vec<(usize, TcpListener)>,
+}
+
+impl Bound {
+    pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
+        let api_addr = config.api.listen.get_ref();
+        let api = TcpListener::bind(api_addr)
+            .await
+            .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
+        let mut syslog_udp = Vec::new();
+        let mut syslog_tcp = Vec::new();
+        for (index, source) in config.source.syslog.iter().enumerate() {
+            let addr = source.listen.get_ref();
+            match source.protocol {
+                Protocol::Udp => syslog_udp.push((
+                    index,
+                    UdpSocket::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen for syslog on udp {addr}"))?,
+                )),
+                Protocol::Tcp => syslog_tcp.push((
+                    index,
+                    TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen for syslog on tcp {addr}"))?,
+                )),
+            }
+        }
+        Ok(Bound {
+            api,
+            syslog_udp,
+            syslog_tcp,
+        })
+    }
+}
+
+/// The file sources to tail: the configured ones, or, when the config names no source at all,
+/// the usual system logs that exist on this machine.
+pub fn file_sources(config: &Config) -> Vec<FileSource> {
+    if !config.source.file.is_empty() || !config.source.syslog.is_empty() {
+        return config.source.file.clone();
+    }
+    let existing: Vec<String> = DEFAULT_LOGS
+        .iter()
+        .filter(|path| Path::new(path).exists())
+        .map(|path| path.to_string())
+        .collect();
+    if existing.is_empty() {
+        return Vec::new();
+    }
+    vec![FileSource {
+        paths: existing,
+        format: Format::Auto,
+        system: String::new(),
+        level: toml::Spanned::new(0..0, 0),
+        start_at: StartAt::End,
+        logsource: None,
+        timezone: None,
+    }]
+}
+
+/// The machine's name, for incidents whose lines name no host.
+pub fn hostname(config: &Config) -> String {
+    config.daemon.host.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    })
+}
+
+/// Runs the daemon until `shutdown` completes. `rules` is the rules channel: the daemon reads the
+/// running set from it, and a reload (the rule-folder watcher here, SIGHUP in `main`) sends a new
+/// one. `ready` is called once every source runs.
+pub async fn run(
+    config: Config,
+    rules: watch::Sender<Arc<RuleSet>>,
+    store: Arc<Store>,
+    bound: Bound,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let token = match &config.api.token_file {
+        Some(path) => Some(Token::read(path).map_err(|err| anyhow::anyhow!(err))?),
+        None => None,
+    };
+    // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
+    let host = hostname(&config);
+
+    // Outputs: the outbox policy first, so that no incident change goes unreported; then one
+    // sender per destination, woken once queued alerts are durable.
+    let policy = crate::alerting::OutboxPolicy::from_config(&config);
+    let destinations: Vec<String> = policy.destinations.iter().map(|d| d.name.clone()).collect();
+    store.set_outbox_policy(policy);
+    let signals = crate::outputs::Signals::default();
+    let (stop_outputs, outputs_stopped) = watch::channel(false);
+    let mut outputs = tokio::task::JoinSet::new();
+    if let Some(settings) = &config.forward.national {
+        let sender = crate::outputs::national::NationalSender::from_config(
+            settings,
+            crate::outputs::national::SenderInfo {
+                unit: config.daemon.unit.clone(),
+                host: host.clone(),
+                agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        )
+        .context("forward.national")?;
+        outputs.spawn(crate::outputs::national::run(
+            sender,
+            store.clone(),
+            signals.add(),
+            metrics.clone(),
+            outputs_stopped.clone(),
+        ));
+    }
+    if let Some(settings) = &config.email {
+        use crate::outputs::email;
+        let password = settings
+            .password_file
+            .as_deref()
+            .map(email::read_secret)
+            .transpose()
+            .map_err(|err| anyhow::anyhow!("email.password_file: {err}"))?;
+        let mailer = email::Mailer::new(settings, password)
+            .map_err(|err| anyhow::anyhow!("email: {err}"))?;
+        let sender = email::deliver::EmailSender {
+            mailer,
+            context: email::RenderContext {
+                lang: config.daemon.lang,
+                unit: config.daemon.unit.clone(),
+                host: host.clone(),
+            },
+            limit: *settings.max_per_hour.get_ref(),
+            window: settings.flood_window(),
+        };
+        outputs.spawn(email::deliver::run(
+            sender,
+            store.clone(),
+            signals.add(),
+            metrics.clone(),
+            outputs_stopped.clone(),
+        ));
+    }
+    {
+        let signals = signals.clone();
+        store.on_alerts(move || signals.alerts_queued());
+    }
+    let api_state = ApiState::new(store.clone(), Vec::new(), token, metrics.clone())
+        .with_rules(rules.subscribe())
+        .with_outputs(destinations, signals.clone());
+
+    let (stop_sources, sources_stopped) = watch::channel(false);
+    let (tx, rx) = mpsc::channel::<Input>(PIPELINE_QUEUE);
+    let mut sources = tokio::task::JoinSet::new();
+
+    // File tailers, resumed from their checkpoints.
+    let files = file_sources(&config);
+    let saved: HashMap<_, Checkpoint> = store
+        .checkpoints("file:")?
+        .into_iter()
+        .filter_map(|(key, checkpoint)| Some((key.parse().ok()?, checkpoint)))
+        .collect();
+    for (index, source) in files.iter().enumerate() {
+        let tailer = Tailer::new(
+            TailerConfig::from_source(source, config.daemon.max_line_bytes),
+            saved.clone(),
+        )
+        .with_context(|| format!("bad paths in source {}", index + 1))?;
+        let (line_tx, mut line_rx) = mpsc::channel::<TailedLine>(1024);
+        let mut stop = sources_stopped.clone();
+        sources.spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(err) = tail_watch::run(tailer, line_tx, stopped).await {
+                tracing::error!(error = %err, source = index, "file source stopped");
+            }
+        });
+        let forward = tx.clone();
+        sources.spawn(async move {
+            while let Some(line) = line_rx.recv().await {
+                if forward
+                    .send(Input::File {
+                        source: index,
+                        line,
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    // Syslog receivers: each forwards into the pipeline channel.
+    let syslog_stats = Arc::new(SyslogStats::default());
+    let limits = syslog::Limits {
+        max_message_bytes: config.daemon.max_line_bytes,
+        ..syslog::Limits::default()
+    };
+    let (msg_tx, mut msg_rx) = mpsc::channel::<SyslogMessage>(PIPELINE_QUEUE);
+    for (index, socket) in bound.syslog_udp {
+        sources.spawn(syslog::run_udp(
+            socket,
+            index,
+            msg_tx.clone(),
+            syslog_stats.clone(),
+            limits,
+            sources_stopped.clone(),
+        ));
+    }
+    for (index, listener) in bound.syslog_tcp {
+        sources.spawn(syslog::run_tcp(
+            listener,
+            index,
+            msg_tx.clone(),
+            syslog_stats.clone(),
+            limits,
+            sources_stopped.clone(),
+        ));
+    }
+    drop(msg_tx);
+    let forward = tx.clone();
+    sources.spawn(async move {
+        while let Some(message) = msg_rx.recv().await {
+            if forward.send(Input::Syslog(message)).await.is_err() {
+                break;
+            }
+        }
+    });
+    drop(tx);
+
+    let file_logsources = files
+        .iter()
+        .map(|source| {
+            let pairs = source
+                .logsource
+                .iter()
+                .flat_map(|given| given.get_ref().iter());
+            Logsource::from_pairs(pairs.map(|(k, v)| (k.as_str(), v.as_str())))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| anyhow::anyhow!("source.file: {err}"))?;
+    let progress = Arc::new(systemd::Progress::default());
+    let pipeline = Pipeline {
+        file_logsources,
+        config: config.clone(),
+        rules: rules.subscribe(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        syslog_stats,
+        files,
+        host,
+        progress: progress.clone(),
+    };
+    // The pipeline's end (a store error, a panic) must stop the daemon, not leave it running blind.
+    let (pipeline_done_tx, pipeline_done) = tokio::sync::oneshot::channel::<()>();
+    let worker = std::thread::Builder::new()
+        .name("socwatch-pipeline".into())
+        .spawn(move || {
+            let result = pipeline.run(rx);
+            let _ = pipeline_done_tx.send(());
+            result
+        })
+        .context("cannot start the pipeline thread")?;
+
+    // The other tasks, joined at the end like the sources and outputs.
+    let (stop_rest, rest_stopped) = watch::channel(false);
+    let mut rest = tokio::task::JoinSet::new();
+    let mut api_stopped = rest_stopped.clone();
+    rest.spawn(async move {
+        let stopped = async move {
+            let _ = api_stopped.wait_for(|s| *s).await;
+        };
+        if let Err(err) = api::serve(bound.api, api_state, stopped).await {
+            tracing::error!(error = %err, "the API stopped");
+        }
+    });
+    rest.spawn(retention_task(
+        config.clone(),
+        store.clone(),
+        sources_stopped.clone(),
+    ));
+    // A change in a rule folder reloads the rules like SIGHUP does.
+    rest.spawn(reload::watch_rule_files(
+        config.daemon.rules.clone(),
+        rules.clone(),
+        rest_stopped.clone(),
+    ));
+    if let Some(every) = watchdog_interval() {
+        rest.spawn(systemd::feed_watchdog(
+            every,
+            progress.clone(),
+            rest_stopped.clone(),
+        ));
+    }
+
+    ready();
+    let pipeline_failed = tokio::select! {
+        _ = shutdown => false,
+        _ = pipeline_done => true,
+    };
+    if pipeline_failed {
+        tracing::error!("the pipeline stopped: stopping the daemon");
+    } else {
+        tracing::info!("stopping: sources first");
+    }
+    let _ = stop_sources.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async move {
+        while sources.join_next().await.is_some() {}
+        tokio::task::spawn_blocking(move || worker.join()).await
+    })
+    .await;
+    let pipeline_result = match drained {
+        Ok(joined) => joined
+            .context("pipeline join")?
+            .map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))?,
+        Err(_) => anyhow::bail!(
+            "the pipeline did not drain within {}s; stopping anyway (what was not stored is read again at the next start)",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    };
+    // Outputs stop last: an attempt in flight is abandoned, its alerts stay in the outbox.
+    let _ = stop_outputs.send(true);
+    while outputs.join_next().await.is_some() {}
+    let _ = stop_rest.send(true);
+    while rest.join_next().await.is_some() {}
+    store.flush()?;
+    pipeline_result
+}
+
+/// Purges old incidents hourly, off the pipeline, until the sources stop.
+async fn retention_task(config: Config, store: Arc<Store>, mut stopped: watch::Receiver<bool>) {
+    let Ok(retention) = crate::duration::parse_duration(config.daemon.retention.get_ref()) else {
+        return;
+    };
+    let floors = config.retention_floors();
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = async { stopped.wait_for(|s| *s).await.is_ok() } => return,
+            _ = tick.tick() => {
+                let (store, floors) = (store.clone(), floors.clone());
+                let purged = tokio::task::spawn_blocking(move || {
+                    store.purge(Timestamp::now(), retention, &floors)
+                })
+                .await;
+                match purged {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "retention: old incidents purged"),
+                    Ok(Err(err)) => tracing::warn!(error = %err, "retention purge failed"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The pipeline thread: takes lines from the sources in batches, drives the engine (the same one
+//! `scan` drives), and writes each batch's incident changes, the correlation state they left and
+//! the source positions they were derived up to in one store transaction, flushed before the next
+//! batch. A restart takes the state back as saved: event time only, no wall clock.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
+
+use super::systemd::Progress;
+use crate::config::{Config, FileSource};
+use crate::correlate::{Change, Limits};
+use crate::engine::{Engine, Sink, Source, SourceSpec};
+use crate::metrics::Metrics;
+use crate::model::{Checkpoint, Format, Logsource, Status};
+use crate::rules::RuleSet;
+use crate::sources::syslog::{SyslogMessage, SyslogStats};
+use crate::sources::tail::TailedLine;
+use crate::store::Store;
+
+/// Lines handled per store transaction at most; a batch is also cut when the channel runs dry.
+pub const BATCH_LINES: usize = 2048;
+
+/// How often a source's reference for the year of RFC 3164 stamps follows the clock.
+const REFERENCE_REFRESH: Duration = Duration::from_secs(3600);
+
+pub enum Input {
+    File { source: usize, line: TailedLine },
+    Syslog(SyslogMessage),
+}
+
+/// A source as the pipeline keeps it: the engine's decoding state and when its year reference was set.
+struct Live {
+    source: Source,
+    reference: Timestamp,
+}
+
+/// Where a line came from, as far as its decoding state goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SourceKey {
+    /// A configured file source and the file's name.
+    File(usize, PathBuf),
+    /// A syslog listener and the peer's address: each sender has its own clock and year inference,
+    /// while system and level come from the listener it used.
+    Syslog(usize, std::net::IpAddr),
+}
+
+/// What the pipeline thread needs.
+pub struct Pipeline {
+    pub config: Config,
+    pub rules: watch::Receiver<Arc<RuleSet>>,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub syslog_stats: Arc<SyslogStats>,
+    pub files: Vec<FileSource>,
+    /// Each file source's configured logsource, parsed once.
+    pub file_logsources: Vec<Logsource>,
+    pub host: String,
+    pub progress: Arc<Progress>,
+}
+
+/// Collects one batch's changes and counts them for the metrics.
+#[derive(Default)]
+struct Batch {
+    changes: Vec<Change>,
+    opened: u64,
+    updated: u64,
+}
+
+impl Sink for Batch {
+    fn change(&mut self, change: Change) {
+        match change {
+            Change::Opened(_) => self.opened += 1,
+            Change::Updated { .. } => self.updated += 1,
+        }
+        self.changes.push(change);
+    }
+}
+
+impl Pipeline {
+    /// The engine with the state saved by the last durable batch, reconciled with the store: an
+    /// incident an operator closed (or retention purged) after that batch is not folded into again.
+    fn engine(&self) -> anyhow::Result<Engine> {
+        let rules = self.rules.borrow().clone();
+        let mut engine = Engine::new(
+            rules,
+            Limits::default(),
+            &self.config.daemon.unit,
+            self.config.daemon.max_line_bytes,
+        );
+        let report = engine.restore_state(self.store.engine_state()?);
+        let mut closed = 0;
+        for id in engine.open_incidents() {
+            let still_open = self
+                .store
+                .get(&id)?
+                .is_some_and(|i| matches!(i.status, Status::Open | Status::Acknowledged));
+            if !still_open {
+                engine.forget(&id);
+                closed += 1;
+            }
+        }
+        tracing::info!(
+            groups = report.groups,
+            dropped = report.dropped,
+            unreadable = report.unreadable,
+            closed_since = closed,
+            "correlation state restored"
+        );
+        Ok(engine)
+    }
+
+    fn spec(&self, key: &SourceKey) -> SourceSpec {
+        match key {
+            SourceKey::File(index, path) => {
+                let config = &self.files[*index];
+                let name = path.display().to_string();
+                SourceSpec {
+                    clock: name.clone(),
+                    name,
+                    format: config.format,
+                    logsource: self.file_logsources[*index].clone(),
+                    zone: self.config.zone_or_default(config.timezone.as_ref()),
+                    system: config.system.clone(),
+                    level: *config.level.get_ref(),
+                    host: self.host.clone(),
+                }
+            }
+            SourceKey::Syslog(index, peer) => {
+                let config = &self.config.source.syslog[*index];
+                SourceSpec {
+                    name: format!("syslog://{peer}"),
+                    clock: format!("syslog://{}/{peer}", config.listen.get_ref()),
+                    format: Format::Syslog,
+                    logsource: Logsource::default(),
+                    zone: self.config.zone_or_default(config.timezone.as_ref()),
+                    system: config.system.clone(),
+                    level: *config.level.get_ref(),
+                    host: self.host.clone(),
+                }
+            }
+        }
+    }
+
+    pub fn run(mut self, mut rx: mpsc::Receiver<Input>) -> anyhow::Result<()> {
+        let mut engine = self.engine()?;
+        let mut sources: HashMap<SourceKey, Live> = HashMap::new();
+        while let Some(first) = rx.blocking_recv() {
+            self.progress.batch_started();
+            if self.rules.has_changed().unwrap_or(false) {
+                let rules = self.rules.borrow_and_update().clone();
+                let kept = engine.reload(rules.clone());
+                tracing::info!(rules = rules.len(), kept_state = kept, "rules reloaded");
+            }
+            for id in self.store.take_closed() {
+                engine.forget(&id);
+            }
+            let mut inputs = vec![first];
+            while inputs.len() < BATCH_LINES {
+                match rx.try_recv() {
+                    Ok(input) => inputs.push(input),
+                    Err(_) => break,
+                }
+            }
+            let now = Timestamp::now();
+            let mut batch = Batch::default();
+            let mut checkpoints: HashMap<String, Checkpoint> = HashMap::new();
+            // Lines per source, counted in the metrics once the batch is durable.
+            let mut read: HashMap<String, u64> = HashMap::new();
+            let mut parse_errors = 0;
+            let mut matched = 0;
+            for input in &inputs {
+                let (key, label, bytes, len) = match input {
+                    Input::File { source, line } => {
+                        let (file, checkpoint) = line.checkpoint();
+                        checkpoints.insert(file.store_key(), checkpoint);
+                        let key = SourceKey::File(*source, line.source.clone());
+                        (
+                            key,
+                            line.source.display().to_string(),
+                            &line.bytes,
+                            line.len,
+                        )
+                    }
+                    Input::Syslog(message) => {
+                        let listen = self.config.source.syslog[message.source].listen.get_ref();
+                        let key = SourceKey::Syslog(message.source, message.peer.ip());
+                        (key, listen.clone(), &message.bytes, message.original_len)
+                    }
+                };
+                *read.entry(label).or_insert(0) += 1;
+                if !sources.contains_key(&key) {
+                    let source = engine.source(self.spec(&key), now);
+                    sources.insert(
+                        key.clone(),
+                        Live {
+                            source,
+                            reference: now,
+                        },
+                    );
+                }
+                let live = sources.get_mut(&key).expect("inserted above");
+                if now.duration_since(live.reference).unsigned_abs() > REFERENCE_REFRESH {
+                    live.source.set_reference(now);
+                    live.reference = now;
+                }
+                let before = live.source.stats;
+                engine.feed(&mut live.source, bytes, len, now, &mut batch);
+                parse_errors += live.source.stats.parse_errors - before.parse_errors;
+                matched += live.source.stats.matches - before.matches;
+            }
+            let checkpoints: Vec<(String, Checkpoint)> = checkpoints.into_iter().collect();
+            let state = engine.take_state_changes();
+            // One transaction for the incidents, the correlation state and the positions they were
+            // derived up to, flushed before the next batch: a crash loses none and repeats none.
+            self.store
+                .apply_batch(&batch.changes, &checkpoints, &state)?;
+            self.store.flush()?;
+            for (label, lines) in read.drain() {
+                self.metrics.lines_read.add(&label, lines);
+            }
+            Metrics::inc(&self.metrics.parse_errors, parse_errors);
+            Metrics::inc(&self.metrics.events_matched, matched);
+            Metrics::inc(&self.metrics.incidents_opened, batch.opened);
+            Metrics::inc(&self.metrics.incidents_updated, batch.updated);
+            self.metrics.syslog_dropped.store(
+                self.syslog_stats.dropped.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+            self.progress.batch_done();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! The one path from a line to incident changes: prepare the bytes, decode, match, correlate. `scan`,
+//! the daemon and the tests all drive this engine, each with its own [`Sink`] (collect the changes,
+//! or write them to the store with the batch), so watching lines live and scanning them give the
+//! same incidents by construction. Pure: no IO, no clock; "now" comes in with each line.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::correlate::{
+    Change, ClockId, Correlator, Limits, Observation, Origin, RestoreReport, StateDelta, Stats,
+};
+use crate::decode::{DecodeContext, Decoder, prepare_line};
+use crate::model::{Format, Logsource, SourceMeta};
+use crate::rules::{MatchScratch, RuleMatch, RuleSet};
+
+/// Where the engine's changes go.
+pub trait Sink {
+    fn change(&mut self, change: Change);
+}
+
+impl Sink for Vec<Change> {
+    fn change(&mut self, change: Change) {
+        self.push(change);
+    }
+}
+
+/// What a source is, as its config (or `scan`'s options) says.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// The name lines are attributed to in evidence (file path, `-`, `syslog://peer`).
+    pub name: String,
+    /// The name of the clock its event times run on; sources sharing one share a clock.
+    pub clock: String,
+    pub format: Format,
+    /// Overrides of the logsource the decoder gives.
+    pub logsource: Logsource,
+    /// Zone of timestamps that carry none.
+    pub zone: TimeZone,
+    pub system: String,
+    pub level: u8,
+    /// Host for events that do not name one.
+    pub host: String,
+}
+
+/// What was wrong with a source's lines, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineStats {
+    pub lines: u64,
+    pub bytes: u64,
+    pub parse_errors: u64,
+    pub invalid_utf8: u64,
+    pub nul_bytes: u64,
+    pub truncated: u64,
+    pub matches: u64,
+}
+
+/// One source's decoding state: its decoder (with the year inference of RFC 3164 stamps), the time
+/// of its latest line (lines without a time take it), and its counters.
+#[derive(Debug)]
+pub struct Source {
+    meta: SourceMeta,
+    format: Format,
+    zone: TimeZone,
+    decoder: Decoder,
+    logsource: Logsource,
+    host: String,
+    clock: ClockId,
+    last_ts: Option<Timestamp>,
+    pub stats: LineStats,
+}
+
+impl Source {
+    pub fn meta(&self) -> &SourceMeta {
+        &self.meta
+    }
+
+    pub fn format(&self) -> Format {
+        self.decoder.format()
+    }
+
+    /// Decodes again with `format` (after `scan` detected it).
+    pub fn set_format(&mut self, format: Format) {
+        self.format = format;
+        self.decoder = Decoder::new(format, self.decoder.context().clone());
+    }
+
+    /// Moves the reference for the year of RFC 3164 stamps (the daemon passes its clock now and then).
+    pub fn set_reference(&mut self, reference: Timestamp) {
+        self.decoder = Decoder::new(
+            self.format,
+            DecodeContext::new(self.zone.clone(), reference),
+        );
+    }
+
+    /// The event time of `line` without feeding it (for merging several inputs by time).
+    pub fn peek_time(&mut self, line: &[u8], max_line_bytes: usize) -> Option<Timestamp> {
+        let prepared = prepare_line(line, max_line_bytes);
+        self.decoder.decode(&prepared.text).ts
+    }
+
+    /// The time of the latest line that had one.
+    pub fn last_time(&self) -> Option<Timestamp> {
+        self.last_ts
+    }
+}
+
+/// Rules plus correlation: lines in, changes out.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    correlator: Correlator,
+    limits: Limits,
+    scratch: MatchScratch,
+    found: Vec<RuleMatch>,
+    unit: String,
+    max_line_bytes: usize,
+}
+
+impl Engine {
+    pub fn new(rules: Arc<RuleSet>, limits: Limits, unit: &str, max_line_bytes: usize) -> Engine {
+        Engine {
+            correlator: Correlator::new(&rules, limits),
+            rules,
+            limits,
+            scratch: MatchScratch::default(),
+            found: Vec::new(),
+            unit: unit.to_string(),
+            max_line_bytes,
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    /// A source whose RFC 3164 years are inferred against `reference` (a file's mtime, the clock).
+    pub fn source(&mut self, spec: SourceSpec, reference: Timestamp) -> Source {
+        let ctx = DecodeContext::new(spec.zone.clone(), reference);
+        Source {
+            meta: SourceMeta {
+                source: Arc::from(spec.name.as_str()),
+                system: Arc::from(spec.system.as_str()),
+                level: spec.level,
+            },
+            format: spec.format,
+            zone: spec.zone,
+            decoder: Decoder::new(spec.format, ctx),
+            logsource: spec.logsource,
+            host: spec.host,
+            clock: self.correlator.clock(&spec.clock),
+            last_ts: None,
+            stats: LineStats::default(),
+        }
+    }
+
+    /// Feeds one line (without its `\n`; `full_len` is its length before any cut). A line without a
+    /// time takes the time of the source's previous line, else `received`.
+    pub fn feed(
+        &mut self,
+        source: &mut Source,
+        line: &[u8],
+        full_len: usize,
+        received: Timestamp,
+        sink: &mut impl Sink,
+    ) {
+        let stats = &mut source.stats;
+        stats.lines += 1;
+        stats.bytes += full_len as u64 + 1;
+        if full_len > self.max_line_bytes {
+            stats.truncated += 1;
+        }
+        let prepared = prepare_line(line, self.max_line_bytes);
+        if prepared.flags.invalid_utf8 {
+            stats.invalid_utf8 += 1;
+        }
+        if prepared.flags.nul_bytes {
+            stats.nul_bytes += 1;
+        }
+        let mut event = source.decoder.decode(&prepared.text);
+        if event.parse_error {
+            stats.parse_errors += 1;
+        }
+        event.logsource.override_with(&source.logsource);
+        let ts = event.ts.or(source.last_ts).unwrap_or(received);
+        source.last_ts = Some(ts);
+        self.rules
+            .matches_into(&event, &source.meta, &mut self.scratch, &mut self.found);
+        source.stats.matches += self.found.len() as u64;
+        for rule_match in &self.found {
+            let origin = Origin {
+                host: event.get("host").unwrap_or(&source.host),
+                system: &source.meta.system,
+                level: source.meta.level,
+                unit: &self.unit,
+            };
+            let observation =
+                Observation::of(&self.rules, rule_match, &event, &source.meta, ts, origin)
+                    .on_clock(source.clock);
+            if let Some(change) = self.correlator.observe(&self.rules, observation) {
+                sink.change(change);
+            }
+        }
+    }
+
+    /// Replaces the rules; rules whose correlation is unchanged keep their state. Returns how many.
+    pub fn reload(&mut self, rules: Arc<RuleSet>) -> usize {
+        let fresh = Correlator::new(&rules, self.limits);
+        let old = std::mem::replace(&mut self.correlator, fresh);
+        self.rules = rules;
+        self.correlator.carry_over(old)
+    }
+
+    /// An operator closed the incident (or it was purged): its group starts over.
+    pub fn forget(&mut self, id: &str) {
+        self.correlator.forget(id);
+    }
+
+    /// Incidents the correlator still folds repeats into.
+    pub fn open_incidents(&self) -> Vec<String> {
+        self.correlator.open_incidents()
+    }
+
+    /// The correlation state changed since the last call, to save with the batch.
+    pub fn take_state_changes(&mut self) -> StateDelta {
+        self.correlator.take_state_changes()
+    }
+
+    /// Takes back the correlation state saved with the last durable batch.
+    pub fn restore_state(
+        &mut self,
+        saved: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> RestoreReport {
+        self.correlator.restore_state(saved)
+    }
+
+    pub fn correlation_stats(&self) -> Stats {
+        self.correlator.stats()
+    }
+
+    pub fn tracked_groups(&self) -> usize {
+        self.correlator.tracked_groups()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSource;
+
+    const RULES: &str = r#"
+id: brute
+title: brute force
+severity: high
+match:
+  message: 'fail ip=(?P<src_ip>\S+)'
+threshold: {count: 3, within: 60s, group_by: [src_ip]}
+suppress: 5m
+"#;
+
+    fn engine() -> Engine {
+        let rules = RuleSet::build(&[RuleSource {
+            name: "t.yml".into(),
+            text: RULES.into(),
+        }])
+        .unwrap();
+        Engine::new(Arc::new(rules), Limits::default(), "unit", 1024)
+    }
+
+    fn spec(name: &str) -> SourceSpec {
+        SourceSpec {
+            name: name.into(),
+            clock: name.into(),
+            format: Format::Syslog,
+            logsource: Logsource::default(),
+            zone: TimeZone::UTC,
+            system: "dvc".into(),
+            level: 3,
+            host: "fallback".into(),
+        }
+    }
+
+    #[test]
+    fn lines_become_changes_and_bad_bytes_are_counted_not_lost() {
+        let mut engine = engine();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut source = engine.source(spec("a.log"), now);
+        let mut changes: Vec<Change> = Vec::new();
+        let lines: [&[u8]; 4] = [
+            b"2027-01-15T08:00:00Z web sshd[1]: fail ip=1.1.1.1",
+            b"2027-01-15T08:00:01Z web sshd[1]: fail ip=1.1.1.1 \xff",
+            b"2027-01-15T08:00:02Z web sshd[1]: fail ip=1.1.1.1 \0",
+            b"no time here: fail ip=1.1.1.1",
+        ];
+        for line in lines {
+            engine.feed(&mut source, line, line.len(), now, &mut changes);
+        }
+        assert_eq!(source.stats.lines, 4);
+        assert_eq!(source.stats.invalid_utf8, 1);
+        assert_eq!(source.stats.nul_bytes, 1);
+        let Change::Opened(incident) = &changes[0] else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(incident.count, 3);
+        assert_eq!(incident.host, "web");
+        assert_eq!(incident.system, "dvc");
+        assert_eq!(incident.unit, "unit");
+        assert!(
+            matches!(&changes[1], Change::Updated { count: 4, last_seen, .. }
+                if last_seen.as_second() == incident.last_seen.as_second()),
+            "a line without a time takes the previous line's: {changes:?}"
+        );
+    }
+
+    #[test]
+    fn applying_the_changes_gives_the_incident() {
+        let mut engine = engine();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut source = engine.source(spec("a.log"), now);
+        let mut changes: Vec<Change> = Vec::new();
+        for s in 0..25 {
+            let line = format!("2027-01-15T08:00:{s:02}Z web sshd[1]: fail ip=1.1.1.1");
+            engine.feed(&mut source, line.as_bytes(), line.len(), now, &mut changes);
+        }
+        let Some(Change::Opened(first)) = changes.first() else {
+            panic!("{changes:?}")
+        };
+        let mut incident = (**first).clone();
+        for change in &changes[1..] {
+            incident.apply(change);
+        }
+        assert_eq!(incident.count, 25);
+        assert_eq!(incident.evidence.len(), crate::correlate::EVIDENCE_LINES);
+        assert_eq!(
+            incident.evidence_omitted,
+            25 - crate::correlate::EVIDENCE_LINES as u64
+        );
+        assert_eq!(incident.revision, 23);
+    }
+}
