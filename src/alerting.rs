@@ -98,7 +98,7 @@ pub struct OutboxPolicy {
     pub cap: usize,
 }
 
-pub const DEFAULT_OUTBOX_CAP: usize = 200_000;
+pub use crate::config::DEFAULT_OUTBOX_CAP;
 
 impl Default for OutboxPolicy {
     fn default() -> Self {

@@ -78,8 +78,17 @@ fn default_retention() -> Spanned<String> {
     Spanned::new(0..0, "365d".to_string())
 }
 
+/// Alerts kept per destination while it cannot be reached; beyond it the oldest lowest-severity go.
+pub const DEFAULT_OUTBOX_CAP: usize = 200_000;
+
 fn default_outbox_cap() -> usize {
-    crate::alerting::DEFAULT_OUTBOX_CAP
+    DEFAULT_OUTBOX_CAP
+}
+
+/// The default retention floors: cấp độ 3 systems keep incidents at least 90 days. A floor applies to
+/// its level and every higher one (`store::floor_for`).
+pub fn default_floors() -> std::collections::BTreeMap<u8, std::time::Duration> {
+    std::collections::BTreeMap::from([(3, std::time::Duration::from_secs(90 * 86_400))])
 }
 
 fn default_max_line_bytes() -> usize {
@@ -501,7 +510,7 @@ impl Config {
             .retention_floors
             .as_ref()
             .and_then(|f| parse_floors(f.get_ref()).ok())
-            .unwrap_or_else(crate::store::default_floors)
+            .unwrap_or_else(default_floors)
     }
 
     /// The zone of log timestamps that carry none.

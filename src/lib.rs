@@ -19,3 +19,5 @@ pub mod rules;
 pub mod scan;
 pub mod sources;
 pub mod store;
+#[cfg(test)]
+mod tidy;

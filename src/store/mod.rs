@@ -193,11 +193,7 @@ impl Query {
     }
 }
 
-/// The default retention floors: cấp độ 3 systems keep incidents at least 90 days. A floor applies to
-/// its level and every higher one (see [`floor_for`]).
-pub fn default_floors() -> BTreeMap<u8, Duration> {
-    BTreeMap::from([(3, Duration::from_secs(90 * 86_400))])
-}
+pub use crate::config::default_floors;
 
 /// The longest floor configured for `level` or any lower level: a more sensitive system never keeps
 /// its incidents for less time than a less sensitive one. Level 0 (not configured) has none.
