@@ -18,15 +18,26 @@ const CORE: [&str; 8] = [
 
 /// What the core must not name, and why.
 const FORBIDDEN: [(&str, &str); 5] = [
-    ("tokio", "the core is synchronous; only sources, outputs, api and daemon run on tokio"),
+    (
+        "tokio",
+        "the core is synchronous; only sources, outputs, api and daemon run on tokio",
+    ),
     ("sled", "only the store knows sled"),
-    ("std::fs", "the core does no IO; load.rs and the sources read files"),
+    (
+        "std::fs",
+        "the core does no IO; load.rs and the sources read files",
+    ),
     ("::now(", "time is passed in as a value"),
     ("SystemTime", "time is passed in as a value"),
 ];
 
 /// The parts of the core that stay clear of the store too (report and alerting render store types).
-const STORE_FREE: [&str; 4] = ["src/decode", "src/rules", "src/correlate.rs", "src/engine.rs"];
+const STORE_FREE: [&str; 4] = [
+    "src/decode",
+    "src/rules",
+    "src/correlate.rs",
+    "src/engine.rs",
+];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
@@ -83,7 +94,10 @@ fn the_core_does_no_io_and_reads_no_clock() {
 fn the_engine_and_what_it_calls_do_not_know_the_store() {
     let found = violations(
         &STORE_FREE,
-        &[("crate::store", "the store is an edge; the engine hands it changes")],
+        &[(
+            "crate::store",
+            "the store is an edge; the engine hands it changes",
+        )],
     );
     assert!(found.is_empty(), "{}", found.join("\n"));
 }

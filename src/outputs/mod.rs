@@ -86,9 +86,9 @@ impl Retries {
 
     /// Records an attempt of `alerts` alerts that failed for now and returns how long to wait:
     /// `after` when the destination said so (Retry-After), else the jittered backoff.
-    pub(crate) fn failed(
+    pub(crate) async fn failed(
         &mut self,
-        store: &crate::store::Store,
+        store: &std::sync::Arc<crate::store::Store>,
         metrics: &crate::metrics::Metrics,
         error: &str,
         alerts: usize,
@@ -115,24 +115,47 @@ impl Retries {
             retry_in_ms = delay.as_millis() as u64,
             "the destination did not take the alerts; will retry"
         );
-        if let Err(err) = store.outbox_failed(self.destination, error, now, next) {
+        let (destination, error) = (self.destination, error.to_string());
+        let recorded = off_thread(store, move |store| {
+            store.outbox_failed(destination, &error, now, next)
+        })
+        .await;
+        if let Err(err) = recorded {
             tracing::error!(error = %err, "cannot record the delivery failure");
         }
         delay
     }
 
     /// Records a refusal for good (the caller sets the alert aside).
-    pub(crate) fn refused(
+    pub(crate) async fn refused(
         &self,
-        store: &crate::store::Store,
+        store: &std::sync::Arc<crate::store::Store>,
         metrics: &crate::metrics::Metrics,
         error: &str,
     ) {
         metrics.alerts_failed.add(self.destination, 1);
         let now = jiff::Timestamp::now();
-        if let Err(err) = store.outbox_failed(self.destination, error, now, now) {
+        let (destination, error) = (self.destination, error.to_string());
+        let recorded = off_thread(store, move |store| {
+            store.outbox_failed(destination, &error, now, now)
+        })
+        .await;
+        if let Err(err) = recorded {
             tracing::error!(error = %err, "cannot record the delivery failure");
         }
+    }
+}
+
+/// Runs a store call off the async threads (sled blocks), as the API does. A panic in the call is
+/// passed on to the caller.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    store: &std::sync::Arc<crate::store::Store>,
+    call: impl FnOnce(&crate::store::Store) -> T + Send + 'static,
+) -> T {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
 

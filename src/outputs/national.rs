@@ -16,6 +16,7 @@ use crate::alerting::NATIONAL;
 use crate::config;
 use crate::metrics::Metrics;
 use crate::model::Incident;
+use crate::outputs::off_thread;
 use crate::store::{Queued, Store};
 
 /// The longest `Retry-After` obeyed: a receiver cannot park the sender for a day.
@@ -327,7 +328,9 @@ pub async fn run(
                 }
             }
             Outcome::Retry { error, after } => {
-                let delay = retries.failed(&store, &metrics, &error, batch.len(), after);
+                let delay = retries
+                    .failed(&store, &metrics, &error, batch.len(), after)
+                    .await;
                 if wait(&mut stop, &wakers, delay, true).await {
                     return;
                 }
@@ -338,14 +341,19 @@ pub async fn run(
                     singly_until = Some(last.seq);
                     continue;
                 }
-                retries.refused(&store, &metrics, &error);
+                retries.refused(&store, &metrics, &error).await;
                 tracing::error!(
                     error = %error,
                     incident = %last.entry.incident.id,
                     revision = last.entry.incident.revision,
                     "national endpoint refused an alert; kept as a dead letter (socwatch outbox retry sends it again)"
                 );
-                if let Err(err) = store.outbox_dead_letter(NATIONAL, last, &error) {
+                let (last, reason) = (last.clone(), error.clone());
+                let moved = off_thread(&store, move |store| {
+                    store.outbox_dead_letter(NATIONAL, &last, &reason)
+                })
+                .await;
+                if let Err(err) = moved {
                     tracing::error!(error = %err, "cannot move the alert to the dead letters");
                     if wait(&mut stop, &wakers, IDLE_POLL, true).await {
                         return;

@@ -40,6 +40,9 @@ pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, Outb
 /// rather than misread.
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// One saved (key, value) of the correlator's state.
+pub type SavedState = (Vec<u8>, Vec<u8>);
+
 /// Version 1 kept pending threshold windows under these keys in `checkpoints`; version 2 keeps the
 /// whole correlation state in `engine`. Opening a version-1 store deletes them (see `migrate_v1`).
 const V1_PENDING_PREFIX: &[u8] = b"pending:";
@@ -550,7 +553,7 @@ impl Store {
     }
 
     /// The correlation state saved with the last batch (`apply_batch`), for the engine to take back.
-    pub fn engine_state(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn engine_state(&self) -> Result<Vec<SavedState>, StoreError> {
         self.trees[T_ENGINE]
             .iter()
             .map(|item| {

@@ -12,7 +12,7 @@ use super::{Admission, FloodGate, Mailer, RenderContext, render_alert, render_di
 use crate::alerting::EMAIL;
 use crate::metrics::Metrics;
 use crate::outputs::national::IDLE_POLL;
-use crate::outputs::{Retries, Wakers, wait};
+use crate::outputs::{Retries, Wakers, off_thread, wait};
 use crate::store::{Queued, Store};
 
 /// The longest wait between retries of a failing SMTP server.
@@ -32,12 +32,15 @@ fn load_gate(store: &Store, limit: usize, window: Duration) -> FloodGate {
     gate
 }
 
-fn save_gate(store: &Store, gate: &FloodGate) {
+async fn save_gate(store: &Arc<Store>, gate: &FloodGate) {
     let bytes = serde_json::to_vec(gate).expect("gate serializes");
-    if let Err(err) = store
-        .set_output_state(GATE_KEY, &bytes)
-        .and_then(|()| store.flush())
-    {
+    let saved = off_thread(store, move |store| {
+        store
+            .set_output_state(GATE_KEY, &bytes)
+            .and_then(|()| store.flush())
+    })
+    .await;
+    if let Err(err) = saved {
         tracing::error!(error = %err, "cannot save the email flood gate");
     }
 }
@@ -45,17 +48,21 @@ fn save_gate(store: &Store, gate: &FloodGate) {
 /// The gate took `queued` (sent it, or folded it into the next digest): the entry leaves the
 /// outbox and the gate's new state is saved, both in one transaction, so a crash cannot keep one
 /// without the other.
-fn take(store: &Store, gate: &FloodGate, queued: &Queued, now: Timestamp) {
+async fn take(store: &Arc<Store>, gate: &FloodGate, queued: &Queued, now: Timestamp) {
     let bytes = serde_json::to_vec(gate).expect("gate serializes");
-    if let Err(err) = store
-        .outbox_delivered_with_state(
-            EMAIL,
-            std::slice::from_ref(queued),
-            now,
-            Some((GATE_KEY, &bytes)),
-        )
-        .and_then(|()| store.flush())
-    {
+    let queued = queued.clone();
+    let taken = off_thread(store, move |store| {
+        store
+            .outbox_delivered_with_state(
+                EMAIL,
+                std::slice::from_ref(&queued),
+                now,
+                Some((GATE_KEY, &bytes)),
+            )
+            .and_then(|()| store.flush())
+    })
+    .await;
+    if let Err(err) = taken {
         tracing::error!(error = %err, "cannot record the email alert as taken");
     }
 }
@@ -82,7 +89,8 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut gate = load_gate(&store, sender.limit, sender.window);
+    let (limit, window) = (sender.limit, sender.window);
+    let mut gate = off_thread(&store, move |store| load_gate(store, limit, window)).await;
     let delivered = metrics.alerts_delivered.get(EMAIL);
     let mut retries = Retries::new(EMAIL, RETRY_MAX);
     loop {
@@ -102,12 +110,12 @@ pub async fn run(
             }
             Step::Failed { error, retriable } => {
                 if retriable {
-                    let delay = retries.failed(&store, &metrics, &error, 1, None);
+                    let delay = retries.failed(&store, &metrics, &error, 1, None).await;
                     if wait(&mut stop, &wakers, delay, true).await {
                         return;
                     }
                 } else {
-                    retries.refused(&store, &metrics, &error);
+                    retries.refused(&store, &metrics, &error).await;
                 }
             }
         }
@@ -125,11 +133,13 @@ async fn step(
     if gate.digest_due(now)
         && let Some(digest) = gate.pending_digest()
     {
-        let incidents: Vec<_> = digest
-            .incident_ids
-            .iter()
-            .filter_map(|id| store.get(id).ok().flatten())
-            .collect();
+        let ids = digest.incident_ids.clone();
+        let incidents: Vec<_> = off_thread(store, move |store| {
+            ids.iter()
+                .filter_map(|id| store.get(id).ok().flatten())
+                .collect()
+        })
+        .await;
         let email = render_digest(
             &incidents,
             digest.folded_total as usize,
@@ -141,7 +151,7 @@ async fn step(
         return match sender.mailer.send_keyed(&email, &key).await {
             Ok(()) => {
                 gate.record_digest_sent(&digest, Timestamp::now());
-                save_gate(store, gate);
+                save_gate(store, gate).await;
                 Metrics::inc(delivered, 1);
                 tracing::info!(incidents = digest.folded_total, "email digest sent");
                 Step::Sent
@@ -155,7 +165,7 @@ async fn step(
                 // entry); its incidents stay in the store and in the national center's feed.
                 tracing::error!(error = %err.message, incidents = digest.folded_total, "the SMTP server refused the digest; dropped");
                 gate.record_digest_sent(&digest, Timestamp::now());
-                save_gate(store, gate);
+                save_gate(store, gate).await;
                 Step::Failed {
                     error: err.message,
                     retriable: false,
@@ -163,7 +173,7 @@ async fn step(
             }
         };
     }
-    let queued: Vec<Queued> = match store.outbox_peek(EMAIL, 1) {
+    let queued: Vec<Queued> = match off_thread(store, |store| store.outbox_peek(EMAIL, 1)).await {
         Ok(queued) => queued,
         Err(err) => {
             tracing::error!(error = %err, "cannot read the email outbox");
@@ -179,7 +189,7 @@ async fn step(
     let incident = &queued.entry.incident;
     match gate.admit(&incident.id, now) {
         Admission::Fold => {
-            take(store, gate, &queued, now);
+            take(store, gate, &queued, now).await;
             Step::Sent
         }
         Admission::Send => {
@@ -190,7 +200,7 @@ async fn step(
                 Ok(()) => {
                     let sent_at = Timestamp::now();
                     gate.record_sent(sent_at);
-                    take(store, gate, &queued, sent_at);
+                    take(store, gate, &queued, sent_at).await;
                     Metrics::inc(delivered, 1);
                     Step::Sent
                 }
@@ -200,7 +210,12 @@ async fn step(
                 },
                 Err(err) => {
                     tracing::error!(error = %err.message, incident = %incident.id, "the SMTP server refused the alert; kept as a dead letter (socwatch outbox retry sends it again)");
-                    if let Err(err) = store.outbox_dead_letter(EMAIL, &queued, &err.message) {
+                    let (dead, reason) = (queued.clone(), err.message.clone());
+                    let moved = off_thread(store, move |store| {
+                        store.outbox_dead_letter(EMAIL, &dead, &reason)
+                    })
+                    .await;
+                    if let Err(err) = moved {
                         tracing::error!(error = %err, "cannot move the alert to the dead letters");
                     }
                     Step::Failed {
