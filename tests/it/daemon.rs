@@ -62,6 +62,17 @@ impl Site {
         std::fs::write(path, config).unwrap();
     }
 
+    /// Adds a line to the config's `[daemon]` table (before `start`).
+    pub(crate) fn set_daemon_option(&self, line: &str) {
+        let path = self.path("socwatch.toml");
+        let config = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            path,
+            config.replacen("[daemon]\n", &format!("[daemon]\n{line}\n"), 1),
+        )
+        .unwrap();
+    }
+
     pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -146,6 +157,18 @@ pub(crate) fn line(n: usize, address: &str) -> String {
 }
 
 impl Daemon {
+    /// The address of the daemon's first syslog listener of `proto` (`udp`, `tcp`).
+    pub(crate) fn syslog_addr(&self, proto: &str) -> Option<&str> {
+        self.syslog
+            .iter()
+            .find_map(|s| s.strip_prefix(&format!("{proto}:")))
+    }
+
+    /// The API token the site's config names, if any.
+    pub(crate) fn token(&self) -> Option<socwatch::api::Token> {
+        None
+    }
+
     pub(crate) fn counts(&self) -> Option<(u64, usize)> {
         let incidents = Client::new(&self.api, None)
             .ok()?
@@ -213,7 +236,7 @@ impl Daemon {
     }
 }
 
-fn logger(daemon: &Daemon, proto: &str, args: &[&str], message: &str) {
+pub(crate) fn logger(daemon: &Daemon, proto: &str, args: &[&str], message: &str) {
     let addr = daemon
         .syslog
         .iter()
