@@ -173,11 +173,7 @@ impl Backend {
 
     fn get(&self, id: &str) -> Result<Incident, String> {
         match self {
-            Backend::Local(store) => match store.get(id) {
-                Ok(Some(incident)) => Ok(incident),
-                Ok(None) => Err(StoreError::NotFound(id.to_string()).to_string()),
-                Err(err) => Err(err.to_string()),
-            },
+            Backend::Local(store) => store.find(id).map_err(|err| err.to_string()),
             Backend::Remote { client, dir } => client
                 .get(id)
                 .map_err(|e| Self::remote_error(client, dir, e)),

@@ -83,11 +83,23 @@ pub fn group_text(incident: &Incident) -> String {
         .join(" ")
 }
 
+/// Characters of an incident id shown in tables, accepted back by `show`, `ack`... as a prefix. A
+/// ULID's first 10 characters are its first event's millisecond, which incidents opened by one line
+/// share; 4 more (20 bits of the hash) tell them apart.
+pub const SHORT_ID: usize = 14;
+
+/// The first `SHORT_ID` characters of an id.
+pub fn short_id(id: &str) -> &str {
+    id.get(..SHORT_ID).unwrap_or(id)
+}
+
 /// The incident table `scan` and `incidents list` print.
 pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
     let header: &[&str] = match lang {
         Lang::Vi => &[
+            "Mã",
             "Mức độ",
+            "Trạng thái",
             "Quy tắc",
             "Nhóm",
             "Số lần",
@@ -97,7 +109,9 @@ pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
             "Mô tả",
         ],
         Lang::En => &[
+            "Id",
             "Severity",
+            "Status",
             "Rule",
             "Group",
             "Count",
@@ -115,7 +129,9 @@ pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
                 _ => &i.title,
             };
             vec![
+                short_id(&i.id).to_string(),
                 severity_name(i.severity, lang).to_string(),
+                status_name(i.status, lang).to_string(),
                 cell(&i.rule_id, 40),
                 cell(&group_text(i), 48),
                 i.count.to_string(),

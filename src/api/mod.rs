@@ -226,6 +226,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::NotFound(_) => ApiError::not_found(err.to_string()),
+            StoreError::Ambiguous { .. } | StoreError::IdTooShort(_) => {
+                ApiError::bad_request(err.to_string())
+            }
             StoreError::InvalidTransition { .. } => {
                 ApiError::new(StatusCode::CONFLICT, err.to_string())
             }
@@ -371,15 +374,8 @@ async fn show(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Incident>, ApiError> {
     let Path(id) = id.map_err(path_error)?;
-    let found = state
-        .blocking({
-            let id = id.clone();
-            move |store| store.get(&id)
-        })
-        .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| StoreError::NotFound(id).into())
+    let found = state.blocking(move |store| store.find(&id)).await?;
+    Ok(Json(found))
 }
 
 /// The body of a lifecycle POST.

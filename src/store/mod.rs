@@ -53,6 +53,10 @@ pub use crate::correlate::EVIDENCE_LINES;
 /// is walked newest first with the filters applied, which stops as soon as `limit` is reached.
 const INDEX_SCAN_CAP: usize = 4096;
 
+/// The shortest id prefix `find` accepts: 8 characters of a ULID give its first event's time to a
+/// quarter of a second; shorter prefixes name too many incidents to be worth typing.
+pub const MIN_ID_PREFIX: usize = 8;
+
 /// Incidents deleted per purge transaction, so a purge never holds a long write.
 const PURGE_CHUNK: usize = 512;
 
@@ -82,6 +86,10 @@ pub enum StoreError {
     },
     #[error("no incident with id {0}")]
     NotFound(String),
+    #[error("id prefix {prefix} names {matches} incidents: give more characters")]
+    Ambiguous { prefix: String, matches: usize },
+    #[error("an incident id needs at least {MIN_ID_PREFIX} characters, got '{0}'")]
+    IdTooShort(String),
     #[error("cannot {action} incident {id}: it is {status}")]
     InvalidTransition {
         id: String,
@@ -616,6 +624,40 @@ impl Store {
         }))
     }
 
+    /// The full id of the one incident whose id starts with `given` (at least `MIN_ID_PREFIX`
+    /// characters, any case): what operators type after reading a short id in a table.
+    pub fn resolve_id(&self, given: &str) -> Result<String, StoreError> {
+        let prefix = given.trim().to_ascii_uppercase();
+        if prefix.len() < MIN_ID_PREFIX {
+            return Err(StoreError::IdTooShort(given.to_string()));
+        }
+        let mut found = self.trees[T_INCIDENTS]
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .take(2)
+            .collect::<Result<Vec<_>, _>>()?;
+        match found.len() {
+            0 => Err(StoreError::NotFound(given.to_string())),
+            1 => Ok(String::from_utf8_lossy(&found.remove(0)).into_owned()),
+            _ => {
+                let matches = self.trees[T_INCIDENTS]
+                    .scan_prefix(prefix.as_bytes())
+                    .keys()
+                    .count();
+                Err(StoreError::Ambiguous {
+                    prefix: given.to_string(),
+                    matches,
+                })
+            }
+        }
+    }
+
+    /// The incident named by a full id or a unique prefix of one (`resolve_id`).
+    pub fn find(&self, given: &str) -> Result<Incident, StoreError> {
+        let id = self.resolve_id(given)?;
+        self.get(&id)?.ok_or(StoreError::NotFound(id))
+    }
+
     pub fn get(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         match self.trees[T_INCIDENTS].get(id.as_bytes())? {
             Some(bytes) => Ok(Some(decode(id.as_bytes(), &bytes)?)),
@@ -632,6 +674,7 @@ impl Store {
         note: &str,
         now: Timestamp,
     ) -> Result<Incident, StoreError> {
+        let id = &self.resolve_id(id)?;
         let policy = self
             .policy
             .read()

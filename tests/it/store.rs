@@ -348,7 +348,7 @@ fn incidents_list_filters_and_json_shape() {
     let table = f.run(&["incidents", "list", "--lang", "en", "--host", "portal-01"]);
     assert!(table.status.success());
     let text = stdout(&table);
-    assert!(text.starts_with("Severity"), "{text}");
+    assert!(text.starts_with("Id"), "{text}");
     assert!(
         text.contains("src_ip=203.0.113.7") && !text.contains("198.51.100.9"),
         "{text}"
@@ -403,6 +403,103 @@ fn incidents_ack_records_history_and_show_prints_it() {
     let missing = f.run(&["incidents", "show", "01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no incident with id"));
+}
+
+#[test]
+fn incidents_list_shows_a_short_id_and_the_status_and_a_unique_prefix_is_enough() {
+    let f = Fixture::new();
+    let table = stdout(&f.run(&["--lang", "en", "incidents", "list"]));
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("Id") && header.contains("Status"),
+        "{table}"
+    );
+    let short = &f.ids[0][..14];
+    assert!(table.contains(short), "{table}");
+    assert!(
+        !table.contains(&f.ids[0]),
+        "the full id is not needed in the table: {table}"
+    );
+    assert!(table.contains(" open "), "{table}");
+    let vi = stdout(&f.run(&["--lang", "vi", "incidents", "list"]));
+    assert!(
+        vi.starts_with("Mã") && vi.contains("Trạng thái") && vi.contains(" Mở "),
+        "{vi}"
+    );
+
+    // What the table shows is accepted back, and so is any unique prefix of 8 or more characters,
+    // in either case.
+    let shown = f.json(&["incidents", "show", short, "--json"]);
+    assert_eq!(shown["id"], f.ids[0].as_str());
+    let lower = f.ids[0][..8].to_ascii_lowercase();
+    let ack = f.run(&["incidents", "ack", &lower]);
+    assert!(ack.status.success(), "{}", stderr(&ack));
+    assert_eq!(
+        f.json(&["incidents", "show", &f.ids[0], "--json"])["status"],
+        "acknowledged"
+    );
+    let short7 = f.run(&["incidents", "show", &f.ids[0][..7]]);
+    assert_eq!(short7.status.code(), Some(1));
+    assert!(
+        stderr(&short7).contains("at least 8"),
+        "{}",
+        stderr(&short7)
+    );
+}
+
+#[test]
+fn an_ambiguous_id_prefix_is_refused_and_says_how_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Timestamp::now() - SignedDuration::from_hours(1);
+    // One line can open several incidents: they share their first event's millisecond, which is
+    // the first 10 characters of their ids.
+    let twins = [
+        sample("ssh-bruteforce", "203.0.113.7", at, Severity::High),
+        sample(
+            "ssh-root-login-attempt",
+            "203.0.113.7",
+            at,
+            Severity::Medium,
+        ),
+    ];
+    {
+        let store = Store::open(dir.path().join("data")).unwrap();
+        let changes: Vec<Change> = twins
+            .iter()
+            .map(|i| Change::Opened(Box::new(i.clone())))
+            .collect();
+        store.apply(&changes, &[]).unwrap();
+        store.flush().unwrap();
+    }
+    let config = dir.path().join("socwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = {:?}\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_socwatch"))
+            .args(["--lang", "en", "incidents", "show", id])
+            .env("SOCWATCH_CONFIG", &config)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(twins[0].id[..10], twins[1].id[..10]);
+    let out = run(&twins[0].id[..10]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("names 2 incidents"),
+        "{}",
+        stderr(&out)
+    );
+    for twin in &twins {
+        let out = run(&twin.id[..14]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains(&twin.rule_id), "{}", stdout(&out));
+    }
 }
 
 #[test]
