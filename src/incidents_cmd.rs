@@ -450,3 +450,35 @@ pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
         Err(err) => fail(err),
     }
 }
+
+/// `socwatch status`: what the running daemon is doing, from its API. Exit 1 when it does not answer.
+pub fn status(config: &Config, lang: Lang, json: bool) -> ExitCode {
+    let listen = config.api.listen.get_ref();
+    let token = match &config.api.token_file {
+        Some(path) => match Token::read(path) {
+            Ok(token) => Some(token),
+            Err(err) => return fail(err),
+        },
+        None => None,
+    };
+    let answer = Client::new(listen, token).and_then(|client| client.status());
+    let status = match answer {
+        Ok(status) => status,
+        Err(ClientError::Unreachable(err)) => {
+            return fail(match lang {
+                Lang::Vi => format!("socwatch không chạy: API tại {listen} không trả lời ({err})"),
+                Lang::En => {
+                    format!("socwatch is not running: the API at {listen} does not answer ({err})")
+                }
+            });
+        }
+        Err(err) => return fail(err),
+    };
+    let text = if json {
+        json_text(&status)
+    } else {
+        report::status_text(&status, lang, Timestamp::now())
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}

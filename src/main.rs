@@ -70,6 +70,12 @@ enum Command {
         #[command(subcommand)]
         action: incidents_cmd::IncidentsAction,
     },
+    /// What the running daemon is doing: sources with their last line and rate, rules, store, outbox
+    Status {
+        /// Print JSON instead of tables
+        #[arg(long)]
+        json: bool,
+    },
     /// Alerts waiting for the national endpoint and email: status, or retry now
     Outbox {
         #[command(subcommand)]
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
         },
         Command::Incidents { action } => incidents_cmd::run(&config, lang, action),
         Command::Outbox { action } => incidents_cmd::outbox(&config, lang, action),
+        Command::Status { json } => incidents_cmd::status(&config, lang, json),
         Command::Config {
             action: ConfigAction::Check,
         } => {

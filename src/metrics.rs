@@ -47,6 +47,8 @@ impl Family {
 pub struct Metrics {
     /// Lines read, per source (file path or syslog listener).
     pub lines_read: Family,
+    /// When each source last delivered a line, and its rate.
+    pub activity: Activity,
     /// Lines no decoder understood (read as plain events).
     pub parse_errors: AtomicU64,
     /// Rule matches.
@@ -68,8 +70,85 @@ pub struct Metrics {
     pub alerts_dropped: Family,
 }
 
+/// When each source last delivered a line and how many per minute, for `socwatch status`. Time is
+/// passed in (milliseconds since the epoch), so the arithmetic is testable.
+#[derive(Debug, Default)]
+pub struct Activity(RwLock<BTreeMap<String, SourceActivity>>);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SourceActivity {
+    /// Wall-clock time the source's latest line became durable.
+    pub last_line_ms: i64,
+    minute: i64,
+    this_minute: u64,
+    last_minute: u64,
+}
+
+impl Activity {
+    pub fn record(&self, label: &str, lines: u64, now_ms: i64) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(label.to_string()).or_default();
+        let minute = now_ms.div_euclid(60_000);
+        if minute != entry.minute {
+            entry.last_minute = if minute == entry.minute + 1 {
+                entry.this_minute
+            } else {
+                0
+            };
+            entry.this_minute = 0;
+            entry.minute = minute;
+        }
+        entry.this_minute += lines;
+        entry.last_line_ms = now_ms;
+    }
+
+    /// (label, last line time, lines in the last full minute) in label order.
+    pub fn snapshot(&self, now_ms: i64) -> Vec<(String, i64, u64)> {
+        let minute = now_ms.div_euclid(60_000);
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(label, a)| {
+                let per_minute = if a.minute == minute {
+                    a.last_minute
+                } else if a.minute + 1 == minute {
+                    a.this_minute
+                } else {
+                    0
+                };
+                (label.clone(), a.last_line_ms, per_minute)
+            })
+            .collect()
+    }
+}
+
 impl Metrics {
     pub fn inc(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_reports_the_last_full_minute_and_forgets_old_ones() {
+        let activity = Activity::default();
+        let minute = 60_000;
+        activity.record("a", 10, 5 * minute + 1);
+        activity.record("a", 5, 5 * minute + 2);
+        assert_eq!(
+            activity.snapshot(5 * minute + 3),
+            vec![("a".into(), 5 * minute + 2, 0)]
+        );
+        assert_eq!(
+            activity.snapshot(6 * minute),
+            vec![("a".into(), 5 * minute + 2, 15)]
+        );
+        activity.record("a", 1, 6 * minute + 7);
+        assert_eq!(activity.snapshot(6 * minute + 8)[0].2, 15);
+        assert_eq!(activity.snapshot(9 * minute)[0].2, 0, "silent for minutes");
     }
 }

@@ -382,6 +382,131 @@ pub fn human_age(seconds: u64, lang: Lang) -> String {
     }
 }
 
+/// `socwatch status`: what the daemon is doing, for an administrator at a terminal. A source with
+/// no line for `SILENT_AFTER` (or none yet) is flagged.
+pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp) -> String {
+    const SILENT_AFTER: i64 = 3600;
+    let vi = lang == Lang::Vi;
+    let mut out = String::new();
+    let age = |ts: Timestamp| now.duration_since(ts).as_secs().max(0) as u64;
+    out.push_str(&if vi {
+        format!(
+            "socwatch {} đang chạy từ {} ({}).\nQuy tắc: {} đang dùng, {} không có nguồn log phù hợp.\nKho dữ liệu: {} ({}), {} sự cố đang mở.\n",
+            status.version,
+            human_time(status.started_at),
+            human_age(age(status.started_at), lang),
+            status.rules_loaded,
+            status.rules_idle,
+            status.store_path,
+            human_bytes(status.store_bytes),
+            status.incidents_open,
+        )
+    } else {
+        format!(
+            "socwatch {} running since {} ({}).\nRules: {} in use, {} with no matching log source.\nStore: {} ({}), {} open incidents.\n",
+            status.version,
+            human_time(status.started_at),
+            human_age(age(status.started_at), lang),
+            status.rules_loaded,
+            status.rules_idle,
+            status.store_path,
+            human_bytes(status.store_bytes),
+            status.incidents_open,
+        )
+    });
+    if status.syslog_dropped > 0 || status.parse_errors > 0 {
+        out.push_str(&if vi {
+            format!(
+                "Syslog bị bỏ (hàng đợi đầy): {}; dòng không phân tích được: {}.\n",
+                status.syslog_dropped, status.parse_errors
+            )
+        } else {
+            format!(
+                "Syslog dropped (queue full): {}; lines no decoder understood: {}.\n",
+                status.syslog_dropped, status.parse_errors
+            )
+        });
+    }
+    out.push('\n');
+    let header: &[&str] = if vi {
+        &[
+            "Loại",
+            "Nguồn",
+            "Số dòng",
+            "Dòng cuối",
+            "Dòng/phút",
+            "Ghi chú",
+        ]
+    } else {
+        &["Kind", "Source", "Lines", "Last line", "Lines/min", "Note"]
+    };
+    let rows: Vec<Vec<String>> = status
+        .sources
+        .iter()
+        .map(|source| {
+            let silent = source
+                .last_line
+                .is_none_or(|at| now.duration_since(at).as_secs() > SILENT_AFTER);
+            let note = match (silent, source.last_line.is_some(), vi) {
+                (false, _, _) => "",
+                (true, false, true) => "chưa có dòng nào",
+                (true, false, false) => "no line yet",
+                (true, true, true) => "im lặng hơn 1 giờ",
+                (true, true, false) => "silent for over an hour",
+            };
+            vec![
+                cell(&source.kind, 10),
+                cell(&source.name, 60),
+                source.lines.to_string(),
+                source.last_line.map_or_else(|| "-".into(), human_time),
+                source.lines_per_minute.to_string(),
+                note.to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str(if vi {
+            "Không có nguồn log nào được cấu hình.\n"
+        } else {
+            "No log source is configured.\n"
+        });
+    } else {
+        out.push_str(&table(header, &rows));
+    }
+    if !status.outbox.is_empty() {
+        out.push('\n');
+        let header: &[&str] = if vi {
+            &["Đích", "Đang chờ", "Chờ lâu nhất", "Bị từ chối"]
+        } else {
+            &["Destination", "Pending", "Oldest", "Dead letters"]
+        };
+        let rows: Vec<Vec<String>> = status
+            .outbox
+            .iter()
+            .map(|d| {
+                vec![
+                    cell(&d.destination, 20),
+                    d.pending.to_string(),
+                    d.oldest_age_seconds
+                        .map_or_else(|| "-".into(), |s| human_age(s, lang)),
+                    d.dead_letters.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(header, &rows));
+    }
+    out
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const MB: f64 = 1024.0 * 1024.0;
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / MB)
+    } else {
+        format!("{} kB", bytes.div_ceil(1024))
+    }
+}
+
 /// `outbox status`: one row per destination, then the dead letters.
 pub fn outbox_table(report: &crate::store::OutboxReport, lang: Lang) -> String {
     let header: &[&str] = match lang {

@@ -94,6 +94,10 @@ impl Client {
         self.json("POST", &path, Some(body.as_bytes()))
     }
 
+    pub fn status(&self) -> Result<super::DaemonStatus, ClientError> {
+        self.json("GET", "/api/v1/status", None)
+    }
+
     pub fn outbox(&self) -> Result<crate::store::OutboxReport, ClientError> {
         self.json("GET", "/api/v1/outbox", None)
     }

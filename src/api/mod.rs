@@ -119,6 +119,61 @@ impl Token {
     }
 }
 
+/// What `GET /api/v1/status` and `socwatch status` say the daemon is doing.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct DaemonStatus {
+    pub version: String,
+    #[serde(with = "crate::model::rfc3339")]
+    pub started_at: Timestamp,
+    pub rules_loaded: usize,
+    pub rules_idle: usize,
+    pub sources: Vec<SourceStatus>,
+    pub store_path: String,
+    pub store_bytes: u64,
+    pub incidents_open: usize,
+    pub outbox: Vec<crate::store::DestinationStatus>,
+    pub syslog_dropped: u64,
+    pub parse_errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SourceStatus {
+    /// `file`, `syslog` or `journald`.
+    pub kind: String,
+    /// The file, the listener (`udp 0.0.0.0:514`), or the configured glob that matched nothing yet.
+    pub name: String,
+    pub lines: u64,
+    #[serde(default, with = "opt_rfc3339", skip_serializing_if = "Option::is_none")]
+    pub last_line: Option<Timestamp>,
+    /// Lines in the last full minute.
+    pub lines_per_minute: u64,
+}
+
+mod opt_rfc3339 {
+    use jiff::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ts: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match ts {
+            Some(ts) => s.serialize_str(&crate::model::rfc3339::format(ts)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// A configured source, listed by `status` even before it delivers a line.
+#[derive(Debug, Clone)]
+pub struct ConfiguredSource {
+    pub kind: String,
+    pub name: String,
+}
+
 /// What every request handler shares: a cheap `Clone` handle.
 #[derive(Clone)]
 pub struct ApiState(Arc<Inner>);
@@ -134,6 +189,9 @@ struct Inner {
     /// The configured destinations (listed even while their outbox is empty) and their senders'
     /// wake-ups, for `outbox retry`.
     destinations: Vec<String>,
+    /// The configured sources and when the daemon started, for `/api/v1/status`.
+    sources: Vec<ConfiguredSource>,
+    started_at: Timestamp,
     signals: crate::outputs::Signals,
 }
 
@@ -151,6 +209,8 @@ impl ApiState {
             token,
             metrics,
             destinations: Vec::new(),
+            sources: Vec::new(),
+            started_at: Timestamp::now(),
             signals: Default::default(),
         }))
     }
@@ -171,6 +231,14 @@ impl ApiState {
     ) -> Self {
         ApiState(Arc::new(Inner {
             live_rules: Some(rules),
+            ..Arc::unwrap_or_clone(self.0)
+        }))
+    }
+
+    /// The same state, knowing the configured sources for `/api/v1/status`.
+    pub fn with_sources(self, sources: Vec<ConfiguredSource>) -> Self {
+        ApiState(Arc::new(Inner {
+            sources,
             ..Arc::unwrap_or_clone(self.0)
         }))
     }
@@ -267,6 +335,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/rules", get(rules))
+        .route("/api/v1/status", get(status))
         .route("/api/v1/incidents", get(list))
         .route("/api/v1/incidents/{id}", get(show))
         .route("/api/v1/incidents/{id}/{action}", post(act))
@@ -480,6 +549,84 @@ async fn act(
         .blocking(move |store| store.transition(&id, action, &by, &note, Timestamp::now()))
         .await?;
     Ok(Json(incident))
+}
+
+async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, ApiError> {
+    let known = state.0.destinations.clone();
+    let (outbox, store_bytes, incidents_open) = state
+        .blocking(move |store| {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let report = store.outbox_report(&known, Timestamp::now())?;
+            let open = store.count_status(crate::model::Status::Open)?;
+            Ok((report.destinations, store.size_on_disk()?, open))
+        })
+        .await?;
+    let (rules_loaded, rules_idle) = match &state.0.live_rules {
+        Some(live) => {
+            let set = live.borrow();
+            let idle = set.rules().iter().filter(|r| r.idle.is_some()).count();
+            (set.len() - idle, idle)
+        }
+        None => (state.0.rules.len(), 0),
+    };
+    let now_ms = Timestamp::now().as_millisecond();
+    let metrics = &state.0.metrics;
+    let counts: std::collections::BTreeMap<String, u64> =
+        metrics.lines_read.snapshot().into_iter().collect();
+    let mut sources: Vec<SourceStatus> = metrics
+        .activity
+        .snapshot(now_ms)
+        .into_iter()
+        .map(|(name, last_ms, per_minute)| {
+            let kind = state
+                .0
+                .sources
+                .iter()
+                .find(|c| c.name == name)
+                .map_or("file", |c| c.kind.as_str());
+            SourceStatus {
+                kind: kind.to_string(),
+                lines: counts.get(&name).copied().unwrap_or(0),
+                last_line: Timestamp::from_millisecond(last_ms).ok(),
+                lines_per_minute: per_minute,
+                name,
+            }
+        })
+        .collect();
+    for configured in &state.0.sources {
+        let seen = sources.iter().any(|s| s.name == configured.name)
+            || (configured.kind == "file"
+                && sources.iter().any(|s| {
+                    s.kind == "file"
+                        && glob::Pattern::new(&configured.name).is_ok_and(|p| p.matches(&s.name))
+                }));
+        if !seen {
+            sources.push(SourceStatus {
+                kind: configured.kind.clone(),
+                name: configured.name.clone(),
+                lines: 0,
+                last_line: None,
+                lines_per_minute: 0,
+            });
+        }
+    }
+    Ok(Json(DaemonStatus {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: state.0.started_at,
+        rules_loaded,
+        rules_idle,
+        sources,
+        store_path: state.0.store.path().display().to_string(),
+        store_bytes,
+        incidents_open,
+        outbox,
+        syslog_dropped: metrics
+            .syslog_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        parse_errors: metrics
+            .parse_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+    }))
 }
 
 async fn outbox(State(state): State<ApiState>) -> Result<Json<OutboxReport>, ApiError> {

@@ -112,6 +112,26 @@ pub fn file_sources(config: &Config) -> Vec<FileSource> {
     }]
 }
 
+/// The sources `status` lists even before they deliver a line, named as their lines are counted.
+fn configured_sources(config: &Config) -> Vec<api::ConfiguredSource> {
+    let files = file_sources(config)
+        .into_iter()
+        .flat_map(|source| source.paths)
+        .map(|name| api::ConfiguredSource {
+            kind: "file".into(),
+            name,
+        });
+    let syslog = config
+        .source
+        .syslog
+        .iter()
+        .map(|source| api::ConfiguredSource {
+            kind: "syslog".into(),
+            name: source.listen.get_ref().clone(),
+        });
+    files.chain(syslog).collect()
+}
+
 /// The machine's name, for incidents whose lines name no host.
 pub fn hostname(config: &Config) -> String {
     config.daemon.host.clone().unwrap_or_else(|| {
@@ -200,7 +220,8 @@ pub async fn run(
     }
     let api_state = ApiState::new(store.clone(), Vec::new(), token, metrics.clone())
         .with_rules(rules.subscribe())
-        .with_outputs(destinations, signals.clone());
+        .with_outputs(destinations, signals.clone())
+        .with_sources(configured_sources(&config));
 
     let (stop_sources, sources_stopped) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Input>(PIPELINE_QUEUE);

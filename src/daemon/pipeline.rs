@@ -221,8 +221,10 @@ impl Pipeline {
             self.store
                 .apply_batch(&batch.changes, &checkpoints, &state)?;
             self.store.flush()?;
+            let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {
                 self.metrics.lines_read.add(&label, lines);
+                self.metrics.activity.record(&label, lines, durable_ms);
             }
             Metrics::inc(&self.metrics.parse_errors, parse_errors);
             Metrics::inc(&self.metrics.events_matched, matched);

@@ -930,6 +930,15 @@ impl Store {
         }
     }
 
+    /// How many incidents have `status`, from the status index (no incident is read).
+    pub fn count_status(&self, status: Status) -> Result<usize, StoreError> {
+        self.count_prefixes(
+            Index::Status,
+            &[keys::prefix(status_name(status))],
+            usize::MAX,
+        )
+    }
+
     /// Bytes the store takes on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)

@@ -73,6 +73,23 @@ impl Site {
         .unwrap();
     }
 
+    /// Points the config's `[api] listen` at the running daemon's real address, so CLI commands
+    /// run against this site reach it (the daemon binds port 0).
+    pub(crate) fn point_cli_at(&self, daemon: &Daemon) {
+        let path = self.path("socwatch.toml");
+        let config = std::fs::read_to_string(&path).unwrap();
+        let pointed = config.replacen(
+            "[api]\nlisten = \"127.0.0.1:0\"",
+            &format!("[api]\nlisten = \"{}\"", daemon.api),
+            1,
+        );
+        assert_ne!(
+            config, pointed,
+            "the site's config has its [api] listen line"
+        );
+        std::fs::write(path, pointed).unwrap();
+    }
+
     pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }

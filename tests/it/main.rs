@@ -11,6 +11,7 @@ mod prefilter;
 mod scan_input;
 mod shipped_rules;
 mod sigma;
+mod status;
 mod store;
 mod support;
 mod syslog;
