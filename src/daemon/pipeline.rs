@@ -17,11 +17,11 @@ use crate::config::{Config, FileSource};
 use crate::correlate::{Change, Limits};
 use crate::engine::{Engine, Sink, Source, SourceSpec};
 use crate::metrics::Metrics;
-use crate::model::{Checkpoint, Format, Logsource, Status};
+use crate::model::{Format, Logsource, Status};
 use crate::rules::RuleSet;
 use crate::sources::syslog::{SyslogMessage, SyslogStats};
 use crate::sources::tail::TailedLine;
-use crate::store::Store;
+use crate::store::{Position, Store};
 
 /// Lines handled per store transaction at most; a batch is also cut when the channel runs dry.
 pub const BATCH_LINES: usize = 2048;
@@ -169,7 +169,7 @@ impl Pipeline {
             }
             let now = Timestamp::now();
             let mut batch = Batch::default();
-            let mut checkpoints: HashMap<String, Checkpoint> = HashMap::new();
+            let mut positions: HashMap<String, Position> = HashMap::new();
             // Lines per source, counted in the metrics once the batch is durable.
             let mut read: HashMap<String, u64> = HashMap::new();
             let mut parse_errors = 0;
@@ -178,7 +178,7 @@ impl Pipeline {
                 let (key, label, bytes, len) = match input {
                     Input::File { source, line } => {
                         let (file, checkpoint) = line.checkpoint();
-                        checkpoints.insert(file.store_key(), checkpoint);
+                        positions.insert(file.store_key(), Position::File(checkpoint));
                         let key = SourceKey::File(*source, line.source.clone());
                         (
                             key,
@@ -214,12 +214,12 @@ impl Pipeline {
                 parse_errors += live.source.stats.parse_errors - before.parse_errors;
                 matched += live.source.stats.matches - before.matches;
             }
-            let checkpoints: Vec<(String, Checkpoint)> = checkpoints.into_iter().collect();
+            let positions: Vec<(String, Position)> = positions.into_iter().collect();
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
             self.store
-                .apply_batch(&batch.changes, &checkpoints, &state)?;
+                .apply_batch(&batch.changes, &positions, &state)?;
             self.store.flush()?;
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {

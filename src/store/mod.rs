@@ -40,6 +40,15 @@ pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, Outb
 /// rather than misread.
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// Where a source has been read up to, saved with what the lines before it produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// A file: fingerprint and offset (key `file:DEV:INO`).
+    File(Checkpoint),
+    /// A journal cursor (key `journal:N`).
+    Cursor(String),
+}
+
 /// One saved (key, value) of the correlator's state.
 pub type SavedState = (Vec<u8>, Vec<u8>);
 
@@ -481,7 +490,11 @@ impl Store {
         changes: &[Change],
         checkpoints: &[(String, Checkpoint)],
     ) -> Result<Vec<Incident>, StoreError> {
-        self.apply_batch(changes, checkpoints, &[])
+        let positions: Vec<(String, Position)> = checkpoints
+            .iter()
+            .map(|(key, checkpoint)| (key.clone(), Position::File(*checkpoint)))
+            .collect();
+        self.apply_batch(changes, &positions, &[])
     }
 
     /// `apply`, also writing the correlator's state changes (`Some` to store, `None` to delete) in
@@ -493,7 +506,7 @@ impl Store {
     pub fn apply_batch(
         &self,
         changes: &[Change],
-        checkpoints: &[(String, Checkpoint)],
+        positions: &[(String, Position)],
         state: &[(Vec<u8>, Option<Vec<u8>>)],
     ) -> Result<Vec<Incident>, StoreError> {
         let policy = self
@@ -538,11 +551,18 @@ impl Store {
                     }
                 }
                 let queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
-                for (key, checkpoint) in checkpoints {
-                    let mut value = [0u8; 16];
-                    value[..8].copy_from_slice(&checkpoint.fingerprint.to_be_bytes());
-                    value[8..].copy_from_slice(&checkpoint.offset.to_be_bytes());
-                    t[T_CHECKPOINTS].insert(key.as_bytes(), &value[..])?;
+                for (key, position) in positions {
+                    match position {
+                        Position::File(checkpoint) => {
+                            let mut value = [0u8; 16];
+                            value[..8].copy_from_slice(&checkpoint.fingerprint.to_be_bytes());
+                            value[8..].copy_from_slice(&checkpoint.offset.to_be_bytes());
+                            t[T_CHECKPOINTS].insert(key.as_bytes(), &value[..])?
+                        }
+                        Position::Cursor(cursor) => {
+                            t[T_CHECKPOINTS].insert(key.as_bytes(), cursor.as_bytes())?
+                        }
+                    };
                 }
                 for (key, value) in state {
                     match value {
