@@ -153,7 +153,11 @@ pub enum Protocol {
 pub struct Api {
     #[serde(default = "default_api_listen")]
     pub listen: Spanned<String>,
+    /// The shared (admin) token; without it, socwatch generates one in `daemon.data_dir`.
     pub token_file: Option<PathBuf>,
+    /// Operators with a token of their own: what they do is recorded under their name.
+    #[serde(default)]
+    pub operator: Vec<Operator>,
 }
 
 impl Default for Api {
@@ -161,8 +165,17 @@ impl Default for Api {
         Api {
             listen: default_api_listen(),
             token_file: None,
+            operator: Vec::new(),
         }
     }
+}
+
+/// `[[api.operator]]`: a name and the file holding that operator's token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    pub name: Spanned<String>,
+    pub token_file: PathBuf,
 }
 
 fn default_api_listen() -> Spanned<String> {
@@ -425,6 +438,25 @@ impl Config {
                 "api.token_file is required when the API listens on a non-loopback address".into(),
             ),
             Ok(_) => {}
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for operator in &config.api.operator {
+            let name = operator.name.get_ref();
+            if let Err(why) = crate::api::check_actor_name(name) {
+                problem(operator.name.span(), format!("api.operator.name {why}"));
+            } else if name.eq_ignore_ascii_case(crate::api::ADMIN) {
+                problem(
+                    operator.name.span(),
+                    format!(
+                        "api.operator.name '{name}' is reserved for the shared API token's actions"
+                    ),
+                );
+            } else if !names.insert(name.to_lowercase()) {
+                problem(
+                    operator.name.span(),
+                    format!("api.operator.name '{name}' is given twice"),
+                );
+            }
         }
         if let Some(national) = &config.forward.national {
             let url = national.url.get_ref();

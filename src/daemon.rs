@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, ApiState, RuleInfo, Token};
+use crate::api::{self, ApiState, RuleInfo};
 use crate::config::{Config, FileSource, Protocol, StartAt};
 use crate::correlate::{Change, Correlator, Limits, Observation, Origin};
 use crate::decode::{DecodeContext, Decoder, prepare_line};
@@ -149,10 +149,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let reload_slot = reload.clone();
     let metrics = Arc::new(Metrics::default());
-    let token = match &config.api.token_file {
-        Some(path) => Some(Token::read(path).map_err(|err| anyhow::anyhow!(err))?),
-        None => None,
-    };
+    // Every secret file goes through the one reader in `security`, under one permission rule.
+    let trust = crate::security::Trust::new(&config.daemon.data_dir);
+    let auth = api::Auth::load(&config)?;
     let rule_infos: Vec<RuleInfo> = rules.rules().iter().map(RuleInfo::from).collect();
     // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
     let host = hostname(&config);
@@ -173,6 +172,7 @@ pub async fn run(
                 host: host.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
             },
+            &trust,
         )
         .context("forward.national")?;
         outputs.spawn(crate::outputs::national::run(
@@ -188,9 +188,8 @@ pub async fn run(
         let password = settings
             .password_file
             .as_deref()
-            .map(email::read_secret)
-            .transpose()
-            .map_err(|err| anyhow::anyhow!("email.password_file: {err}"))?;
+            .map(|path| crate::security::read_text(path, "email.password_file", &trust))
+            .transpose()?;
         let mailer = email::Mailer::new(settings, password)
             .map_err(|err| anyhow::anyhow!("email: {err}"))?;
         let sender = email::deliver::EmailSender {
@@ -215,7 +214,7 @@ pub async fn run(
         let signals = signals.clone();
         store.on_alerts(move || signals.alerts_queued());
     }
-    let api_state = ApiState::new(store.clone(), rule_infos, token, metrics.clone())
+    let api_state = ApiState::new(store.clone(), rule_infos, auth, metrics.clone())
         .with_outputs(destinations, signals.clone());
 
     let (stop_sources, sources_stopped) = watch::channel(false);

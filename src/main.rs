@@ -32,6 +32,10 @@ struct Cli {
     /// Language of human-facing output: vi or en (default: the config's `lang`, else vi)
     #[arg(long, global = true, value_name = "LANG")]
     lang: Option<Lang>,
+    /// For `incidents` and `outbox`: act through the daemon's API with this token, e.g. an
+    /// operator's own (default: the shared token, `api.token_file` else DATA_DIR/api.token)
+    #[arg(long, global = true, value_name = "FILE", env = "SOCWATCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -138,8 +142,12 @@ fn main() -> ExitCode {
             RulesAction::Test { rules } => cmd_rules_test(&config, lang, rules),
             RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
         },
-        Command::Incidents { action } => incidents_cmd::run(&config, lang, action),
-        Command::Outbox { action } => incidents_cmd::outbox(&config, lang, action),
+        Command::Incidents { action } => {
+            incidents_cmd::run(&config, lang, action, cli.token_file.as_deref())
+        }
+        Command::Outbox { action } => {
+            incidents_cmd::outbox(&config, lang, action, cli.token_file.as_deref())
+        }
         Command::Config {
             action: ConfigAction::Check,
         } => {
@@ -452,10 +460,23 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    for warning in socwatch::security::config_warnings(&config) {
+        tracing::warn!("{warning}");
+    }
     let rules = match load_rules(&config, Vec::new()) {
         Ok(set) => set,
         Err(code) => return code,
     };
+    if let Err(err) = socwatch::security::create_data_dir(&config.daemon.data_dir) {
+        eprintln!(
+            "cannot create the data folder {}: {err}",
+            config.daemon.data_dir.display()
+        );
+        return ExitCode::from(EXIT_RUNTIME);
+    }
+    for warning in socwatch::security::file_warnings(&config, config_file.as_deref()) {
+        tracing::warn!("{warning}");
+    }
     let store = match socwatch::store::Store::open(&config.daemon.data_dir) {
         Ok(store) => std::sync::Arc::new(store),
         Err(err) => {

@@ -6,9 +6,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use socwatch::api::Client;
+use socwatch::api::{Client, Token};
 use socwatch::query::Filters;
 
 const RULE: &str = r#"
@@ -25,6 +26,10 @@ pub(crate) struct Daemon {
     child: Child,
     pub(crate) api: String,
     syslog: Vec<String>,
+    /// The shared API token the daemon generated in its data folder.
+    pub(crate) token: String,
+    /// Everything it has logged so far.
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
 
 /// A temporary installation: config, rules, log folder, store.
@@ -79,15 +84,26 @@ impl Site {
             .spawn()
             .expect("start socwatch run");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut startup = Vec::new();
         let running = loop {
             match lines.next() {
-                Some(Ok(line)) if line.contains("socwatch running") => break line,
-                Some(Ok(_)) => continue,
-                other => panic!("socwatch run ended before it ran: {other:?}"),
+                Some(Ok(line)) => {
+                    startup.push(line.clone());
+                    if line.contains("socwatch running") {
+                        break line;
+                    }
+                }
+                other => panic!("socwatch run ended before it ran: {other:?} after {startup:#?}"),
             }
         };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep reading its log so it never blocks on a full pipe, and keep it for the tests.
+        let log = Arc::new(Mutex::new(startup));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         let value = |key: &str| {
             running
                 .split_whitespace()
@@ -100,10 +116,31 @@ impl Site {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        // A site's own `api.token` (named in its config as api.token_file), else the token the
+        // daemon makes in its data folder right after announcing the addresses, before serving.
+        let token_file = Some(self.path("api.token"))
+            .filter(|own| own.exists())
+            .unwrap_or_else(|| self.path("data/api.token"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let token = loop {
+            match std::fs::read_to_string(&token_file) {
+                Ok(token) if !token.trim().is_empty() => break token.trim().to_string(),
+                _ => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no token in {}",
+                        token_file.display()
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
         Daemon {
             child,
             api: value("api"),
             syslog,
+            token,
+            log,
         }
     }
 
@@ -146,11 +183,13 @@ pub(crate) fn line(n: usize, address: &str) -> String {
 }
 
 impl Daemon {
+    /// A client of the daemon's API with the shared token.
+    pub(crate) fn client(&self) -> Client {
+        Client::new(&self.api, Token::new(&self.token)).unwrap()
+    }
+
     pub(crate) fn counts(&self) -> Option<(u64, usize)> {
-        let incidents = Client::new(&self.api, None)
-            .ok()?
-            .list(&Filters::default())
-            .ok()?;
+        let incidents = self.client().list(&Filters::default()).ok()?;
         Some((incidents.iter().map(|i| i.count).sum(), incidents.len()))
     }
 
@@ -184,7 +223,8 @@ impl Daemon {
         };
         let _ = write!(
             stream,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.token
         );
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
@@ -344,7 +384,7 @@ fn a_changed_rule_folder_reloads_and_a_broken_rule_keeps_the_running_rules() {
         "id: test-other\ntitle: other\nseverity: low\nmatch: {message: 'other (?P<n>\\d+) from (?P<src_ip>\\S+)'}\nthreshold: {group_by: [src_ip]}\n",
     )
     .unwrap();
-    let client = Client::new(&daemon.api, None).unwrap();
+    let client = daemon.client();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut n = 0;
     loop {
@@ -376,13 +416,13 @@ fn after_an_operator_resolves_an_incident_repeats_open_a_new_one() {
     let daemon = site.start();
     site.append((0..4).map(|n| line(n, "203.0.113.20")));
     daemon.wait_for(4);
-    let client = Client::new(&daemon.api, None).unwrap();
+    let client = daemon.client();
     let first = client.list(&Filters::default()).unwrap().remove(0);
     client
         .transition(
             &first.id,
             socwatch::store::Action::Resolve,
-            "operator1",
+            None,
             "blocked at the firewall",
         )
         .unwrap();
