@@ -547,17 +547,34 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
 }
 
 /// Completes on SIGTERM or SIGINT. SIGHUP re-reads the config's rules meanwhile: a valid set is
-/// handed to the pipeline, an invalid one is logged and the running rules stay.
-async fn signals(
+/// handed to the pipeline, an invalid one is logged and the running rules stay. The handlers are
+/// installed by this call, not at the future's first poll, so a SIGTERM sent as soon as READY=1
+/// arrives still stops the daemon gracefully.
+fn signals(
     config_file: Option<PathBuf>,
     reload: std::sync::Arc<std::sync::Mutex<Option<RuleSet>>>,
-) {
+) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
-    ) else {
+    );
+    wait_for_signals(handlers, config_file, reload)
+}
+
+type SignalHandlers = (
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+);
+
+async fn wait_for_signals(
+    handlers: SignalHandlers,
+    config_file: Option<PathBuf>,
+    reload: std::sync::Arc<std::sync::Mutex<Option<RuleSet>>>,
+) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = handlers else {
         tracing::error!("cannot install signal handlers");
         return;
     };

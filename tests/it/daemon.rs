@@ -4,6 +4,7 @@
 //! every line in it, so the sum of counts is the number of lines the daemon took in.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,8 @@ pub(crate) struct Daemon {
     pub(crate) token: String,
     /// Everything it has logged so far.
     pub(crate) log: Arc<Mutex<Vec<String>>>,
+    /// Its `NOTIFY_SOCKET` (kept open: it sends `STOPPING=1` there at the end).
+    _notify: (tempfile::TempDir, UnixDatagram),
 }
 
 /// A temporary installation: config, rules, log folder, store.
@@ -73,12 +76,69 @@ impl Site {
 
     /// Starts the daemon and waits for its "running" line, which names the bound addresses.
     pub(crate) fn start(&self) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_socwatch"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_socwatch"));
+        command.args([
+            "--config",
+            self.path("socwatch.toml").to_str().unwrap(),
+            "run",
+        ]);
+        // A site's own `api.token` (named in its config as api.token_file), else the token the
+        // daemon makes in its data folder.
+        let own = self.path("api.token");
+        let token_file = if own.exists() {
+            own
+        } else {
+            self.path("data/api.token")
+        };
+        Daemon::spawn(command, &token_file)
+    }
+
+    pub(crate) fn append(&self, lines: impl IntoIterator<Item = String>) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("logs/app.log"))
+            .unwrap();
+        for line in lines {
+            writeln!(file, "{line}").unwrap();
+        }
+    }
+
+    fn logrotate(&self, mode: &str) {
+        let conf = self.path(&format!("logrotate-{mode}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "{} {{\n  rotate 10\n  {mode}\n  missingok\n  nocompress\n}}\n",
+                self.path("logs/app.log").display()
+            ),
+        )
+        .unwrap();
+        let status = Command::new("logrotate")
             .args([
-                "--config",
-                self.path("socwatch.toml").to_str().unwrap(),
-                "run",
+                "-f",
+                "-s",
+                self.path("logrotate.state").to_str().unwrap(),
+                conf.to_str().unwrap(),
             ])
+            .status()
+            .expect("logrotate is installed");
+        assert!(status.success(), "logrotate {mode}");
+    }
+}
+
+impl Daemon {
+    /// Runs `command` (a `socwatch ... run`), reads the bound addresses from its "running" line,
+    /// and waits for its systemd `READY=1` (every source and the API run, SIGTERM is handled);
+    /// then reads the shared token from `token_file`.
+    pub(crate) fn spawn(mut command: Command, token_file: &Path) -> Daemon {
+        let notify_dir = tempfile::tempdir().unwrap();
+        let notify = UnixDatagram::bind(notify_dir.path().join("notify")).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut child = command
+            .env("NOTIFY_SOCKET", notify_dir.path().join("notify"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -116,65 +176,30 @@ impl Site {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        // A site's own `api.token` (named in its config as api.token_file), else the token the
-        // daemon makes in its data folder right after announcing the addresses, before serving.
-        let token_file = Some(self.path("api.token"))
-            .filter(|own| own.exists())
-            .unwrap_or_else(|| self.path("data/api.token"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let token = loop {
-            match std::fs::read_to_string(&token_file) {
-                Ok(token) if !token.trim().is_empty() => break token.trim().to_string(),
-                _ => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "no token in {}",
-                        token_file.display()
-                    );
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+        let mut message = [0u8; 256];
+        loop {
+            match notify.recv(&mut message) {
+                Ok(n) if message[..n].starts_with(b"READY=1") => break,
+                Ok(_) => continue,
+                Err(err) => panic!(
+                    "no READY=1 from socwatch run ({err}; {:?}): {:#?}",
+                    child.try_wait(),
+                    log.lock().unwrap()
+                ),
             }
-        };
+        }
+        let token = std::fs::read_to_string(token_file)
+            .unwrap_or_else(|err| panic!("{}: {err}", token_file.display()))
+            .trim()
+            .to_string();
         Daemon {
             child,
             api: value("api"),
             syslog,
             token,
             log,
+            _notify: (notify_dir, notify),
         }
-    }
-
-    pub(crate) fn append(&self, lines: impl IntoIterator<Item = String>) {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("logs/app.log"))
-            .unwrap();
-        for line in lines {
-            writeln!(file, "{line}").unwrap();
-        }
-    }
-
-    fn logrotate(&self, mode: &str) {
-        let conf = self.path(&format!("logrotate-{mode}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "{} {{\n  rotate 10\n  {mode}\n  missingok\n  nocompress\n}}\n",
-                self.path("logs/app.log").display()
-            ),
-        )
-        .unwrap();
-        let status = Command::new("logrotate")
-            .args([
-                "-f",
-                "-s",
-                self.path("logrotate.state").to_str().unwrap(),
-                conf.to_str().unwrap(),
-            ])
-            .status()
-            .expect("logrotate is installed");
-        assert!(status.success(), "logrotate {mode}");
     }
 }
 

@@ -8,6 +8,7 @@ mod fail2ban_corpus;
 mod national;
 mod prefilter;
 mod scan_input;
+mod security;
 mod shipped_rules;
 mod sigma;
 mod store;
