@@ -134,6 +134,14 @@ impl Daemon {
     pub(crate) fn spawn(mut command: Command, token_file: &Path) -> Daemon {
         let notify_dir = tempfile::tempdir().unwrap();
         let notify = UnixDatagram::bind(notify_dir.path().join("notify")).unwrap();
+        // A daemon started as another user (the service user) must be able to send there too.
+        for (path, mode) in [
+            (notify_dir.path().to_path_buf(), 0o755),
+            (notify_dir.path().join("notify"), 0o777),
+        ] {
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
+        }
         notify
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();

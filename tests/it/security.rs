@@ -112,6 +112,15 @@ fn api_settings(site: &Site, lines: &str) {
     std::fs::write(&path, config.replace(listen, &format!("{listen}{lines}\n"))).unwrap();
 }
 
+/// The site's config with the API address the daemon bound (it was given port 0), for the CLI.
+fn cli_config(site: &Site, daemon: &Daemon) -> std::path::PathBuf {
+    let path = site.path("cli.toml");
+    let config = std::fs::read_to_string(site.path("socwatch.toml")).unwrap();
+    let listen = format!("listen = \"{}\"", daemon.api);
+    std::fs::write(&path, config.replace("listen = \"127.0.0.1:0\"", &listen)).unwrap();
+    path
+}
+
 /// A site whose daemon has opened one incident (critical enough for any test), and its id.
 fn site_with_incident(site: &Site) -> (Daemon, String) {
     let daemon = site.start();
@@ -264,6 +273,59 @@ fn another_local_user_can_neither_read_the_token_nor_change_an_incident() {
 }
 
 #[test]
+fn the_cli_run_by_root_acts_through_a_daemon_running_as_the_service_user() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test runs the daemon as uid nobody with setpriv, which needs root (CI runs as root)"
+    );
+    // `nobody` stands for the `socwatch` service user: it owns the data folder (the unit's
+    // StateDirectory), so the token it generates there is its own, mode 0600.
+    let site = Site::new(false);
+    std::fs::set_permissions(site.path(""), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(site.path("data")).unwrap();
+    std::fs::set_permissions(site.path("data"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::chown(site.path("data"), Some(65534), Some(65534)).unwrap();
+    site.append([line(1, "203.0.113.67")]);
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_socwatch"))
+        .args([
+            "--config",
+            site.path("socwatch.toml").to_str().unwrap(),
+            "run",
+        ]);
+    let daemon = Daemon::spawn(command, &site.path("data/api.token"));
+    daemon.wait_for(1);
+    let token = site.path("data/api.token");
+    let meta = std::fs::metadata(&token).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (65534, 0o600));
+
+    // Root's CLI finds the store held, reads the service user's token (its owner is the data
+    // folder's) and acts through the API; the shared token's actions are recorded as "admin".
+    let id = daemon
+        .client()
+        .list(&Default::default())
+        .unwrap()
+        .remove(0)
+        .id;
+    let out = Command::new(env!("CARGO_BIN_EXE_socwatch"))
+        .args(["--config", cli_config(&site, &daemon).to_str().unwrap()])
+        .args(["--lang", "en", "incidents", "ack", &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("acknowledged by admin"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(history_by(&daemon, &id), ["admin"]);
+    daemon.stop();
+}
+
+#[test]
 fn an_operator_token_says_who_acted_and_the_shared_token_cannot_name_anyone() {
     let site = Site::new(false);
     let an = site.path("an.token");
@@ -317,16 +379,7 @@ fn an_operator_token_says_who_acted_and_the_shared_token_cannot_name_anyone() {
     // The CLI: the operator's own token file (a copy they own, mode 0600) through SOCWATCH_TOKEN_FILE.
     let mine = site.path("my.token");
     secret(&mine, &operator, 0o600);
-    let cli_config = site.path("cli.toml");
-    let config = std::fs::read_to_string(site.path("socwatch.toml")).unwrap();
-    std::fs::write(
-        &cli_config,
-        config.replace(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"{}\"", daemon.api),
-        ),
-    )
-    .unwrap();
+    let cli_config = cli_config(&site, &daemon);
     let out = Command::new(env!("CARGO_BIN_EXE_socwatch"))
         .args(["--config", cli_config.to_str().unwrap(), "--lang", "en"])
         .args(["incidents", "ack", &id, "--by", "admin"])
