@@ -82,10 +82,14 @@ pub enum Refusal {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "permission denied reading {what} {}: it is readable by root and the socwatch service user only",
+        "permission denied reading {what} {} as uid {uid}; a secret file is 0640 root:socwatch, or 0600 owned by the user socwatch runs as",
         path.display()
     )]
-    Denied { what: String, path: PathBuf },
+    Denied {
+        what: String,
+        path: PathBuf,
+        uid: u32,
+    },
     #[error("cannot read {what} {}: {source}", path.display())]
     Io {
         what: String,
@@ -146,6 +150,7 @@ impl SecretError {
             SecretError::Denied {
                 what: what.to_string(),
                 path: path.to_path_buf(),
+                uid: rustix::process::geteuid().as_raw(),
             }
         } else {
             SecretError::Io {

@@ -286,7 +286,7 @@ async fn email_over_starttls_with_auth_arrives_with_its_headers() {
     let text = &body(message, "text");
     assert!(!text.contains('\r'), "{text}");
     assert!(text.contains("Lần đầu:  22/11/2026 10:01\n"), "{text}");
-    assert!(text.contains("socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M000007 --by <tên>"));
+    assert!(text.contains("socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M000007\n"));
     let html = message["html"].as_str().unwrap();
     assert!(html.contains("Sở KH&amp;CN tỉnh X"), "{html}");
     assert!(html.contains("Failed password for root from 203.0.113.7"));

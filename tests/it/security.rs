@@ -286,16 +286,39 @@ fn the_cli_run_by_root_acts_through_a_daemon_running_as_the_service_user() {
     std::fs::set_permissions(site.path("data"), std::fs::Permissions::from_mode(0o750)).unwrap();
     std::os::unix::fs::chown(site.path("data"), Some(65534), Some(65534)).unwrap();
     site.append([line(1, "203.0.113.67")]);
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_socwatch"))
-        .args([
-            "--config",
-            site.path("socwatch.toml").to_str().unwrap(),
-            "run",
-        ]);
-    let daemon = Daemon::spawn(command, &site.path("data/api.token"));
+    let as_service_user = |config: &Path| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_socwatch"))
+            .args(["--config", config.to_str().unwrap(), "run"]);
+        command
+    };
+
+    // The old advice, a token file of mode 600 owned by root, is one the service user cannot
+    // read: the start stops and says so.
+    let root_only = site.path("root-only.token");
+    secret(&root_only, "0123456789abcdef0123456789abcdef", 0o600);
+    let config = site.path("root-only.toml");
+    let text = std::fs::read_to_string(site.path("socwatch.toml")).unwrap();
+    let api = "[api]\nlisten = \"127.0.0.1:0\"\n";
+    let with_token = format!("{api}token_file = {:?}\n", root_only.display().to_string());
+    std::fs::write(&config, text.replace(api, &with_token)).unwrap();
+    let out = run_to_end(&mut as_service_user(&config), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "permission denied reading api.token_file {} as uid 65534; a secret file is 0640 root:socwatch",
+            root_only.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    let daemon = Daemon::spawn(
+        as_service_user(&site.path("socwatch.toml")),
+        &site.path("data/api.token"),
+    );
     daemon.wait_for(1);
     let token = site.path("data/api.token");
     let meta = std::fs::metadata(&token).unwrap();
@@ -500,11 +523,7 @@ fn a_secret_file_open_to_other_users_is_refused_with_its_name_and_mode() {
 #[test]
 fn startup_warns_about_every_weakening_setting() {
     let site = Site::new(false);
-    secret(
-        &site.path("api.token"),
-        "0123456789abcdef0123456789abcdef",
-        0o600,
-    );
+    secret(&site.path("api.token"), "0123456789abcdef", 0o600);
     let config = site.path("socwatch.toml");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "[api]\nlisten = \"127.0.0.1:0\"\n",
@@ -530,6 +549,7 @@ fn startup_warns_about_every_weakening_setting() {
         );
     };
     warned("api.listen 0.0.0.0:0 is not a loopback address");
+    warned("the shared API token has 16 characters");
     warned("email.security = \"none\": alerts go to 127.0.0.1:9 unencrypted");
     warned("forward.national.url http://127.0.0.1:9/alerts is plain http");
     warned(&format!(
