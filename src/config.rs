@@ -589,6 +589,10 @@ level = 3
 listen = "127.0.0.1:8610"
 token_file = "/etc/socwatch/api.token"
 
+[[api.operator]]
+name = "nguyen.van.an"
+token_file = "/etc/socwatch/operators/an.token"
+
 [forward.national]
 url = "https://receiver.example/api/v1/alerts"
 token_file = "/etc/socwatch/national.token"
@@ -636,6 +640,38 @@ min_severity = "high"
         assert_eq!(
             good.retention_floors()[&4],
             std::time::Duration::from_secs(180 * 86_400)
+        );
+    }
+
+    #[test]
+    fn operator_names_are_unique_and_admin_is_reserved() {
+        let operator =
+            |name: &str| format!("[[api.operator]]\nname = {name:?}\ntoken_file = \"/t\"\n");
+        let text = [
+            operator("an"),
+            operator("An"),
+            operator("Admin"),
+            operator(" "),
+            operator(" binh"),
+            operator("chi"),
+        ]
+        .concat();
+        let problems = Config::parse("c.toml", &text).unwrap_err();
+        let found: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (5, "api.operator.name 'An' is given twice"),
+                (
+                    8,
+                    "api.operator.name 'Admin' is reserved for the shared API token's actions"
+                ),
+                (11, "api.operator.name must not be empty"),
+                (14, "api.operator.name must not begin or end with spaces"),
+            ]
         );
     }
 
