@@ -225,7 +225,13 @@ fn main() {
          client_cert = \"{}\"\nclient_key = \"{}\"\nbatch_max = {batch}\n",
         write("ca.pem", &tls.ca_pem).display(),
         write("client.pem", &tls.client_pem).display(),
-        write("client.key", &tls.client_key).display(),
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = write("client.key", &tls.client_key);
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            key
+        }
+        .display(),
     ))
     .unwrap();
     let sender = NationalSender::from_config(
@@ -235,6 +241,7 @@ fn main() {
             host: "portal-01".into(),
             agent_version: "bench".into(),
         },
+        &socwatch::security::Trust::new(dir.path()),
     )
     .unwrap();
     let signals = Signals::default();

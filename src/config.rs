@@ -169,7 +169,11 @@ pub enum Protocol {
 pub struct Api {
     #[serde(default = "default_api_listen")]
     pub listen: Spanned<String>,
+    /// The shared (admin) token; without it, socwatch generates one in `daemon.data_dir`.
     pub token_file: Option<PathBuf>,
+    /// Operators with a token of their own: what they do is recorded under their name.
+    #[serde(default)]
+    pub operator: Vec<Operator>,
 }
 
 impl Default for Api {
@@ -177,8 +181,17 @@ impl Default for Api {
         Api {
             listen: default_api_listen(),
             token_file: None,
+            operator: Vec::new(),
         }
     }
+}
+
+/// `[[api.operator]]`: a name and the file holding that operator's token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    pub name: Spanned<String>,
+    pub token_file: PathBuf,
 }
 
 fn default_api_listen() -> Spanned<String> {
@@ -453,6 +466,25 @@ impl Config {
             ),
             Ok(_) => {}
         }
+        let mut names = std::collections::BTreeSet::new();
+        for operator in &config.api.operator {
+            let name = operator.name.get_ref();
+            if let Err(why) = crate::api::check_actor_name(name) {
+                problem(operator.name.span(), format!("api.operator.name {why}"));
+            } else if name.eq_ignore_ascii_case(crate::api::ADMIN) {
+                problem(
+                    operator.name.span(),
+                    format!(
+                        "api.operator.name '{name}' is reserved for the shared API token's actions"
+                    ),
+                );
+            } else if !names.insert(name.to_lowercase()) {
+                problem(
+                    operator.name.span(),
+                    format!("api.operator.name '{name}' is given twice"),
+                );
+            }
+        }
         if let Some(national) = &config.forward.national {
             let url = national.url.get_ref();
             let loopback_http = url.starts_with("http://127.")
@@ -590,6 +622,10 @@ level = 3
 listen = "127.0.0.1:8610"
 token_file = "/etc/socwatch/api.token"
 
+[[api.operator]]
+name = "nguyen.van.an"
+token_file = "/etc/socwatch/operators/an.token"
+
 [forward.national]
 url = "https://receiver.example/api/v1/alerts"
 token_file = "/etc/socwatch/national.token"
@@ -637,6 +673,38 @@ min_severity = "high"
         assert_eq!(
             good.retention_floors()[&4],
             std::time::Duration::from_secs(180 * 86_400)
+        );
+    }
+
+    #[test]
+    fn operator_names_are_unique_and_admin_is_reserved() {
+        let operator =
+            |name: &str| format!("[[api.operator]]\nname = {name:?}\ntoken_file = \"/t\"\n");
+        let text = [
+            operator("an"),
+            operator("An"),
+            operator("Admin"),
+            operator(" "),
+            operator(" binh"),
+            operator("chi"),
+        ]
+        .concat();
+        let problems = Config::parse("c.toml", &text).unwrap_err();
+        let found: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (5, "api.operator.name 'An' is given twice"),
+                (
+                    8,
+                    "api.operator.name 'Admin' is reserved for the shared API token's actions"
+                ),
+                (11, "api.operator.name must not be empty"),
+                (14, "api.operator.name must not begin or end with spaces"),
+            ]
         );
     }
 

@@ -1,14 +1,16 @@
 //! `socwatch incidents list | show | ack | resolve | false-positive | reopen | export`, working on the
-//! store at `daemon.data_dir` opened directly, or, while the daemon holds it, through the daemon's
-//! local API (`api.listen`, token from `api.token_file`).
+//! store at `daemon.data_dir` opened directly, or, while the daemon holds it (or the store is
+//! the service user's), through the daemon's local API (`api.listen`) with the shared token
+//! (`api.token_file`, else the generated `DATA_DIR/api.token`), or with `--token-file` (an
+//! operator's own token) always through the API.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
-use socwatch::api::{self, Client, ClientError, Token};
+use socwatch::api::{self, Client, ClientError};
 use socwatch::config::Config;
 use socwatch::model::{Incident, Lang, rfc3339};
 use socwatch::query::Filters;
@@ -26,7 +28,8 @@ pub struct Lifecycle {
     id: String,
     #[arg(long, default_value = "")]
     note: String,
-    /// Who acts (default: $SUDO_USER, else $USER)
+    /// Who acts, when the store is opened directly (default: $SUDO_USER, else $USER); through
+    /// the API the token says who acts, and the shared token refuses --by
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
 }
@@ -94,15 +97,22 @@ enum Backend {
     Local(Box<Store>),
     Remote {
         client: Client,
-        /// For messages: the store we could not open.
-        dir: PathBuf,
+        /// For messages: the store we could not open (None: `--token-file` asked for the API).
+        dir: Option<PathBuf>,
+        /// For messages: where the token came from.
+        token: PathBuf,
     },
 }
 
 impl Backend {
-    /// Opens the store; when another process (the daemon) holds it, the local API instead.
-    fn open(config: &Config) -> Result<Backend, String> {
+    /// With `token_file` (`--token-file`, `SOCWATCH_TOKEN_FILE`: typically an operator's token),
+    /// the API: the token says who acts. Otherwise the store; when another process (the daemon)
+    /// holds it, or this user may not open it, the API with the shared token.
+    fn open(config: &Config, token_file: Option<&Path>, lang: Lang) -> Result<Backend, String> {
         let dir = &config.daemon.data_dir;
+        if let Some(path) = token_file {
+            return Self::remote(config, path, "--token-file", None, lang);
+        }
         if !dir.exists() {
             return Err(format!(
                 "no incident store at {} (nothing has been stored yet, or daemon.data_dir points elsewhere)",
@@ -115,36 +125,62 @@ impl Backend {
                 store.set_outbox_policy(socwatch::alerting::OutboxPolicy::from_config(config));
                 Ok(Backend::Local(Box::new(store)))
             }
-            Err(StoreError::Locked(_)) => {
-                let listen = config.api.listen.get_ref();
-                let busy = format!(
-                    "cannot open the store at {} (in use by another process) and the API at {listen}",
-                    dir.display()
-                );
-                let token = match &config.api.token_file {
-                    Some(path) => Some(Token::read(path).map_err(|err| format!("{busy}: {err}"))?),
-                    None => None,
-                };
-                let client = Client::new(listen, token).map_err(|err| format!("{busy}: {err}"))?;
-                Ok(Backend::Remote {
-                    client,
-                    dir: dir.clone(),
-                })
-            }
+            Err(StoreError::Locked(_) | StoreError::Denied(_)) => Self::remote(
+                config,
+                &api::shared_token_path(config),
+                "the API token",
+                Some(dir.clone()),
+                lang,
+            ),
             Err(err) => Err(err.to_string()),
         }
     }
 
-    fn remote_error(client: &Client, dir: &std::path::Path, err: ClientError) -> String {
-        match err {
-            ClientError::Unreachable(err) => format!(
-                "cannot open the store at {} (in use by another process) and the API at {} does not answer: {err}",
-                dir.display(),
-                client.addr()
+    fn remote(
+        config: &Config,
+        token_path: &Path,
+        what: &str,
+        dir: Option<PathBuf>,
+        lang: Lang,
+    ) -> Result<Backend, String> {
+        let listen = config.api.listen.get_ref();
+        let busy = match &dir {
+            Some(dir) => format!(
+                "cannot open the store at {} (in use by another process) and the API at {listen}",
+                dir.display()
             ),
+            None => format!("the API at {listen}"),
+        };
+        let trust = socwatch::security::Trust::new(&config.daemon.data_dir);
+        let token = api::read_token(token_path, what, &trust).map_err(|err| {
+            if err.is_denied() && dir.is_some() {
+                denied_message(token_path, lang)
+            } else {
+                format!("{busy}: {err}")
+            }
+        })?;
+        let client = Client::new(listen, Some(token)).map_err(|err| format!("{busy}: {err}"))?;
+        Ok(Backend::Remote {
+            client,
+            dir,
+            token: token_path.to_path_buf(),
+        })
+    }
+
+    fn remote_error(client: &Client, dir: Option<&Path>, token: &Path, err: ClientError) -> String {
+        match err {
+            ClientError::Unreachable(err) => match dir {
+                Some(dir) => format!(
+                    "cannot open the store at {} (in use by another process) and the API at {} does not answer: {err}",
+                    dir.display(),
+                    client.addr()
+                ),
+                None => format!("the API at {} does not answer: {err}", client.addr()),
+            },
             ClientError::Status { status: 401, .. } => format!(
-                "the API at {} refused the token (check api.token_file)",
-                client.addr()
+                "the API at {} refused the token from {} (check api.token_file, or the operator's token_file)",
+                client.addr(),
+                token.display()
             ),
             other => other.to_string(),
         }
@@ -154,12 +190,12 @@ impl Backend {
     fn list(&self, filters: &Filters, query: &Query) -> Result<Vec<Incident>, String> {
         match self {
             Backend::Local(store) => store.list(query).map_err(|e| e.to_string()),
-            Backend::Remote { client, dir } => {
+            Backend::Remote { client, dir, token } => {
                 let mut filters = filters.clone();
                 filters.limit = query.limit.or(Some(api::MAX_LIMIT));
                 let found = client
                     .list(&filters)
-                    .map_err(|e| Self::remote_error(client, dir, e))?;
+                    .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e))?;
                 if query.limit.is_none() && found.len() >= api::MAX_LIMIT {
                     eprintln!(
                         "warning: the API returns at most {} incidents; narrow the filters, or stop the daemon to export everything",
@@ -174,9 +210,9 @@ impl Backend {
     fn get(&self, id: &str) -> Result<Incident, String> {
         match self {
             Backend::Local(store) => store.find(id).map_err(|err| err.to_string()),
-            Backend::Remote { client, dir } => client
+            Backend::Remote { client, dir, token } => client
                 .get(id)
-                .map_err(|e| Self::remote_error(client, dir, e)),
+                .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e)),
         }
     }
 
@@ -184,22 +220,46 @@ impl Backend {
         &self,
         id: &str,
         action: Action,
-        by: &str,
+        by: Option<String>,
         note: &str,
         now: Timestamp,
     ) -> Result<Incident, String> {
         match self {
-            Backend::Local(store) => store
-                .transition(id, action, by, note, now)
-                .map_err(|e| e.to_string()),
-            Backend::Remote { client, dir } => client
-                .transition(id, action, by, note)
-                .map_err(|e| Self::remote_error(client, dir, e)),
+            Backend::Local(store) => {
+                let by = by.unwrap_or_else(default_actor);
+                store
+                    .transition(id, action, &by, note, now)
+                    .map_err(|e| e.to_string())
+            }
+            // The daemon records who the token belongs to; an explicit --by is sent so that the
+            // shared token can refuse it rather than record it silently as "admin".
+            Backend::Remote { client, dir, token } => client
+                .transition(id, action, by.as_deref(), note)
+                .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e)),
         }
     }
 }
 
-pub fn run(config: &Config, lang: Lang, action: IncidentsAction) -> ExitCode {
+/// Why an unprivileged user cannot reach the running daemon with the shared token.
+fn denied_message(path: &Path, lang: Lang) -> String {
+    match lang {
+        Lang::Vi => format!(
+            "không có quyền đọc mã truy cập API {}: chỉ root và người dùng dịch vụ socwatch đọc được; hãy chạy lệnh bằng root (sudo), hoặc dùng mã của riêng người trực: --token-file TỆP hoặc SOCWATCH_TOKEN_FILE",
+            path.display()
+        ),
+        Lang::En => format!(
+            "permission denied reading the API token {}: only root and the socwatch service user can read it; run this command as root (sudo), or use your own operator token: --token-file FILE or SOCWATCH_TOKEN_FILE",
+            path.display()
+        ),
+    }
+}
+
+pub fn run(
+    config: &Config,
+    lang: Lang,
+    action: IncidentsAction,
+    token_file: Option<&Path>,
+) -> ExitCode {
     let now = Timestamp::now();
     // Check arguments before touching the store, so bad usage is exit 2 whatever the store's state.
     let query = match &action {
@@ -211,7 +271,7 @@ pub fn run(config: &Config, lang: Lang, action: IncidentsAction) -> ExitCode {
         Ok(query) => query,
         Err(err) => return usage(err),
     };
-    let backend = match Backend::open(config) {
+    let backend = match Backend::open(config, token_file, lang) {
         Ok(backend) => backend,
         Err(err) => return fail(err),
     };
@@ -279,8 +339,13 @@ fn transition(
     now: Timestamp,
     lang: Lang,
 ) -> Result<String, String> {
-    let by = args.by.unwrap_or_else(default_actor);
-    let incident = backend.transition(&args.id, action, &by, &args.note, now)?;
+    let incident = backend.transition(&args.id, action, args.by, &args.note, now)?;
+    // Who the store recorded: through the API, the token's owner, not what was asked.
+    let by = incident
+        .history
+        .last()
+        .map(|entry| entry.by.clone())
+        .unwrap_or_default();
     let status = socwatch::store::status_name(incident.status);
     Ok(match lang {
         Lang::Vi => format!(
@@ -399,8 +464,13 @@ pub enum OutboxAction {
 }
 
 /// `socwatch outbox status | retry`.
-pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
-    let backend = match Backend::open(config) {
+pub fn outbox(
+    config: &Config,
+    lang: Lang,
+    action: OutboxAction,
+    token_file: Option<&Path>,
+) -> ExitCode {
+    let backend = match Backend::open(config, token_file, lang) {
         Ok(backend) => backend,
         Err(err) => return fail(err),
     };
@@ -416,9 +486,9 @@ pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
                 Backend::Local(store) => store
                     .outbox_report(&known, Timestamp::now())
                     .map_err(|err| err.to_string()),
-                Backend::Remote { client, dir } => client
+                Backend::Remote { client, dir, token } => client
                     .outbox()
-                    .map_err(|e| Backend::remote_error(client, dir, e)),
+                    .map_err(|e| Backend::remote_error(client, dir.as_deref(), token, e)),
             };
             report.map(|report| {
                 if json {
@@ -432,9 +502,9 @@ pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
             let requeued = match &backend {
                 // The daemon is not running: the alerts wait in the outbox for its next start.
                 Backend::Local(store) => store.outbox_requeue_dead().map_err(|err| err.to_string()),
-                Backend::Remote { client, dir } => client
+                Backend::Remote { client, dir, token } => client
                     .outbox_retry()
-                    .map_err(|e| Backend::remote_error(client, dir, e)),
+                    .map_err(|e| Backend::remote_error(client, dir.as_deref(), token, e)),
             };
             requeued.map(|n| match lang {
                 Lang::Vi => format!("Đã xếp lại {n} cảnh báo bị từ chối; gửi lại ngay.\n"),
@@ -451,17 +521,21 @@ pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
     }
 }
 
-/// `socwatch status`: what the running daemon is doing, from its API. Exit 1 when it does not answer.
-pub fn status(config: &Config, lang: Lang, json: bool) -> ExitCode {
+/// `socwatch status`: what the running daemon is doing, from its API (with `--token-file`, else the
+/// shared token). Exit 1 when it does not answer.
+pub fn status(config: &Config, lang: Lang, json: bool, token_file: Option<&Path>) -> ExitCode {
     let listen = config.api.listen.get_ref();
-    let token = match &config.api.token_file {
-        Some(path) => match Token::read(path) {
-            Ok(token) => Some(token),
-            Err(err) => return fail(err),
-        },
-        None => None,
+    let (path, what) = match token_file {
+        Some(path) => (path.to_path_buf(), "--token-file"),
+        None => (api::shared_token_path(config), "the API token"),
     };
-    let answer = Client::new(listen, token).and_then(|client| client.status());
+    let trust = socwatch::security::Trust::new(&config.daemon.data_dir);
+    let token = match api::read_token(&path, what, &trust) {
+        Ok(token) => token,
+        Err(err) if err.is_denied() => return fail(denied_message(&path, lang)),
+        Err(err) => return fail(err),
+    };
+    let answer = Client::new(listen, Some(token)).and_then(|client| client.status());
     let status = match answer {
         Ok(status) => status,
         Err(ClientError::Unreachable(err)) => {

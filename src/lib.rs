@@ -17,6 +17,7 @@ pub mod query;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod security;
 pub mod sources;
 pub mod store;
 #[cfg(test)]

@@ -32,6 +32,10 @@ struct Cli {
     /// Language of human-facing output: vi or en (default: the config's `lang`, else vi)
     #[arg(long, global = true, value_name = "LANG")]
     lang: Option<Lang>,
+    /// For `incidents` and `outbox`: act through the daemon's API with this token, e.g. an
+    /// operator's own (default: the shared token, `api.token_file` else DATA_DIR/api.token)
+    #[arg(long, global = true, value_name = "FILE", env = "SOCWATCH_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -144,9 +148,15 @@ fn main() -> ExitCode {
             RulesAction::Test { rules } => cmd_rules_test(&config, lang, rules),
             RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
         },
-        Command::Incidents { action } => incidents_cmd::run(&config, lang, action),
-        Command::Outbox { action } => incidents_cmd::outbox(&config, lang, action),
-        Command::Status { json } => incidents_cmd::status(&config, lang, json),
+        Command::Incidents { action } => {
+            incidents_cmd::run(&config, lang, action, cli.token_file.as_deref())
+        }
+        Command::Outbox { action } => {
+            incidents_cmd::outbox(&config, lang, action, cli.token_file.as_deref())
+        }
+        Command::Status { json } => {
+            incidents_cmd::status(&config, lang, json, cli.token_file.as_deref())
+        }
         Command::Config {
             action: ConfigAction::Check,
         } => {
@@ -460,10 +470,23 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    for warning in socwatch::security::config_warnings(&config) {
+        tracing::warn!("{warning}");
+    }
     let rules = match load_rules(&config, Vec::new()) {
         Ok(set) => set,
         Err(code) => return code,
     };
+    if let Err(err) = socwatch::security::create_data_dir(&config.daemon.data_dir) {
+        eprintln!(
+            "cannot create the data folder {}: {err}",
+            config.daemon.data_dir.display()
+        );
+        return ExitCode::from(EXIT_RUNTIME);
+    }
+    for warning in socwatch::security::file_warnings(&config, config_file.as_deref()) {
+        tracing::warn!("{warning}");
+    }
     let store = match socwatch::store::Store::open(&config.daemon.data_dir) {
         Ok(store) => std::sync::Arc::new(store),
         Err(err) => {
@@ -506,7 +529,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
             "socwatch running"
         );
         let (rules_tx, _) = tokio::sync::watch::channel(std::sync::Arc::new(rules));
-        let shutdown = signals(config_file, rules_tx.clone());
+        let shutdown = socwatch::daemon::reload::signals(config_file, rules_tx.clone());
         socwatch::daemon::run(config, rules_tx, store, bound, shutdown, || {
             socwatch::daemon::notify_systemd("READY=1");
         })
@@ -522,39 +545,4 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
-}
-
-/// Completes on SIGTERM or SIGINT. SIGHUP re-reads the config's rules meanwhile: a valid set is
-/// handed to the pipeline, an invalid one is logged and the running rules stay.
-async fn signals(
-    config_file: Option<PathBuf>,
-    rules: tokio::sync::watch::Sender<std::sync::Arc<RuleSet>>,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
-                socwatch::daemon::notify_systemd("RELOADING=1");
-                let loaded = load::config(config_file.as_deref())
-                    .map_err(|e| e.to_string())
-                    .and_then(|config| load::rules(&config.daemon.rules).map_err(|e| e.to_string()));
-                match loaded {
-                    Ok(set) => socwatch::daemon::reload::publish(&rules, set),
-                    Err(problems) => tracing::error!(%problems, "reload refused: the running rules stay"),
-                }
-                socwatch::daemon::notify_systemd("READY=1");
-            }
-        }
-    }
-    socwatch::daemon::notify_systemd("STOPPING=1");
 }

@@ -86,10 +86,15 @@ impl Client {
         &self,
         id: &str,
         action: Action,
-        by: &str,
+        by: Option<&str>,
         note: &str,
     ) -> Result<Incident, ClientError> {
-        let body = serde_json::json!({"by": by, "note": note}).to_string();
+        // Without `by` the server records who the token belongs to.
+        let mut body = serde_json::json!({"note": note});
+        if let Some(by) = by {
+            body["by"] = by.into();
+        }
+        let body = body.to_string();
         let path = format!("/api/v1/incidents/{}/{}", segment(id), action_path(action));
         self.json("POST", &path, Some(body.as_bytes()))
     }

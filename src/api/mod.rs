@@ -5,21 +5,22 @@
 //! Routes: `GET /api/v1/incidents`, `GET /api/v1/incidents/{id}`,
 //! `POST /api/v1/incidents/{id}/{ack|resolve|false-positive|reopen}`, `GET /api/v1/rules`,
 //! `GET /metrics`, and `GET /healthz`, which alone needs no token so that systemd and monitoring can
-//! probe it. Every error is `{"error": "..."}`; internal errors are logged and answered as
-//! "internal error" without detail.
+//! probe it (it answers `{"status":"ok"}` and nothing else). Every other path needs a bearer token,
+//! on loopback too: the shared one or an operator's ([`Auth`]); the token, never the body, says
+//! who did a lifecycle action. Every error is `{"error": "..."}`; internal errors are logged and
+//! answered as "internal error" without detail.
 
+mod auth;
 mod client;
 #[cfg(test)]
 mod tests;
 
 use std::fmt::Write as _;
 use std::future::Future;
-use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -28,6 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -38,6 +40,9 @@ use crate::query::Filters;
 use crate::rules::Rule;
 use crate::store::{Action, OutboxReport, Store, StoreError};
 
+pub use auth::{
+    ADMIN, Auth, Caller, check_actor_name, generated_token_path, read_token, shared_token_path,
+};
 pub use client::{Client, ClientError};
 
 /// A request that takes longer is answered 503 (the blocking store call may still finish).
@@ -94,13 +99,6 @@ impl Token {
     pub fn new(text: &str) -> Option<Token> {
         let text = text.trim();
         (!text.is_empty()).then(|| Token(text.to_string()))
-    }
-
-    /// Reads `api.token_file` (trimmed). An empty file is an error, not "no token".
-    pub fn read(path: &FsPath) -> Result<Token, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read the API token file {}: {err}", path.display()))?;
-        Token::new(&text).ok_or_else(|| format!("the API token file {} is empty", path.display()))
     }
 
     fn as_str(&self) -> &str {
@@ -184,7 +182,7 @@ struct Inner {
     rules: Vec<RuleInfo>,
     /// The running rules, when the daemon publishes them: `/api/v1/rules` follows every reload.
     live_rules: Option<tokio::sync::watch::Receiver<Arc<crate::rules::RuleSet>>>,
-    token: Option<Token>,
+    auth: Auth,
     metrics: Arc<Metrics>,
     /// The configured destinations (listed even while their outbox is empty) and their senders'
     /// wake-ups, for `outbox retry`.
@@ -199,14 +197,14 @@ impl ApiState {
     pub fn new(
         store: Arc<Store>,
         rules: Vec<RuleInfo>,
-        token: Option<Token>,
+        auth: Auth,
         metrics: Arc<Metrics>,
     ) -> ApiState {
         ApiState(Arc::new(Inner {
             store,
             rules,
             live_rules: None,
-            token,
+            auth,
             metrics,
             destinations: Vec::new(),
             sources: Vec::new(),
@@ -362,22 +360,24 @@ pub async fn serve(
         .await
 }
 
-async fn authorize(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.0.token
-        && request.uri().path() != "/healthz"
-    {
-        let presented = request
+/// Every path but `/healthz` needs a valid bearer token, whoever connects (loopback included):
+/// any local user can reach 127.0.0.1. The caller it proves goes with the request to the handler.
+async fn authorize(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    if request.uri().path() != "/healthz" {
+        let caller = request
             .headers()
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes)
             .and_then(|value| {
                 let (scheme, rest) = value.split_at_checked(7)?;
                 scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
-            });
-        if !presented.is_some_and(|p| token.matches(p)) {
+            })
+            .and_then(|presented| state.0.auth.caller(presented));
+        let Some(caller) = caller else {
             return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
                 .into_response();
-        }
+        };
+        request.extensions_mut().insert(caller);
     }
     next.run(request).await
 }
@@ -451,7 +451,9 @@ async fn show(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
-    by: String,
+    /// Refused with the shared token, ignored with an operator's: the token says who acts.
+    #[serde(default)]
+    by: Option<String>,
     #[serde(default)]
     note: String,
 }
@@ -486,7 +488,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn parse_action_body(headers: &HeaderMap, body: &[u8]) -> Result<ActionBody, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
-            "expected a JSON body {\"by\": \"...\", \"note\": \"...\"}",
+            "expected a JSON body {\"note\": \"...\"}",
         ));
     }
     if !is_json(headers) {
@@ -495,35 +497,50 @@ fn parse_action_body(headers: &HeaderMap, body: &[u8]) -> Result<ActionBody, Api
             "expected Content-Type: application/json",
         ));
     }
-    let parsed: ActionBody = serde_json::from_slice(body)
-        .map_err(|err| ApiError::bad_request(format!("bad JSON body: {err}")))?;
-    let by = parsed.by.trim();
-    if by.is_empty() {
-        return Err(ApiError::bad_request("\"by\" must not be empty"));
+    let bad = |err: serde_json::Error| ApiError::bad_request(format!("bad JSON body: {err}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
+    // serde would also read a struct from an array (`[]`, every field defaulted).
+    if !value.is_object() {
+        return Err(ApiError::bad_request("bad JSON body: expected an object"));
     }
-    if by.chars().count() > MAX_BY_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "\"by\" is longer than {MAX_BY_CHARS} characters"
-        )));
-    }
-    if by.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "\"by\" must not contain control characters",
-        ));
-    }
+    let parsed: ActionBody = serde_json::from_value(value).map_err(bad)?;
+    let by = match parsed.by.as_deref().map(str::trim) {
+        Some(by) => {
+            check_actor_name(by).map_err(|why| ApiError::bad_request(format!("\"by\" {why}")))?;
+            Some(by.to_string())
+        }
+        None => None,
+    };
     if parsed.note.chars().count() > MAX_NOTE_CHARS {
         return Err(ApiError::bad_request(format!(
             "\"note\" is longer than {MAX_NOTE_CHARS} characters"
         )));
     }
     Ok(ActionBody {
-        by: by.to_string(),
+        by,
         note: parsed.note,
     })
 }
 
+/// Who a lifecycle action is recorded as: the operator whose token was used, whatever the body
+/// says; with the shared token, "admin", and a body naming someone is refused, because the shared
+/// token cannot prove who holds it.
+fn actor(caller: &Caller, claimed: Option<String>) -> Result<String, ApiError> {
+    match (caller, claimed) {
+        (Caller::Operator(name), _) => Ok(name.clone()),
+        (Caller::Admin, None) => Ok(ADMIN.to_string()),
+        (Caller::Admin, Some(claimed)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "\"by\" ('{claimed}') cannot be set with the shared API token, whose actions are recorded as \"{ADMIN}\"; use an operator token ([[api.operator]]) to act under a name"
+            ),
+        )),
+    }
+}
+
 async fn act(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     params: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -545,6 +562,7 @@ async fn act(
         }
     })?;
     let ActionBody { by, note } = parse_action_body(&headers, &body)?;
+    let by = actor(&caller, by)?;
     let incident = state
         .blocking(move |store| store.transition(&id, action, &by, &note, Timestamp::now()))
         .await?;

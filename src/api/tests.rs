@@ -14,7 +14,17 @@ use super::*;
 use crate::correlate::Change;
 use crate::model::Status;
 
+/// The shared (admin) token.
 const TOKEN: &str = "s3cret-token";
+/// Operators `op0` to `op3` and their tokens.
+const OPERATORS: [(&str, &str); 4] = [
+    ("op0", "op0-token-0000"),
+    ("op1", "op1-token-1111"),
+    ("op2", "op2-token-2222"),
+    ("op3", "op3-token-3333"),
+];
+/// `op1`'s token: what the tests that post lifecycle changes use.
+const OP1: &str = OPERATORS[1].1;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -28,7 +38,7 @@ fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> In
     crate::store::tests::incident(rule, ip, first_seen, severity, 3)
 }
 
-fn fixture(token: Option<&str>) -> Fixture {
+fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("data")).unwrap();
     let now = Timestamp::now();
@@ -68,12 +78,14 @@ fn fixture(token: Option<&str>) -> Fixture {
         tags: vec!["attack.t1110.001".into()],
         file: "rules/ssh.yml".into(),
     }];
-    let state = ApiState::new(
-        Arc::new(store),
-        rules,
-        token.and_then(Token::new),
-        Arc::new(Metrics::default()),
+    let auth = OPERATORS.iter().fold(
+        Auth::new(Token::new(TOKEN).unwrap()),
+        |auth, (name, token)| {
+            auth.with_operator(name, Token::new(token).unwrap())
+                .unwrap()
+        },
     );
+    let state = ApiState::new(Arc::new(store), rules, auth, Arc::new(Metrics::default()));
     Fixture {
         _dir: dir,
         app: app(state.clone()),
@@ -160,17 +172,19 @@ fn request(method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> 
     }
 }
 
+/// A GET with the shared token.
 async fn get(f: &Fixture, uri: &str) -> Answer {
-    send(&f.app, request("GET", uri, None, None)).await
+    send(&f.app, request("GET", uri, Some(TOKEN), None)).await
 }
 
+/// A POST with operator `op1`'s token.
 async fn post(f: &Fixture, uri: &str, body: &str) -> Answer {
-    send(&f.app, request("POST", uri, None, Some(body))).await
+    send(&f.app, request("POST", uri, Some(OP1), Some(body))).await
 }
 
 #[tokio::test]
 async fn every_route_but_healthz_needs_the_token() {
-    let f = fixture(Some(TOKEN));
+    let f = fixture();
     let id = &f.ids[0];
     let routes = [
         ("GET", "/api/v1/incidents".to_string(), None),
@@ -179,22 +193,22 @@ async fn every_route_but_healthz_needs_the_token() {
         (
             "POST",
             format!("/api/v1/incidents/{id}/ack"),
-            Some(r#"{"by": "op1"}"#),
+            Some(r#"{"note": "n"}"#),
         ),
         (
             "POST",
             format!("/api/v1/incidents/{id}/resolve"),
-            Some(r#"{"by": "op1"}"#),
+            Some(r#"{"note": "n"}"#),
         ),
         (
             "POST",
             format!("/api/v1/incidents/{id}/false-positive"),
-            Some(r#"{"by": "op1"}"#),
+            Some(r#"{"note": "n"}"#),
         ),
         (
             "POST",
             format!("/api/v1/incidents/{id}/reopen"),
-            Some(r#"{"by": "op1"}"#),
+            Some(r#"{"note": "n"}"#),
         ),
         ("GET", "/api/v1/rules".to_string(), None),
         ("GET", "/metrics".to_string(), None),
@@ -204,9 +218,12 @@ async fn every_route_but_healthz_needs_the_token() {
     for (method, uri, body) in &routes {
         for wrong in [
             None,
+            Some(""),
             Some("wrong"),
             Some("s3cret-toke"),
             Some("s3cret-token2"),
+            Some("op1-token-111"),
+            Some("op1-token-1111 "),
         ] {
             let answer = send(&f.app, request(method, uri, wrong, *body)).await;
             answer.error(StatusCode::UNAUTHORIZED);
@@ -221,10 +238,23 @@ async fn every_route_but_healthz_needs_the_token() {
     send(&f.app, request("GET", "/nope", None, None))
         .await
         .error(StatusCode::UNAUTHORIZED);
-    // In order, each lifecycle step is valid: ack, resolve, false-positive, reopen.
+    // In order, each lifecycle step is valid: ack, resolve, false-positive, reopen; the shared
+    // token's actions are recorded as "admin". Every operator's token opens every route too.
     for (method, uri, body) in &routes {
         let answer = send(&f.app, request(method, uri, Some(TOKEN), *body)).await;
         assert_eq!(answer.status, StatusCode::OK, "{method} {uri}");
+    }
+    let history = get(&f, &format!("/api/v1/incidents/{id}")).await.json()["history"].clone();
+    let by: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, [ADMIN; 4]);
+    for (_, token) in OPERATORS {
+        let answer = send(&f.app, request("GET", "/api/v1/rules", Some(token), None)).await;
+        assert_eq!(answer.status, StatusCode::OK);
     }
     let mut lower = request("GET", "/api/v1/rules", None, None);
     lower.headers_mut().insert(
@@ -250,7 +280,7 @@ fn tokens_are_trimmed_and_hidden() {
 
 #[tokio::test]
 async fn list_filters_newest_first() {
-    let f = fixture(None);
+    let f = fixture();
     let [high, medium, critical] = [&f.ids[0], &f.ids[1], &f.ids[2]];
     let cases: &[(&str, Vec<&String>)] = &[
         ("", vec![medium, high, critical]),
@@ -282,7 +312,7 @@ async fn list_filters_newest_first() {
 
 #[tokio::test]
 async fn show_gives_the_incident_json() {
-    let f = fixture(None);
+    let f = fixture();
     let answer = get(&f, &format!("/api/v1/incidents/{}", f.ids[0])).await;
     assert_eq!(answer.status, StatusCode::OK);
     let incident = answer.json();
@@ -307,7 +337,7 @@ async fn show_gives_the_incident_json() {
 
 #[tokio::test]
 async fn lifecycle_posts_record_history() {
-    let f = fixture(None);
+    let f = fixture();
     let base = format!("/api/v1/incidents/{}", f.ids[0]);
     let steps = [
         ("ack", "acknowledged", "ack"),
@@ -316,8 +346,14 @@ async fn lifecycle_posts_record_history() {
         ("reopen", "open", "reopen"),
     ];
     for (n, (path, status, action)) in steps.iter().enumerate() {
-        let body = format!(r#"{{"by": " op{n} ", "note": "step {n}"}}"#);
-        let answer = post(&f, &format!("{base}/{path}"), &body).await;
+        // The token says who acts; what the body claims is ignored.
+        let body = format!(r#"{{"by": "admin", "note": "step {n}"}}"#);
+        let uri = format!("{base}/{path}");
+        let answer = send(
+            &f.app,
+            request("POST", &uri, Some(OPERATORS[n].1), Some(&body)),
+        )
+        .await;
         assert_eq!(
             answer.status,
             StatusCode::OK,
@@ -365,8 +401,83 @@ async fn lifecycle_posts_record_history() {
 }
 
 #[tokio::test]
+async fn the_token_not_the_body_says_who_acted() {
+    let f = fixture();
+    let base = format!("/api/v1/incidents/{}", f.ids[2]);
+    // The shared token cannot name anyone, not even "admin": it would be a claim nobody checked.
+    for claim in [r#"{"by": "admin"}"#, r#"{"by": "op9", "note": "x"}"#] {
+        let refused = send(
+            &f.app,
+            request(
+                "POST",
+                &format!("{base}/false-positive"),
+                Some(TOKEN),
+                Some(claim),
+            ),
+        )
+        .await
+        .error(StatusCode::FORBIDDEN);
+        assert!(
+            refused.contains("cannot be set with the shared API token")
+                && refused.contains("[[api.operator]]"),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        get(&f, &base).await.json()["revision"],
+        1,
+        "nothing changed"
+    );
+    // An operator's token is recorded as that operator, whatever the body says.
+    let by_op2 = send(
+        &f.app,
+        request(
+            "POST",
+            &format!("{base}/false-positive"),
+            Some(OPERATORS[2].1),
+            Some(r#"{"by": "admin", "note": "not an attack"}"#),
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(by_op2["status"], "false_positive");
+    assert_eq!(by_op2["history"][0]["by"], "op2");
+    // The shared token without a name acts as "admin".
+    let reopened = send(
+        &f.app,
+        request("POST", &format!("{base}/reopen"), Some(TOKEN), Some("{}")),
+    )
+    .await
+    .json();
+    assert_eq!(reopened["history"][1]["by"], ADMIN);
+}
+
+#[test]
+fn a_token_belongs_to_one_caller() {
+    let auth = Auth::new(Token::new("shared-token").unwrap())
+        .with_operator("an", Token::new("an-token").unwrap())
+        .unwrap();
+    assert_eq!(auth.caller(b"shared-token"), Some(Caller::Admin));
+    assert_eq!(
+        auth.caller(b"an-token"),
+        Some(Caller::Operator("an".into()))
+    );
+    assert_eq!(auth.caller(b"an-toke"), None);
+    assert_eq!(auth.caller(b""), None);
+    let err = auth
+        .clone()
+        .with_operator("binh", Token::new("shared-token").unwrap())
+        .unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+    assert!(
+        auth.with_operator("binh", Token::new("an-token").unwrap())
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
-    let f = fixture(None);
+    let f = fixture();
     for query in [
         "severity=huge",
         "status=closed",
@@ -397,7 +508,6 @@ async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
         "not json",
         "[]",
         "null",
-        r#"{"note": "no by"}"#,
         r#"{"by": ""}"#,
         r#"{"by": "   "}"#,
         r#"{"by": 7}"#,
@@ -409,7 +519,7 @@ async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
         post(&f, &ack, body).await.error(StatusCode::BAD_REQUEST);
     }
     // No body at all.
-    send(&f.app, request("POST", &ack, None, None))
+    send(&f.app, request("POST", &ack, Some(OP1), None))
         .await
         .error(StatusCode::BAD_REQUEST);
     // A body that is not declared JSON.
@@ -417,6 +527,7 @@ async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
         .method("POST")
         .uri(&ack)
         .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::AUTHORIZATION, format!("Bearer {OP1}"))
         .body(Body::from(r#"{"by": "a"}"#))
         .unwrap();
     send(&f.app, text)
@@ -442,7 +553,7 @@ async fn malformed_queries_and_bodies_are_400_with_a_json_error() {
 
 #[tokio::test]
 async fn unknown_routes_actions_and_methods() {
-    let f = fixture(None);
+    let f = fixture();
     get(&f, "/").await.error(StatusCode::NOT_FOUND);
     get(&f, "/api/v2/incidents")
         .await
@@ -454,9 +565,12 @@ async fn unknown_routes_actions_and_methods() {
     )
     .await
     .error(StatusCode::NOT_FOUND);
-    send(&f.app, request("DELETE", "/api/v1/incidents", None, None))
-        .await
-        .error(StatusCode::METHOD_NOT_ALLOWED);
+    send(
+        &f.app,
+        request("DELETE", "/api/v1/incidents", Some(TOKEN), None),
+    )
+    .await
+    .error(StatusCode::METHOD_NOT_ALLOWED);
     send(&f.app, request("POST", "/healthz", None, None))
         .await
         .error(StatusCode::METHOD_NOT_ALLOWED);
@@ -464,7 +578,7 @@ async fn unknown_routes_actions_and_methods() {
 
 #[tokio::test]
 async fn rules_lists_what_was_loaded() {
-    let f = fixture(None);
+    let f = fixture();
     let rules = get(&f, "/api/v1/rules").await.json();
     assert_eq!(
         rules,
@@ -477,7 +591,7 @@ async fn rules_lists_what_was_loaded() {
 
 #[tokio::test]
 async fn metrics_are_prometheus_text() {
-    let f = fixture(None);
+    let f = fixture();
     let m = f.state.metrics();
     m.lines_read.add("/var/log/auth.log", 42);
     m.lines_read.add("syslog \"udp\"\\514\n", 7);
@@ -539,7 +653,7 @@ async fn metrics_are_prometheus_text() {
 
 #[tokio::test]
 async fn serve_answers_on_a_real_socket_and_shuts_down() {
-    let f = fixture(Some(TOKEN));
+    let f = fixture();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -549,7 +663,8 @@ async fn serve_answers_on_a_real_socket_and_shuts_down() {
     let id = f.ids[0].clone();
     let incident = tokio::task::spawn_blocking(move || {
         let client = Client::new(&addr.to_string(), Token::new(TOKEN)).unwrap();
-        let acked = client.transition(&id, Action::Ack, "op1", "on it").unwrap();
+        let acked = client.transition(&id, Action::Ack, None, "on it").unwrap();
+        assert_eq!(acked.history.last().unwrap().by, ADMIN);
         let listed = client
             .list(&Filters {
                 severity: Some(Severity::Critical),
@@ -623,7 +738,7 @@ fn arbitrary_request() -> impl Strategy<
         ])
         .prop_flat_map(|k| "[A-Za-z0-9%:+._=-]{0,20}".prop_map(move |v| format!("?{k}={v}"))),
     ];
-    let token = prop::sample::select(vec![Some(TOKEN), None, Some("wrong")]);
+    let token = prop::sample::select(vec![Some(TOKEN), Some(OP1), None, Some("wrong")]);
     let content_type = prop::sample::select(vec![
         Some("application/json"),
         Some("application/json; charset=utf-8"),
@@ -659,7 +774,7 @@ proptest! {
             .enable_all()
             .build()
             .unwrap();
-        let f = fixture(Some(TOKEN));
+        let f = fixture();
         for (method, uri, token, content_type, body) in requests {
             // Ids that exist make the lifecycle paths reachable.
             let uri = uri.replace("/incidents/0", &format!("/incidents/{}", f.ids[0]));
@@ -672,7 +787,7 @@ proptest! {
             }
             let Ok(request) = builder.body(Body::from(body)) else { continue };
             let answer = runtime.block_on(send(&f.app, request));
-            let allowed = [200, 400, 401, 404, 405, 409, 413, 415];
+            let allowed = [200, 400, 401, 403, 404, 405, 409, 413, 415];
             prop_assert!(
                 allowed.contains(&answer.status.as_u16()),
                 "{method} {uri}: {}", answer.status
@@ -689,7 +804,7 @@ proptest! {
 #[tokio::test]
 async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
     use crate::alerting::{Destination, NATIONAL, OutboxPolicy};
-    let f = fixture(None);
+    let f = fixture();
     let store = f.state.0.store.clone();
     store.set_outbox_policy(OutboxPolicy {
         destinations: vec![Destination {
@@ -710,7 +825,7 @@ async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
         request(
             "POST",
             &format!("/api/v1/incidents/{id}/ack"),
-            None,
+            Some(OP1),
             Some(r#"{"by": "op1"}"#),
         ),
     )
@@ -726,7 +841,7 @@ async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
         .outbox_dead_letter(NATIONAL, &queued[0], "HTTP 422: bad <alert>")
         .unwrap();
 
-    let report = send(&app, request("GET", "/api/v1/outbox", None, None))
+    let report = send(&app, request("GET", "/api/v1/outbox", Some(TOKEN), None))
         .await
         .json();
     let names: Vec<&str> = report["destinations"]
@@ -743,12 +858,12 @@ async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
 
     let retried = send(
         &app,
-        request("POST", "/api/v1/outbox/retry", None, Some("{}")),
+        request("POST", "/api/v1/outbox/retry", Some(TOKEN), Some("{}")),
     )
     .await
     .json();
     assert_eq!(retried["requeued"], 1);
-    let report = send(&app, request("GET", "/api/v1/outbox", None, None))
+    let report = send(&app, request("GET", "/api/v1/outbox", Some(TOKEN), None))
         .await
         .json();
     assert_eq!(report["destinations"][1]["pending"], 1);

@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, ApiState, Token};
+use crate::api::{self, ApiState};
 use crate::config::{Config, FileSource, Protocol, StartAt};
 use crate::metrics::Metrics;
 use crate::model::{Checkpoint, Format, Logsource};
@@ -153,10 +153,9 @@ pub async fn run(
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let token = match &config.api.token_file {
-        Some(path) => Some(Token::read(path).map_err(|err| anyhow::anyhow!(err))?),
-        None => None,
-    };
+    // Every secret file goes through the one reader in `security`, under one permission rule.
+    let trust = crate::security::Trust::new(&config.daemon.data_dir);
+    let auth = api::Auth::load(&config)?;
     // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
     let host = hostname(&config);
 
@@ -176,6 +175,7 @@ pub async fn run(
                 host: host.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
             },
+            &trust,
         )
         .context("forward.national")?;
         outputs.spawn(crate::outputs::national::run(
@@ -191,9 +191,8 @@ pub async fn run(
         let password = settings
             .password_file
             .as_deref()
-            .map(email::read_secret)
-            .transpose()
-            .map_err(|err| anyhow::anyhow!("email.password_file: {err}"))?;
+            .map(|path| crate::security::read_text(path, "email.password_file", &trust))
+            .transpose()?;
         let mailer = email::Mailer::new(settings, password)
             .map_err(|err| anyhow::anyhow!("email: {err}"))?;
         let sender = email::deliver::EmailSender {
@@ -218,7 +217,7 @@ pub async fn run(
         let signals = signals.clone();
         store.on_alerts(move || signals.alerts_queued());
     }
-    let api_state = ApiState::new(store.clone(), Vec::new(), token, metrics.clone())
+    let api_state = ApiState::new(store.clone(), Vec::new(), auth, metrics.clone())
         .with_rules(rules.subscribe())
         .with_outputs(destinations, signals.clone())
         .with_sources(configured_sources(&config));
@@ -303,7 +302,9 @@ pub async fn run(
             }
         }
     });
-    drop(tx);
+    // Held until shutdown, so a daemon with no source (only the API) keeps its pipeline waiting
+    // rather than seeing the channel close at once.
+    let held_open = tx;
 
     let file_logsources = files
         .iter()
@@ -381,6 +382,7 @@ pub async fn run(
         tracing::info!("stopping: sources first");
     }
     let _ = stop_sources.send(true);
+    drop(held_open);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async move {
         while sources.join_next().await.is_some() {}
         tokio::task::spawn_blocking(move || worker.join()).await

@@ -218,8 +218,7 @@ impl Pipeline {
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
-            self.store
-                .apply_batch(&batch.changes, &positions, &state)?;
+            self.store.apply_batch(&batch.changes, &positions, &state)?;
             self.store.flush()?;
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {

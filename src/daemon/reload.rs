@@ -1,6 +1,6 @@
-//! Rule reloads: a change in a rule folder (or SIGHUP, handled by `main`) loads and validates the
-//! rules and publishes a valid set on the rules channel, which the pipeline and the API both read.
-//! An invalid set is logged and the running rules stay.
+//! Rule reloads: a change in a rule folder, or SIGHUP, loads and validates the rules and publishes a
+//! valid set on the rules channel, which the pipeline and the API both read. An invalid set is
+//! logged and the running rules stay. SIGTERM and SIGINT end the `signals` future: the daemon stops.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,4 +81,56 @@ pub async fn watch_rule_files(
 pub fn publish(rules: &watch::Sender<Arc<RuleSet>>, set: RuleSet) {
     tracing::info!(rules = set.len(), "new rules loaded");
     rules.send_replace(Arc::new(set));
+}
+
+/// Completes on SIGTERM or SIGINT. SIGHUP re-reads the config's rules meanwhile: a valid set is
+/// handed to the pipeline, an invalid one is logged and the running rules stay. The handlers are
+/// installed by this call, not at the future's first poll, so a SIGTERM sent as soon as READY=1
+/// arrives still stops the daemon gracefully.
+pub fn signals(
+    config_file: Option<PathBuf>,
+    rules: watch::Sender<Arc<RuleSet>>,
+) -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    );
+    wait_for_signals(handlers, config_file, rules)
+}
+
+type SignalHandlers = (
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+);
+
+async fn wait_for_signals(
+    handlers: SignalHandlers,
+    config_file: Option<PathBuf>,
+    rules: watch::Sender<Arc<RuleSet>>,
+) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = handlers else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                super::notify_systemd("RELOADING=1");
+                let loaded = crate::load::config(config_file.as_deref())
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| crate::load::rules(&config.daemon.rules).map_err(|e| e.to_string()));
+                match loaded {
+                    Ok(set) => publish(&rules, set),
+                    Err(problems) => tracing::error!(%problems, "reload refused: the running rules stay"),
+                }
+                super::notify_systemd("READY=1");
+            }
+        }
+    }
+    super::notify_systemd("STOPPING=1");
 }

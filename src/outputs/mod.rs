@@ -4,8 +4,6 @@
 pub mod email;
 pub mod national;
 
-pub use email::read_secret;
-
 use std::sync::Arc;
 
 use tokio::sync::Notify;

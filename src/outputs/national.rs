@@ -11,12 +11,13 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{Outcome, Wakers, read_secret, sanitize_remote_text, wait};
+use super::{Outcome, Wakers, sanitize_remote_text, wait};
 use crate::alerting::NATIONAL;
 use crate::config;
 use crate::metrics::Metrics;
 use crate::model::Incident;
 use crate::outputs::off_thread;
+use crate::security::{self, Trust};
 use crate::store::{Queued, Store};
 
 /// The longest `Retry-After` obeyed: a receiver cannot park the sender for a day.
@@ -131,7 +132,12 @@ pub struct NationalSender {
 }
 
 impl NationalSender {
-    pub fn from_config(settings: &config::National, sender: SenderInfo) -> anyhow::Result<Self> {
+    /// `trust` is the secret-file rule's (see [`crate::security`]) for the token and client key.
+    pub fn from_config(
+        settings: &config::National,
+        sender: SenderInfo,
+        trust: &Trust,
+    ) -> anyhow::Result<Self> {
         let timeout = crate::duration::parse_duration(settings.timeout.get_ref())
             .map_err(|err| anyhow::anyhow!("forward.national.timeout: {err}"))?;
         let retry_max = crate::duration::parse_duration(settings.retry_max.get_ref())
@@ -168,9 +174,11 @@ impl NationalSender {
                 )
             })?;
             pem.push(b'\n');
-            pem.extend(std::fs::read(key).with_context(|| {
-                format!("cannot read forward.national.client_key {}", key.display())
-            })?);
+            pem.extend(security::read_bytes(
+                key,
+                "forward.national.client_key",
+                trust,
+            )?);
             let identity = reqwest::Identity::from_pem(&pem).context(
                 "forward.national client_cert/client_key are not a PEM certificate and key",
             )?;
@@ -179,10 +187,7 @@ impl NationalSender {
         let token = settings
             .token_file
             .as_deref()
-            .map(|path| {
-                read_secret(path)
-                    .map_err(|err| anyhow::anyhow!("forward.national.token_file: {err}"))
-            })
+            .map(|path| security::read_text(path, "forward.national.token_file", trust))
             .transpose()?;
         Ok(NationalSender {
             client: builder.build().context("cannot build the HTTPS client")?,

@@ -87,6 +87,9 @@ const T_ENGINE: usize = T_OUTBOX + 2;
 pub enum StoreError {
     #[error("the store at {} is in use by another process (is socwatch run active?)", .0.display())]
     Locked(PathBuf),
+    /// This user may not open the store's files (it belongs to the service user).
+    #[error("permission denied opening the store at {}", .0.display())]
+    Denied(PathBuf),
     #[error("store at {} has schema {found}, this socwatch expects {expected}", path.display())]
     Schema {
         path: PathBuf,
@@ -323,6 +326,11 @@ fn open_error(path: &Path, err: sled::Error) -> StoreError {
             || io.to_string().contains("could not acquire lock"))
     {
         return StoreError::Locked(path.to_path_buf());
+    }
+    if let sled::Error::Io(io) = &err
+        && io.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        return StoreError::Denied(path.to_path_buf());
     }
     StoreError::Sled(err)
 }

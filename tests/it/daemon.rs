@@ -4,11 +4,13 @@
 //! every line in it, so the sum of counts is the number of lines the daemon took in.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use socwatch::api::Client;
+use socwatch::api::{Client, Token};
 use socwatch::query::Filters;
 
 const RULE: &str = r#"
@@ -25,6 +27,12 @@ pub(crate) struct Daemon {
     child: Child,
     pub(crate) api: String,
     syslog: Vec<String>,
+    /// The shared API token the daemon generated in its data folder.
+    pub(crate) token: String,
+    /// Everything it has logged so far.
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
+    /// Its `NOTIFY_SOCKET` (kept open: it sends `STOPPING=1` there at the end).
+    _notify: (tempfile::TempDir, UnixDatagram),
 }
 
 /// A temporary installation: config, rules, log folder, store.
@@ -96,43 +104,21 @@ impl Site {
 
     /// Starts the daemon and waits for its "running" line, which names the bound addresses.
     pub(crate) fn start(&self) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_socwatch"))
-            .args([
-                "--config",
-                self.path("socwatch.toml").to_str().unwrap(),
-                "run",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start socwatch run");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let running = loop {
-            match lines.next() {
-                Some(Ok(line)) if line.contains("socwatch running") => break line,
-                Some(Ok(_)) => continue,
-                other => panic!("socwatch run ended before it ran: {other:?}"),
-            }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_socwatch"));
+        command.args([
+            "--config",
+            self.path("socwatch.toml").to_str().unwrap(),
+            "run",
+        ]);
+        // A site's own `api.token` (named in its config as api.token_file), else the token the
+        // daemon makes in its data folder.
+        let own = self.path("api.token");
+        let token_file = if own.exists() {
+            own
+        } else {
+            self.path("data/api.token")
         };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let value = |key: &str| {
-            running
-                .split_whitespace()
-                .find_map(|word| word.strip_prefix(&format!("{key}=")))
-                .unwrap_or("")
-                .to_string()
-        };
-        let syslog = value("syslog")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        Daemon {
-            child,
-            api: value("api"),
-            syslog,
-        }
+        Daemon::spawn(command, &token_file)
     }
 
     pub(crate) fn append(&self, lines: impl IntoIterator<Item = String>) {
@@ -169,6 +155,90 @@ impl Site {
     }
 }
 
+impl Daemon {
+    /// Runs `command` (a `socwatch ... run`), reads the bound addresses from its "running" line,
+    /// and waits for its systemd `READY=1` (every source and the API run, SIGTERM is handled);
+    /// then reads the shared token from `token_file`.
+    pub(crate) fn spawn(mut command: Command, token_file: &Path) -> Daemon {
+        let notify_dir = tempfile::tempdir().unwrap();
+        let notify = UnixDatagram::bind(notify_dir.path().join("notify")).unwrap();
+        // A daemon started as another user (the service user) must be able to send there too.
+        for (path, mode) in [
+            (notify_dir.path().to_path_buf(), 0o755),
+            (notify_dir.path().join("notify"), 0o777),
+        ] {
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
+        }
+        notify
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut child = command
+            .env("NOTIFY_SOCKET", notify_dir.path().join("notify"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start socwatch run");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut startup = Vec::new();
+        let running = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    startup.push(line.clone());
+                    if line.contains("socwatch running") {
+                        break line;
+                    }
+                }
+                other => panic!("socwatch run ended before it ran: {other:?} after {startup:#?}"),
+            }
+        };
+        // Keep reading its log so it never blocks on a full pipe, and keep it for the tests.
+        let log = Arc::new(Mutex::new(startup));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let value = |key: &str| {
+            running
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix(&format!("{key}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        let syslog = value("syslog")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut message = [0u8; 256];
+        loop {
+            match notify.recv(&mut message) {
+                Ok(n) if message[..n].starts_with(b"READY=1") => break,
+                Ok(_) => continue,
+                Err(err) => panic!(
+                    "no READY=1 from socwatch run ({err}; {:?}): {:#?}",
+                    child.try_wait(),
+                    log.lock().unwrap()
+                ),
+            }
+        }
+        let token = std::fs::read_to_string(token_file)
+            .unwrap_or_else(|err| panic!("{}: {err}", token_file.display()))
+            .trim()
+            .to_string();
+        Daemon {
+            child,
+            api: value("api"),
+            syslog,
+            token,
+            log,
+            _notify: (notify_dir, notify),
+        }
+    }
+}
+
 pub(crate) fn line(n: usize, address: &str) -> String {
     format!("Nov 22 10:00:00 portal-01 app[1]: attempt {n} from {address}")
 }
@@ -181,16 +251,13 @@ impl Daemon {
             .find_map(|s| s.strip_prefix(&format!("{proto}:")))
     }
 
-    /// The API token the site's config names, if any.
-    pub(crate) fn token(&self) -> Option<socwatch::api::Token> {
-        None
+    /// A client of the daemon's API with the shared token.
+    pub(crate) fn client(&self) -> Client {
+        Client::new(&self.api, Token::new(&self.token)).unwrap()
     }
 
     pub(crate) fn counts(&self) -> Option<(u64, usize)> {
-        let incidents = Client::new(&self.api, None)
-            .ok()?
-            .list(&Filters::default())
-            .ok()?;
+        let incidents = self.client().list(&Filters::default()).ok()?;
         Some((incidents.iter().map(|i| i.count).sum(), incidents.len()))
     }
 
@@ -224,7 +291,8 @@ impl Daemon {
         };
         let _ = write!(
             stream,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.token
         );
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
@@ -384,7 +452,7 @@ fn a_changed_rule_folder_reloads_and_a_broken_rule_keeps_the_running_rules() {
         "id: test-other\ntitle: other\nseverity: low\nmatch: {message: 'other (?P<n>\\d+) from (?P<src_ip>\\S+)'}\nthreshold: {group_by: [src_ip]}\n",
     )
     .unwrap();
-    let client = Client::new(&daemon.api, None).unwrap();
+    let client = daemon.client();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut n = 0;
     loop {
@@ -416,13 +484,13 @@ fn after_an_operator_resolves_an_incident_repeats_open_a_new_one() {
     let daemon = site.start();
     site.append((0..4).map(|n| line(n, "203.0.113.20")));
     daemon.wait_for(4);
-    let client = Client::new(&daemon.api, None).unwrap();
+    let client = daemon.client();
     let first = client.list(&Filters::default()).unwrap().remove(0);
     client
         .transition(
             &first.id,
             socwatch::store::Action::Resolve,
-            "operator1",
+            None,
             "blocked at the firewall",
         )
         .unwrap();

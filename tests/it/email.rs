@@ -13,9 +13,9 @@ use serde_json::Value;
 use socwatch::config::Config;
 use socwatch::model::{Evidence, Incident, Lang, Severity, Status};
 use socwatch::outputs::email::{
-    Admission, FloodGate, Mailer, RenderContext, SendError, read_secret, render_alert,
-    render_digest,
+    Admission, FloodGate, Mailer, RenderContext, SendError, render_alert, render_digest,
 };
+use socwatch::security::Trust;
 
 use crate::support::crate_dir;
 
@@ -150,13 +150,13 @@ fn email_config(security: &str, port: u16, extra: &str) -> socwatch::config::Ema
         .unwrap()
 }
 
-/// A password file as an operator would leave it (mode 600), read through `read_secret`.
+/// A password file as an operator would leave it (mode 600), read through the secret reader.
 fn password(dir: &Path, text: &str) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("smtp.password");
     std::fs::write(&path, format!("{text}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    read_secret(&path).unwrap()
+    socwatch::security::read_text(&path, "email.password_file", &Trust::new(dir)).unwrap()
 }
 
 fn authenticated_starttls(pki: &Pki, server: &SmtpServer, secret: &str) -> Mailer {
@@ -286,7 +286,7 @@ async fn email_over_starttls_with_auth_arrives_with_its_headers() {
     let text = &body(message, "text");
     assert!(!text.contains('\r'), "{text}");
     assert!(text.contains("Lần đầu:  22/11/2026 10:01\n"), "{text}");
-    assert!(text.contains("socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M000007 --by <tên>"));
+    assert!(text.contains("socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M000007\n"));
     let html = message["html"].as_str().unwrap();
     assert!(html.contains("Sở KH&amp;CN tỉnh X"), "{html}");
     assert!(html.contains("Failed password for root from 203.0.113.7"));

@@ -5,7 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use socwatch::api::Client;
 use socwatch::query::Filters;
 
 use crate::daemon::{Daemon, Site};
@@ -45,10 +44,7 @@ fn each_listener_labels_its_own_messages_and_reads_its_own_zone() {
     daemon.wait_for(1);
     send(&daemon, "tcp", "attempt 2 from 198.51.100.2");
     daemon.wait_for(2);
-    let incidents = Client::new(&daemon.api, daemon.token())
-        .unwrap()
-        .list(&Filters::default())
-        .unwrap();
+    let incidents = daemon.client().list(&Filters::default()).unwrap();
     let by_address = |ip: &str| {
         incidents
             .iter()

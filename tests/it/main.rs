@@ -9,6 +9,7 @@ mod listeners;
 mod national;
 mod prefilter;
 mod scan_input;
+mod security;
 mod shipped_rules;
 mod sigma;
 mod status;

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use socwatch::api::{self, ApiState, Token};
+use socwatch::api::{self, ApiState, Auth, Token};
 use socwatch::correlate::{Change, Correlator, Limits, Observation, Origin, incident_id};
 use socwatch::decode::{DecodeContext, Decoder, prepare_line};
 use socwatch::metrics::Metrics;
@@ -550,13 +550,25 @@ impl Fixture {
             self.dir.path().join("data").display().to_string()
         );
         if let Some(token) = token {
-            let file = self.dir.path().join("api.token");
-            std::fs::write(&file, format!("{token}\n")).unwrap();
+            let file = self.secret("api.token", token);
             config.push_str(&format!("token_file = {:?}\n", file.display().to_string()));
         }
         std::fs::write(self.dir.path().join("socwatch.toml"), config).unwrap();
     }
+
+    /// A token file as the secret reader wants it: mode 0600.
+    fn secret(&self, name: &str, token: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        file
+    }
 }
+
+/// An operator of the in-process API below, and their token.
+const OPERATOR: &str = "nguyen.van.an";
+const OPERATOR_TOKEN: &str = "an-0123456789abcdef0123456789abcdef";
 
 /// The daemon's API in-process: `api::serve` on 127.0.0.1 port 0 over a store this test holds
 /// (so the `socwatch` child cannot open it), on its own runtime thread; stopped on drop.
@@ -585,10 +597,13 @@ impl Daemon {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
+        let auth = Auth::new(Token::new(token).unwrap())
+            .with_operator(OPERATOR, Token::new(OPERATOR_TOKEN).unwrap())
+            .unwrap();
         let state = ApiState::new(
             store.clone(),
             Vec::new(),
-            Token::new(token),
+            auth,
             Arc::new(Metrics::default()),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -671,8 +686,9 @@ fn incidents_go_through_the_api_while_the_daemon_holds_the_store() {
         "on it",
     ]);
     assert!(acked.status.success(), "{}", stderr(&acked));
+    // Through the API the shared token acts as "admin" ($USER is only a claim).
     assert!(
-        stdout(&acked).contains("acknowledged by tester"),
+        stdout(&acked).contains("acknowledged by admin"),
         "{}",
         stdout(&acked)
     );
@@ -682,7 +698,7 @@ fn incidents_go_through_the_api_while_the_daemon_holds_the_store() {
     let last = stored.history.last().unwrap();
     assert_eq!(
         (last.action.as_str(), last.by.as_str(), last.note.as_str()),
-        ("ack", "tester", "on it")
+        ("ack", "admin", "on it")
     );
 
     let again = f.run(&["incidents", "ack", &f.ids[0]]);
@@ -710,6 +726,62 @@ fn incidents_go_through_the_api_while_the_daemon_holds_the_store() {
 }
 
 #[test]
+fn through_the_api_the_token_says_who_acted_not_by() {
+    let f = Fixture::new();
+    let daemon = Daemon::start(&f, "tok-123");
+    f.with_api(&daemon.addr.to_string(), Some("tok-123"));
+    // The shared token cannot name someone else.
+    let claimed = f.run(&["incidents", "resolve", &f.ids[1], "--by", "admin"]);
+    assert_eq!(claimed.status.code(), Some(1), "{}", stdout(&claimed));
+    assert!(
+        stderr(&claimed).contains("cannot be set with the shared API token"),
+        "{}",
+        stderr(&claimed)
+    );
+    assert_eq!(
+        daemon.store.get(&f.ids[1]).unwrap().unwrap().status,
+        Status::Open
+    );
+    // An operator's own token, from --token-file or SOCWATCH_TOKEN_FILE, records the operator.
+    let mine = f.secret("an.token", OPERATOR_TOKEN);
+    let out = f.run(&[
+        "--lang",
+        "en",
+        "--token-file",
+        mine.to_str().unwrap(),
+        "incidents",
+        "false-positive",
+        &f.ids[1],
+        "--by",
+        "admin",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("false_positive by {OPERATOR}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_socwatch"))
+        .args(["incidents", "reopen", &f.ids[1]])
+        .current_dir(f.dir.path())
+        .env("SOCWATCH_CONFIG", f.dir.path().join("socwatch.toml"))
+        .env("SOCWATCH_TOKEN_FILE", &mine)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let by: Vec<String> = daemon
+        .store
+        .get(&f.ids[1])
+        .unwrap()
+        .unwrap()
+        .history
+        .iter()
+        .map(|h| h.by.clone())
+        .collect();
+    assert_eq!(by, [OPERATOR, OPERATOR]);
+}
+
+#[test]
 fn incidents_say_so_when_the_api_refuses_the_token() {
     let f = Fixture::new();
     let daemon = Daemon::start(&f, "right");
@@ -734,7 +806,7 @@ fn incidents_say_so_when_the_store_is_in_use_and_the_api_does_not_answer() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    f.with_api(&listen, None);
+    f.with_api(&listen, Some("tok"));
     let out = f.run(&["incidents", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let expected = format!(

@@ -54,7 +54,13 @@ impl Pki {
         Pki {
             ca_pem: write("ca.pem", &ca.pem()),
             client_cert: write("client.pem", &client_cert.pem()),
-            client_key: write("client.key", &client_key.serialize_pem()),
+            client_key: {
+                // A private key is a secret file: mode 0600, or socwatch refuses it.
+                use std::os::unix::fs::PermissionsExt;
+                let key = write("client.key", &client_key.serialize_pem());
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+                key
+            },
             ca_der: ca.der().to_vec(),
             server_cert_der: server_cert.der().to_vec(),
             server_key_der: server_key.serialize_der(),

@@ -5,7 +5,6 @@ pub mod deliver;
 pub mod flood;
 pub mod render;
 
-use std::path::Path;
 use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -66,7 +65,7 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// Builds the transport for `settings`: STARTTLS required (`starttls`), TLS from the first byte
     /// (`tls`), or plain (`none`, which the config allows only to loopback). `password` is the
-    /// content of `password_file` (see [`read_secret`]); it is required when `username` is set.
+    /// content of `password_file` (read by [`crate::security::read_text`]); it is required when `username` is set.
     /// Reads `ca_file` when given. Needs no async runtime; sending does.
     pub fn new(settings: &config::Email, password: Option<String>) -> Result<Mailer, MailerError> {
         let server = settings.smtp.get_ref().clone();
@@ -237,38 +236,6 @@ pub fn wanted(settings: &config::Email, incident: &crate::model::Incident) -> bo
     incident.severity >= settings.min_severity
 }
 
-/// Reads a secret file (`email.password_file`): the content less its trailing line ending.
-/// Refuses a missing or empty file, and a file anyone on the machine can read.
-pub fn read_secret(path: &Path) -> Result<String, MailerError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| MailerError(format!("cannot read secret file {}: {err}", path.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|err| {
-                MailerError(format!("cannot read secret file {}: {err}", path.display()))
-            })?
-            .permissions()
-            .mode();
-        if mode & 0o004 != 0 {
-            return Err(MailerError(format!(
-                "secret file {} is readable by everyone (mode {:o}); chmod o-r it",
-                path.display(),
-                mode & 0o777
-            )));
-        }
-    }
-    let secret = text.trim_end_matches(['\n', '\r']);
-    if secret.is_empty() {
-        return Err(MailerError(format!(
-            "secret file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(secret.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,30 +330,5 @@ mod tests {
                 .starts_with("cannot read email.ca_file /nonexistent/ca.pem"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn secrets_lose_their_line_ending_and_must_be_private_and_not_empty() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("smtp.password");
-        std::fs::write(&path, " s3cret pass \n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert_eq!(read_secret(&path).unwrap(), " s3cret pass ");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = read_secret(&path).unwrap_err().to_string();
-        assert!(err.contains("readable by everyone"), "{err}");
-        std::fs::write(&path, "\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(
-            read_secret(&path)
-                .unwrap_err()
-                .to_string()
-                .ends_with("is empty")
-        );
-        let err = read_secret(&dir.path().join("missing"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("cannot read secret file"), "{err}");
     }
 }

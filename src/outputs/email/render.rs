@@ -66,7 +66,7 @@ pub fn render_alert(incident: &Incident, ctx: &RenderContext) -> RenderedEmail {
         rows.push((l.author, author.to_string()));
     }
     rows.push((l.id, incident.id.clone()));
-    let ack = ack_command(&incident.id, ctx.lang);
+    let ack = ack_command(&incident.id);
     let more = (incident.evidence_omitted > 0).then(|| l.more_lines(incident.evidence_omitted));
 
     // Text: one `label: value` per line, values made inert so none can start a new line.
@@ -207,7 +207,7 @@ pub fn render_digest(
             .to_zoned(display_zone())
             .strftime("%Y-%m-%dT%H:%M:%S%:z")
     );
-    let ack = ack_command("<ID>", ctx.lang);
+    let ack = ack_command("<ID>");
 
     let mut text = format!("{intro}\n\n");
     if !totals.is_empty() {
@@ -399,11 +399,10 @@ fn system_text(incident: &Incident, lang: Lang) -> String {
     }
 }
 
-fn ack_command(id: &str, lang: Lang) -> String {
-    match lang {
-        Lang::Vi => format!("socwatch incidents ack {id} --by <tên>"),
-        Lang::En => format!("socwatch incidents ack {id} --by <name>"),
-    }
+/// No `--by`: while the daemon runs, the token says who acts (an operator's own token through
+/// `SOCWATCH_TOKEN_FILE`), and the shared token refuses a claimed name.
+fn ack_command(id: &str) -> String {
+    format!("socwatch incidents ack {id}")
 }
 
 /// Evidence times to the second: lines of a brute force are seconds apart.
@@ -727,7 +726,7 @@ mod tests {
             "Tác giả quy tắc: Florian Roth (Nextron Systems)\n",
             "  22/11/2026 10:01:02  /var/log/auth.log  Nov 22 10:01:02 portal-01 sshd[811]: Failed password",
             "  (và 16 dòng khác)\n",
-            "Để tiếp nhận sự cố:\n  socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M9P1R3T --by <tên>\n",
+            "Để tiếp nhận sự cố:\n  socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M9P1R3T\n",
         ] {
             assert!(
                 vi.text.contains(expected),
@@ -739,7 +738,7 @@ mod tests {
         assert!(vi.html.contains("Sở KH&amp;CN tỉnh X"), "{}", vi.html);
         assert!(
             vi.html
-                .contains("socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M9P1R3T --by &lt;tên&gt;")
+                .contains("socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M9P1R3T<")
         );
 
         let en = render_alert(&ssh_incident(), &ctx(Lang::En));
@@ -747,7 +746,7 @@ mod tests {
             "First seen:  22/11/2026 10:01\n",
             "Count:       17\n",
             "(and 16 more lines)",
-            "To acknowledge:\n  socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M9P1R3T --by <name>\n",
+            "To acknowledge:\n  socwatch incidents ack 01JD3V6X8Q4W0Z5N2K7M9P1R3T\n",
         ] {
             assert!(
                 en.text.contains(expected),
