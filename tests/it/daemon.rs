@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use socwatch::api::Client;
@@ -25,6 +26,8 @@ pub(crate) struct Daemon {
     child: Child,
     pub(crate) api: String,
     syslog: Vec<String>,
+    /// Every line the daemon logged so far (stderr), for tests that count log lines.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// A temporary installation: config, rules, log folder, store.
@@ -86,8 +89,14 @@ impl Site {
                 other => panic!("socwatch run ended before it ran: {other:?}"),
             }
         };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining its log so it never blocks on a full pipe, and keep it for the tests.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         let value = |key: &str| {
             running
                 .split_whitespace()
@@ -104,6 +113,7 @@ impl Site {
             child,
             api: value("api"),
             syslog,
+            log,
         }
     }
 
@@ -146,6 +156,20 @@ pub(crate) fn line(n: usize, address: &str) -> String {
 }
 
 impl Daemon {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many lines the daemon has logged so far that contain `text`.
+    pub(crate) fn logged(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
     pub(crate) fn counts(&self) -> Option<(u64, usize)> {
         let incidents = Client::new(&self.api, None)
             .ok()?
