@@ -80,13 +80,21 @@ fn measure(binary: &str, root: &Path) -> u64 {
 }
 
 fn main() {
-    let binary = std::env::var("SOCWATCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_socwatch").into());
+    let binary =
+        std::env::var("SOCWATCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_socwatch").into());
     let hz = ticks_per_second();
-    println!("idle daemon, shipped systemd/socwatch.toml, {} s after a {} s settle ({binary})", WINDOW.as_secs(), SETTLE.as_secs());
+    println!(
+        "idle daemon, shipped systemd/socwatch.toml, {} s after a {} s settle ({binary})",
+        WINDOW.as_secs(),
+        SETTLE.as_secs()
+    );
     println!("| log folders | CPU ticks ({hz}/s) | share of one core | target < 1 % |");
     println!("|---|---:|---:|---|");
     let mut worst: f64 = 0.0;
-    for (name, with_files) in [("empty (no file yet)", false), ("with auth.log and nginx/access.log", true)] {
+    for (name, with_files) in [
+        ("empty (no file yet)", false),
+        ("with auth.log and nginx/access.log", true),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("log/nginx")).unwrap();
         if with_files {

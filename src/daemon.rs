@@ -27,6 +27,8 @@ use crate::sources::syslog::{self, SyslogMessage, SyslogStats};
 use crate::sources::tail::{TailedLine, Tailer, TailerConfig, watch as tail_watch};
 use crate::store::Store;
 
+mod reload;
+
 /// The logs `socwatch run` watches when the config names no source (INTERFACE.md).
 pub const DEFAULT_LOGS: [&str; 5] = [
     "/var/log/auth.log",
@@ -56,7 +58,7 @@ impl Bound {
         let api_addr = config.api.listen.get_ref();
         let api = TcpListener::bind(api_addr)
             .await
-            .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
+            .map_err(|err| bind_error(format!("cannot listen for the API on {api_addr}"), err))?;
         let mut syslog_udp = Vec::new();
         let mut syslog_tcp = Vec::new();
         for (index, source) in config.source.syslog.iter().enumerate() {
@@ -64,15 +66,15 @@ impl Bound {
             match source.protocol {
                 Protocol::Udp => syslog_udp.push((
                     index,
-                    UdpSocket::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot listen for syslog on udp {addr}"))?,
+                    UdpSocket::bind(addr).await.map_err(|err| {
+                        bind_error(format!("cannot listen for syslog on udp {addr}"), err)
+                    })?,
                 )),
                 Protocol::Tcp => syslog_tcp.push((
                     index,
-                    TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot listen for syslog on tcp {addr}"))?,
+                    TcpListener::bind(addr).await.map_err(|err| {
+                        bind_error(format!("cannot listen for syslog on tcp {addr}"), err)
+                    })?,
                 )),
             }
         }
@@ -81,6 +83,18 @@ impl Bound {
             syslog_udp,
             syslog_tcp,
         })
+    }
+}
+
+/// A bind failure; a refused port below 1024 says what the process lacks and where the shipped
+/// unit grants it, because "permission denied" alone sends people looking at file modes.
+fn bind_error(what: String, err: std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        anyhow::anyhow!(
+            "{what}: {err}; ports below 1024 need CAP_NET_BIND_SERVICE (the shipped unit grants it with AmbientCapabilities=CAP_NET_BIND_SERVICE)"
+        )
+    } else {
+        anyhow::Error::new(err).context(what)
     }
 }
 
@@ -337,7 +351,7 @@ pub async fn run(
     let retention_task = tokio::spawn(retention);
 
     // A change in a rule folder reloads the rules like SIGHUP does.
-    let _rule_watcher = watch_rule_files(&config.daemon.rules, reload_slot.clone());
+    let _rule_watcher = reload::watch_rule_files(&config.daemon.rules, reload_slot.clone());
 
     ready();
     shutdown.await;
@@ -365,52 +379,6 @@ pub async fn run(
     let _ = retention_task.await;
     store.flush()?;
     pipeline_result
-}
-
-/// Watches the rule files and folders; on a change (debounced), loads and validates the rules and
-/// hands a valid set to the pipeline. An invalid set is logged and the running rules stay.
-fn watch_rule_files(
-    paths: &[PathBuf],
-    slot: Arc<Mutex<Option<RuleSet>>>,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    if paths.is_empty() {
-        return None;
-    }
-    let (tx, mut rx) = mpsc::channel::<()>(1);
-    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-        let _ = tx.try_send(());
-    })
-    .ok()?;
-    for path in paths {
-        if let Err(err) = watcher.watch(path, notify::RecursiveMode::Recursive) {
-            tracing::warn!(path = %path.display(), error = %err, "cannot watch rules for changes");
-        }
-    }
-    let paths = paths.to_vec();
-    tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            // Editors write in several steps: let them finish.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            while rx.try_recv().is_ok() {}
-            let loaded = {
-                let paths = paths.clone();
-                tokio::task::spawn_blocking(move || crate::load::rules(&paths)).await
-            };
-            match loaded {
-                Ok(Ok(rules)) => {
-                    if let Ok(mut pending) = slot.lock() {
-                        *pending = Some(rules);
-                    }
-                }
-                Ok(Err(problems)) => {
-                    tracing::error!(%problems, "rule change refused: the running rules stay")
-                }
-                Err(err) => tracing::error!(error = %err, "rule reload failed"),
-            }
-        }
-    });
-    Some(watcher)
 }
 
 /// Purges old incidents hourly, off the pipeline, until the sources stop.

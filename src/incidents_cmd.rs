@@ -2,7 +2,6 @@
 //! store at `daemon.data_dir` opened directly, or, while the daemon holds it, through the daemon's
 //! local API (`api.listen`, token from `api.token_file`).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,12 +79,12 @@ fn default_actor() -> String {
 }
 
 fn fail(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{err}");
+    errln!("{err}");
     ExitCode::from(EXIT_RUNTIME)
 }
 
 fn usage(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{err}");
+    errln!("{err}");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -161,7 +160,7 @@ impl Backend {
                     .list(&filters)
                     .map_err(|e| Self::remote_error(client, dir, e))?;
                 if query.limit.is_none() && found.len() >= api::MAX_LIMIT {
-                    eprintln!(
+                    errln!(
                         "warning: the API returns at most {} incidents; narrow the filters, or stop the daemon to export everything",
                         api::MAX_LIMIT
                     );
@@ -262,15 +261,12 @@ pub fn run(config: &Config, lang: Lang, action: IncidentsAction) -> ExitCode {
             Ok(text)
         }
     };
+    // Closed before printing: a reader that goes away ends the program (`out!`), the store first.
+    drop(backend);
     match outcome {
         Ok(text) => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(text.as_bytes()) {
-                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                    fail(format!("cannot write output: {err}"))
-                }
-                _ => ExitCode::SUCCESS,
-            }
+            out!("{text}");
+            ExitCode::SUCCESS
         }
         Err(err) => fail(err),
     }
@@ -446,9 +442,11 @@ pub fn outbox(config: &Config, lang: Lang, action: OutboxAction) -> ExitCode {
             })
         }
     };
+    // Closed before printing: a reader that goes away ends the program (`out!`), the store first.
+    drop(backend);
     match outcome {
         Ok(text) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
+            out!("{text}");
             ExitCode::SUCCESS
         }
         Err(err) => fail(err),

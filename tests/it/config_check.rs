@@ -83,7 +83,10 @@ fn config_check_warnings_are_in_vietnamese_with_lang_vi() {
         )),
         "{err}"
     );
-    assert!(err.contains("2 cảnh báo; --strict không chấp nhận"), "{err}");
+    assert!(
+        err.contains("2 cảnh báo; --strict không chấp nhận"),
+        "{err}"
+    );
     // The language flag wins over the config's.
     let en = socwatch(&["--config", &config, "--lang", "en", "config", "check"]);
     assert!(stderr(&en).contains("matches no file"), "{}", stderr(&en));

@@ -131,8 +131,16 @@ fn one_edit_of_a_rule_file_reloads_once_broken_or_valid() {
         both_lines();
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(daemon.logged("rule change refused"), 1, "one edit, one refusal");
-    assert_eq!(daemon.logged("rules reloaded"), 0, "the broken set never ran");
+    assert_eq!(
+        daemon.logged("rule change refused"),
+        1,
+        "one edit, one refusal"
+    );
+    assert_eq!(
+        daemon.logged("rules reloaded"),
+        0,
+        "the broken set never ran"
+    );
     let attempts = count_of("test-attempt");
     both_lines();
     wait_count("test-attempt", attempts);
@@ -162,6 +170,10 @@ fn one_edit_of_a_rule_file_reloads_once_broken_or_valid() {
     let edited = count_of("test-edited");
     both_lines();
     wait_count("test-edited", edited);
-    assert_eq!(count_of("test-attempt"), attempts, "the removed rule still counts");
+    assert_eq!(
+        count_of("test-attempt"),
+        attempts,
+        "the removed rule still counts"
+    );
     daemon.stop();
 }

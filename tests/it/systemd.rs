@@ -50,6 +50,28 @@ fn the_unit_passes_systemd_analyze_verify() {
 }
 
 #[test]
+fn the_units_exposure_score_stays_at_most_2_1() {
+    // The README gives the score; a weakened unit must change both.
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(crate_dir().join("systemd/socwatch.service"))
+        .output()
+        .expect("systemd-analyze (package systemd) is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for socwatch.service: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no score in: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(score <= 2.1, "exposure {score}: {text}");
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let config = crate_dir().join("systemd/socwatch.toml");
     let out = socwatch(&["--config", config.to_str().unwrap(), "config", "check"]);
@@ -105,7 +127,9 @@ fn run_as_nobody(dir: &Path, caps: &str) -> Result<(String, u64), String> {
             .to_string()
     };
     assert!(
-        field("Uid:").split_whitespace().all(|uid| uid == NOBODY.to_string()),
+        field("Uid:")
+            .split_whitespace()
+            .all(|uid| uid == NOBODY.to_string()),
         "runs as {}",
         field("Uid:")
     );
@@ -114,7 +138,10 @@ fn run_as_nobody(dir: &Path, caps: &str) -> Result<(String, u64), String> {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let exit = child.wait().unwrap();
-    assert!(exit.success(), "socwatch run exited with {exit:?} on SIGTERM");
+    assert!(
+        exit.success(),
+        "socwatch run exited with {exit:?} on SIGTERM"
+    );
     Ok((running, effective))
 }
 
