@@ -4,7 +4,6 @@
 //! (`api.token_file`, else the generated `DATA_DIR/api.token`), or with `--token-file` (an
 //! operator's own token) always through the API.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -83,12 +82,12 @@ fn default_actor() -> String {
 }
 
 fn fail(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{err}");
+    errln!("{err}");
     ExitCode::from(EXIT_RUNTIME)
 }
 
 fn usage(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{err}");
+    errln!("{err}");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -197,7 +196,7 @@ impl Backend {
                     .list(&filters)
                     .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e))?;
                 if query.limit.is_none() && found.len() >= api::MAX_LIMIT {
-                    eprintln!(
+                    errln!(
                         "warning: the API returns at most {} incidents; narrow the filters, or stop the daemon to export everything",
                         api::MAX_LIMIT
                     );
@@ -318,15 +317,12 @@ pub fn run(
             Ok(text)
         }
     };
+    // Closed before printing: a reader that goes away ends the program (`out!`), the store first.
+    drop(backend);
     match outcome {
         Ok(text) => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(text.as_bytes()) {
-                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                    fail(format!("cannot write output: {err}"))
-                }
-                _ => ExitCode::SUCCESS,
-            }
+            out!("{text}");
+            ExitCode::SUCCESS
         }
         Err(err) => fail(err),
     }
@@ -512,9 +508,11 @@ pub fn outbox(
             })
         }
     };
+    // Closed before printing: a reader that goes away ends the program (`out!`), the store first.
+    drop(backend);
     match outcome {
         Ok(text) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
+            out!("{text}");
             ExitCode::SUCCESS
         }
         Err(err) => fail(err),
@@ -553,6 +551,6 @@ pub fn status(config: &Config, lang: Lang, json: bool, token_file: Option<&Path>
     } else {
         report::status_text(&status, lang, Timestamp::now())
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    out!("{text}");
     ExitCode::SUCCESS
 }

@@ -1,11 +1,12 @@
 //! The `socwatch` command line: parse arguments, call into the library, map outcomes to exit codes
 //! (0 success, 1 runtime failure, 2 bad usage, 3 invalid configuration or rules).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+#[macro_use]
+mod out;
 mod incidents_cmd;
 
 use clap::{Parser, Subcommand};
@@ -115,8 +116,12 @@ enum RulesAction {
 
 #[derive(Subcommand)]
 enum ConfigAction {
-    /// Validate the config and the rules it points to
-    Check,
+    /// Validate the config and the rules it points to; warn about file sources that match nothing
+    Check {
+        /// Fail (exit 3) on warnings too
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,7 +131,7 @@ fn main() -> ExitCode {
     let config = match load::config(path.as_deref()) {
         Ok(config) => config,
         Err(invalid) => {
-            eprintln!("{invalid}");
+            errln!("{invalid}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -158,27 +163,8 @@ fn main() -> ExitCode {
             incidents_cmd::status(&config, lang, json, cli.token_file.as_deref())
         }
         Command::Config {
-            action: ConfigAction::Check,
-        } => {
-            let shown = path.map_or_else(
-                || "(built-in defaults)".to_string(),
-                |p| p.display().to_string(),
-            );
-            match load_rules(&config, Vec::new()) {
-                Ok(set) => {
-                    println!(
-                        "{}",
-                        say(
-                            lang,
-                            &format!("Cấu hình hợp lệ: {shown}; {} quy tắc", set.len()),
-                            &format!("config is valid: {shown}; {} rules", set.len())
-                        )
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(code) => code,
-            }
-        }
+            action: ConfigAction::Check { strict },
+        } => cmd_config_check(&config, path, lang, strict),
     }
 }
 
@@ -189,6 +175,74 @@ fn say<'a>(lang: Lang, vi: &'a str, en: &'a str) -> &'a str {
     }
 }
 
+/// `socwatch config check`: the config (already parsed), the rules it points to, and a warning for
+/// every file source path that names nothing now (a typo, or a log not written yet); `--strict`
+/// fails on warnings too.
+fn cmd_config_check(config: &Config, path: Option<PathBuf>, lang: Lang, strict: bool) -> ExitCode {
+    let shown = path.map_or_else(
+        || "(built-in defaults)".to_string(),
+        |p| p.display().to_string(),
+    );
+    let set = match load_rules(config, Vec::new()) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    let warnings = source_warnings(config, lang);
+    for warning in &warnings {
+        errln!("{warning}");
+    }
+    if strict && !warnings.is_empty() {
+        let n = warnings.len();
+        errln!(
+            "{}",
+            match (lang, n) {
+                (Lang::Vi, _) => format!("{n} cảnh báo; --strict không chấp nhận"),
+                (Lang::En, 1) => "1 warning; --strict refuses it".to_string(),
+                (Lang::En, _) => format!("{n} warnings; --strict refuses them"),
+            }
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    outln!(
+        "{}",
+        say(
+            lang,
+            &format!("Cấu hình hợp lệ: {shown}; {} quy tắc", set.len()),
+            &format!("config is valid: {shown}; {} rules", set.len())
+        )
+    );
+    ExitCode::SUCCESS
+}
+
+/// One warning per `[[source.file]]` path that names no file now: a literal path that does not
+/// exist, or a glob that matches nothing. Both are legal (the file may come later) but are the
+/// usual reason a source reads nothing.
+fn source_warnings(config: &Config, lang: Lang) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (index, source) in config.source.file.iter().enumerate() {
+        for pattern in &source.paths {
+            let literal = !pattern.contains(['*', '?', '[']);
+            let (vi, en) = if literal {
+                if std::path::Path::new(pattern).exists() {
+                    continue;
+                }
+                ("không tồn tại", "does not exist")
+            } else {
+                if !socwatch::sources::tail::glob_files(pattern).is_empty() {
+                    continue;
+                }
+                ("không khớp tệp nào", "matches no file")
+            };
+            let n = index + 1;
+            warnings.push(match lang {
+                Lang::Vi => format!("cảnh báo: [[source.file]] {n}: '{pattern}' {vi}"),
+                Lang::En => format!("warning: [[source.file]] {n}: '{pattern}' {en}"),
+            });
+        }
+    }
+    warnings
+}
+
 /// `--rules` replaces the configured rules; without either, the shipped rules.
 fn load_rules(config: &Config, given: Vec<PathBuf>) -> Result<RuleSet, ExitCode> {
     let paths = if given.is_empty() {
@@ -197,8 +251,8 @@ fn load_rules(config: &Config, given: Vec<PathBuf>) -> Result<RuleSet, ExitCode>
         given
     };
     load::rules(&paths).map_err(|invalid| {
-        eprintln!("{invalid}");
-        eprintln!("{} problem(s) in rules", invalid.0.len());
+        errln!("{invalid}");
+        errln!("{} problem(s) in rules", invalid.0.len());
         ExitCode::from(EXIT_INVALID)
     })
 }
@@ -231,7 +285,7 @@ fn cmd_scan(
     let logsource = match parse_logsource(logsource) {
         Ok(l) => l,
         Err(err) => {
-            eprintln!("{err}");
+            errln!("{err}");
             return ExitCode::from(2);
         }
     };
@@ -239,7 +293,7 @@ fn cmd_scan(
         Some(name) => match jiff::tz::TimeZone::get(&name) {
             Ok(zone) => zone,
             Err(_) => {
-                eprintln!("unknown time zone '{name}'");
+                errln!("unknown time zone '{name}'");
                 return ExitCode::from(2);
             }
         },
@@ -274,26 +328,19 @@ fn cmd_scan(
     let result = scan(&inputs, &set, &opts);
     let elapsed = started.elapsed().as_secs_f64();
 
-    let mut stdout = std::io::stdout().lock();
-    let written = if json {
-        serde_json::to_writer_pretty(&mut stdout, &result.incidents)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(stdout))
+    if json {
+        match serde_json::to_string_pretty(&result.incidents) {
+            Ok(text) => outln!("{text}"),
+            Err(err) => {
+                errln!("cannot write output: {err}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
     } else {
-        write!(
-            stdout,
-            "{}",
-            report::incidents_table(&result.incidents, lang)
-        )
-    };
-    if let Err(err) = written
-        && err.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("cannot write output: {err}");
-        return ExitCode::from(EXIT_RUNTIME);
+        out!("{}", report::incidents_table(&result.incidents, lang));
     }
 
-    eprint!(
+    err!(
         "{}",
         report::scan_summary(&result, elapsed, opts.max_line_bytes, lang)
     );
@@ -313,7 +360,6 @@ fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode
     // (a Sigma feature socwatch lacks). Only problems in socwatch's own grammar exit 3 (above).
     let report = set.load_report();
     let (mut loaded, mut idle, mut unsupported) = (0, 0, 0);
-    let mut out = std::io::stdout().lock();
     for entry in &report {
         let (status, reason) = match &entry.status {
             LoadStatus::Loaded => {
@@ -329,8 +375,7 @@ fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode
                 ("unsupported", format!(": {reason}"))
             }
         };
-        let _ = writeln!(
-            out,
+        outln!(
             "{status:<11} {}:{} {} '{}'{reason}",
             entry.file,
             entry.line,
@@ -340,13 +385,14 @@ fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode
     }
     let unfiltered: Vec<_> = set.unfiltered().collect();
     for rule in &unfiltered {
-        eprintln!(
+        errln!(
             "{}:{}: note: rule '{}' has no literal text for the prefilter; it is checked on every line it sees",
-            rule.file, rule.line, rule.id
+            rule.file,
+            rule.line,
+            rule.id
         );
     }
-    let _ = writeln!(
-        out,
+    outln!(
         "{}",
         say(
             lang,
@@ -375,9 +421,11 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
     for outcome in &outcomes {
         if let Some(why) = &outcome.failure {
             failed += 1;
-            println!(
+            outln!(
                 "FAIL {} ({}:{}): {why}",
-                outcome.rule_id, outcome.file, outcome.line
+                outcome.rule_id,
+                outcome.file,
+                outcome.line
             );
         }
     }
@@ -389,7 +437,7 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
         .map(|r| r.id.as_str())
         .collect();
     if !untested.is_empty() {
-        eprintln!(
+        errln!(
             "{}: {}",
             say(
                 lang,
@@ -399,7 +447,7 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
             untested.join(", ")
         );
     }
-    println!(
+    outln!(
         "rules: {} passed, {} failed",
         outcomes.len() - failed,
         failed
@@ -428,7 +476,7 @@ fn cmd_rules_list(config: &Config, lang: Lang, rules: Vec<PathBuf>, json: bool) 
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
@@ -448,7 +496,7 @@ fn cmd_rules_list(config: &Config, lang: Lang, rules: Vec<PathBuf>, json: bool) 
             ]
         })
         .collect();
-    print!("{}", report::table(header, &rows));
+    out!("{}", report::table(header, &rows));
     ExitCode::SUCCESS
 }
 
@@ -478,7 +526,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
         Err(code) => return code,
     };
     if let Err(err) = socwatch::security::create_data_dir(&config.daemon.data_dir) {
-        eprintln!(
+        errln!(
             "cannot create the data folder {}: {err}",
             config.daemon.data_dir.display()
         );
@@ -490,7 +538,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
     let store = match socwatch::store::Store::open(&config.daemon.data_dir) {
         Ok(store) => std::sync::Arc::new(store),
         Err(err) => {
-            eprintln!(
+            errln!(
                 "cannot open the store at {}: {err}",
                 config.daemon.data_dir.display()
             );
@@ -504,7 +552,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("cannot start the runtime: {err}");
+            errln!("cannot start the runtime: {err}");
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
@@ -521,15 +569,18 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
                     .filter_map(|(_, l)| l.local_addr().ok().map(|a| format!("tcp:{a}"))),
             )
             .collect();
+        // Handlers first: a SIGTERM sent as soon as "running" is logged must stop us gracefully,
+        // not kill us with the default action.
+        let rules_count = rules.len();
+        let (rules_tx, _) = tokio::sync::watch::channel(std::sync::Arc::new(rules));
+        let shutdown = socwatch::daemon::reload::signals(config_file, rules_tx.clone());
         tracing::info!(
             api = %bound.api.local_addr()?,
             syslog = %syslog.join(","),
             file_sources = socwatch::daemon::file_sources(&config).len(),
-            rules = rules.len(),
+            rules = rules_count,
             "socwatch running"
         );
-        let (rules_tx, _) = tokio::sync::watch::channel(std::sync::Arc::new(rules));
-        let shutdown = socwatch::daemon::reload::signals(config_file, rules_tx.clone());
         socwatch::daemon::run(config, rules_tx, store, bound, shutdown, || {
             socwatch::daemon::notify_systemd("READY=1");
         })
@@ -541,7 +592,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("socwatch run: {err:#}");
+            errln!("socwatch run: {err:#}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

@@ -59,7 +59,7 @@ impl Bound {
         let api_addr = config.api.listen.get_ref();
         let api = TcpListener::bind(api_addr)
             .await
-            .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
+            .map_err(|err| bind_error(format!("cannot listen for the API on {api_addr}"), err))?;
         let mut syslog_udp = Vec::new();
         let mut syslog_tcp = Vec::new();
         for (index, source) in config.source.syslog.iter().enumerate() {
@@ -67,15 +67,15 @@ impl Bound {
             match source.protocol {
                 Protocol::Udp => syslog_udp.push((
                     index,
-                    UdpSocket::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot listen for syslog on udp {addr}"))?,
+                    UdpSocket::bind(addr).await.map_err(|err| {
+                        bind_error(format!("cannot listen for syslog on udp {addr}"), err)
+                    })?,
                 )),
                 Protocol::Tcp => syslog_tcp.push((
                     index,
-                    TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot listen for syslog on tcp {addr}"))?,
+                    TcpListener::bind(addr).await.map_err(|err| {
+                        bind_error(format!("cannot listen for syslog on tcp {addr}"), err)
+                    })?,
                 )),
             }
         }
@@ -84,6 +84,18 @@ impl Bound {
             syslog_udp,
             syslog_tcp,
         })
+    }
+}
+
+/// A bind failure; a refused port below 1024 says what the process lacks and where the shipped
+/// unit grants it, because "permission denied" alone sends people looking at file modes.
+fn bind_error(what: String, err: std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::PermissionDenied {
+        anyhow::anyhow!(
+            "{what}: {err}; ports below 1024 need CAP_NET_BIND_SERVICE (the shipped unit grants it with AmbientCapabilities=CAP_NET_BIND_SERVICE)"
+        )
+    } else {
+        anyhow::Error::new(err).context(what)
     }
 }
 

@@ -1,32 +1,23 @@
 //! Rule reloads: a change in a rule folder, or SIGHUP, loads and validates the rules and publishes a
 //! valid set on the rules channel, which the pipeline and the API both read. An invalid set is
 //! logged and the running rules stay. SIGTERM and SIGINT end the `signals` future: the daemon stops.
+//!
+//! Only events that change what the rule folders hold count: reading the rules opens every file and
+//! folder again, and an open answered with a reload is an endless loop. One burst of edits is one
+//! reload.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 use crate::rules::RuleSet;
+use crate::sources::tail::watch::changes_files;
 
-/// How long a burst of file events must be quiet before the rules are read: editors write in steps.
+/// How long the rule folders must stay quiet before the rules are read: editors save in several
+/// steps (a temporary file, a rename, a chmod), and one save must give one reload.
 const SETTLE: Duration = Duration::from_millis(300);
-
-/// Whether a file event can change what the rule files say. Reading the files (which the reload
-/// itself does) raises access events; counting those would reload for ever.
-fn changes_content(event: &notify::Event) -> bool {
-    use notify::EventKind;
-    matches!(
-        event.kind,
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
-    ) && !matches!(
-        event.kind,
-        EventKind::Modify(notify::event::ModifyKind::Metadata(
-            notify::event::MetadataKind::AccessTime
-        ))
-    )
-}
 
 /// Watches `paths` until `stopped`; each settled burst of changes reloads the rules once.
 pub async fn watch_rule_files(
@@ -38,9 +29,11 @@ pub async fn watch_rule_files(
     if paths.is_empty() {
         return;
     }
+    // Capacity 1: a pending wake-up already means "reload after the burst"; more add nothing.
     let (tx, mut rx) = mpsc::channel::<()>(1);
+    let named = paths.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.as_ref().is_ok_and(changes_content) {
+        if changes_files(&event) && concerns_rules(&event, &named) {
             let _ = tx.try_send(());
         }
     });
@@ -61,14 +54,26 @@ pub async fn watch_rule_files(
             _ = stopped.wait_for(|s| *s) => return,
             event = rx.recv() => if event.is_none() { return },
         }
-        // Let the burst settle: wait until no event came for SETTLE.
-        while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
+        // Trailing debounce: read once nothing changed for SETTLE.
+        loop {
+            match tokio::time::timeout(SETTLE, rx.recv()).await {
+                Ok(Some(())) => continue,
+                Ok(None) => return,
+                Err(_quiet) => break,
+            }
+        }
         let loaded = {
             let paths = paths.clone();
             tokio::task::spawn_blocking(move || crate::load::rules(&paths)).await
         };
         match loaded {
-            Ok(Ok(set)) => publish(&rules, set),
+            Ok(Ok(set)) => {
+                tracing::info!(
+                    rules = set.len(),
+                    "rule change validated; the new rules apply from the next line"
+                );
+                publish(&rules, set)
+            }
             Ok(Err(problems)) => {
                 tracing::error!(%problems, "rule change refused: the running rules stay")
             }
@@ -79,7 +84,6 @@ pub async fn watch_rule_files(
 
 /// Hands a validated rule set to the pipeline and the API.
 pub fn publish(rules: &watch::Sender<Arc<RuleSet>>, set: RuleSet) {
-    tracing::info!(rules = set.len(), "new rules loaded");
     rules.send_replace(Arc::new(set));
 }
 
@@ -133,4 +137,47 @@ async fn wait_for_signals(
         }
     }
     super::notify_systemd("STOPPING=1");
+}
+
+/// Whether a change can alter the loaded rules: a rule file (`*.yml`, `*.yaml`), a file named in
+/// `daemon.rules`, or a name without extension (a folder). An editor's swap and backup files
+/// (`.x.yml.swp`, `x.yml~`) are never loaded, and saving them while someone types must not reload.
+fn concerns_rules(event: &notify::Result<notify::Event>, named: &[PathBuf]) -> bool {
+    let Ok(event) = event else {
+        return true; // an overflow or a watch error: anything may have changed
+    };
+    // An event without a path (a rescan notice) says only that something may have changed.
+    event.paths.is_empty() || event.paths.iter().any(|path| is_rule_path(path, named))
+}
+
+fn is_rule_path(path: &Path, named: &[PathBuf]) -> bool {
+    named.iter().any(|n| n == path)
+        || match path.extension() {
+            None => true,
+            Some(ext) => ext == "yml" || ext == "yaml",
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rule_files_and_folders_concern_the_rules() {
+        let named = vec![
+            PathBuf::from("/etc/socwatch/rules"),
+            PathBuf::from("/etc/socwatch/extra.rules"),
+        ];
+        for (path, expected) in [
+            ("/etc/socwatch/rules/ssh.yml", true),
+            ("/etc/socwatch/rules/web.yaml", true),
+            ("/etc/socwatch/rules/sub", true),
+            ("/etc/socwatch/extra.rules", true),
+            ("/etc/socwatch/rules/.ssh.yml.swp", false),
+            ("/etc/socwatch/rules/ssh.yml~", false),
+            ("/etc/socwatch/rules/notes.txt", false),
+        ] {
+            assert_eq!(is_rule_path(Path::new(path), &named), expected, "{path}");
+        }
+    }
 }

@@ -256,6 +256,20 @@ impl Daemon {
         Client::new(&self.api, Token::new(&self.token)).unwrap()
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many lines the daemon has logged so far that contain `text`.
+    pub(crate) fn logged(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
     pub(crate) fn counts(&self) -> Option<(u64, usize)> {
         let incidents = self.client().list(&Filters::default()).ok()?;
         Some((incidents.iter().map(|i| i.count).sum(), incidents.len()))

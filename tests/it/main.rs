@@ -2,9 +2,12 @@
 //! or the library on real files in a temporary folder.
 
 mod cli;
+mod closed_pipe;
+mod config_check;
 mod daemon;
 mod email;
 mod fail2ban_corpus;
+mod idle;
 mod listeners;
 mod national;
 mod prefilter;

@@ -345,13 +345,8 @@ impl Tailer {
     fn expand(&mut self, stats: &mut PollStats) -> Vec<(PathBuf, FileKey, Metadata)> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
         for pattern in self.patterns.clone() {
-            let Ok(paths) = glob::glob_with(pattern.as_str(), options) else {
+            let Ok(paths) = glob::glob_with(pattern.as_str(), GLOB_OPTIONS) else {
                 continue; // validated in `new`
             };
             for entry in paths {
@@ -471,6 +466,25 @@ impl Tailer {
             }
         }
     }
+}
+
+/// How the tailer matches its globs: `*` never crosses a `/`, case matters, dotfiles match.
+const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// The regular files (symlinks followed) that `pattern` names now, as a tailer would find them;
+/// nothing for a malformed pattern. For `config check`, which warns about sources that read nothing.
+pub fn glob_files(pattern: &str) -> Vec<PathBuf> {
+    let Ok(paths) = glob::glob_with(pattern, GLOB_OPTIONS) else {
+        return Vec::new();
+    };
+    paths
+        .filter_map(Result::ok)
+        .filter(|path| fs::metadata(path).is_ok_and(|meta| meta.is_file()))
+        .collect()
 }
 
 /// The directory part of a glob before its first wildcard component.
