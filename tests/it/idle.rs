@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use socwatch::api::Client;
 use socwatch::query::Filters;
 
 use crate::daemon::{Site, line};
