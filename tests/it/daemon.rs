@@ -281,6 +281,7 @@ impl Daemon {
 
     /// Waits until `lines_stored_from(label)` reaches `lines` (never beyond: that would be a line
     /// counted twice).
+    #[track_caller]
     pub(crate) fn wait_stored(&self, label: &str, lines: u64) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -300,17 +301,22 @@ impl Daemon {
         }
     }
 
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
+        let exit = self.terminate();
+        assert!(
+            exit.success(),
+            "socwatch run exited with {exit:?} on SIGTERM"
+        );
+    }
+
+    /// Sends SIGTERM and waits for the daemon to exit, whatever its exit status.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(
-            exit.success(),
-            "socwatch run exited with {exit:?} on SIGTERM"
-        );
+        self.child.wait().unwrap()
     }
 
     pub(crate) fn kill9(mut self) {

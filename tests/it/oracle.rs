@@ -167,17 +167,24 @@ impl Kind {
     }
 }
 
-/// One generated line: what it is, which of its source's groups, seconds after the previous line.
+/// A run of 1-4 lines of one kind and group, `gap` seconds after the previous run and `spacing`
+/// seconds apart: attacks come in bursts, so windows fill, cross and half-fill.
 #[derive(Clone, Copy)]
 struct Item {
     kind: Kind,
     group: u8,
     gap: u32,
+    repeat: u8,
+    spacing: u32,
 }
 
 impl fmt::Debug for Item {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "+{}s {:?}@{}", self.gap, self.kind, self.group)
+        write!(
+            f,
+            "+{}s {:?}@{} x{} every {}s",
+            self.gap, self.kind, self.group, self.repeat, self.spacing
+        )
     }
 }
 
@@ -201,6 +208,9 @@ enum Step {
 
 #[derive(Debug, Clone)]
 struct Case {
+    /// The files sit in one folder, as in /var/log (where the sources could take each other's
+    /// files for their own), or each in a folder of its own.
+    one_folder: bool,
     files: Vec<Stream>,
     tcp: Stream,
     steps: Vec<Step>,
@@ -208,10 +218,10 @@ struct Case {
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        3 => Just(Kind::Single),
+        2 => Just(Kind::Single),
         4 => Just(Kind::Burst),
         2 => (0u8..4).prop_map(Kind::Spray),
-        2 => Just(Kind::Granted),
+        3 => Just(Kind::Granted),
         2 => Just(Kind::Alpha),
         2 => Just(Kind::Beta),
         1 => Just(Kind::Noise),
@@ -222,9 +232,9 @@ fn kind() -> impl Strategy<Value = Kind> {
 /// windows, past the 90 s suppression, past `requires`' 10 minutes, past Sigma's 1 h suppression.
 fn gap() -> impl Strategy<Value = u32> {
     prop_oneof![
-        4 => Just(0u32),
+        3 => Just(0u32),
         5 => 1u32..=5,
-        2 => 20u32..=40,
+        3 => 10u32..=40,
         1 => Just(75u32),
         1 => Just(100u32),
         1 => Just(700u32),
@@ -232,21 +242,29 @@ fn gap() -> impl Strategy<Value = u32> {
     ]
 }
 
-fn stream(lines: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Stream> {
+fn item() -> impl Strategy<Value = Item> {
+    let spacing = prop_oneof![1 => Just(0u32), 2 => 1u32..=3, 1 => Just(25u32)];
+    (kind(), 0u8..2, gap(), 1u8..=4, spacing).prop_map(|(kind, group, gap, repeat, spacing)| Item {
+        kind,
+        group,
+        gap,
+        repeat,
+        spacing,
+    })
+}
+
+fn stream(items: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Stream> {
     (
         prop::option::weighted(0.5, 2u8..=20),
-        prop::collection::vec(
-            (kind(), 0u8..2, gap()).prop_map(|(kind, group, gap)| Item { kind, group, gap }),
-            lines,
-        ),
+        prop::collection::vec(item(), items),
     )
         .prop_map(|(days_old, items)| Stream { days_old, items })
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (0usize..3, 1usize..=20).prop_map(|(file, lines)| Step::Append { file, lines }),
-        3 => (1usize..=12).prop_map(|lines| Step::Send { lines }),
+        6 => (0usize..3, 1usize..=15).prop_map(|(file, lines)| Step::Append { file, lines }),
+        3 => (1usize..=10).prop_map(|lines| Step::Send { lines }),
         1 => (0usize..3).prop_map(|file| Step::Rotate { file }),
         1 => (0usize..3).prop_map(|file| Step::CopyTruncate { file }),
         1 => Just(Step::Term),
@@ -255,14 +273,20 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// 20-190 lines per case (plus the barrier marks), 2-14 actions.
+/// About 20-200 lines per case (plus the barrier marks), 3-14 actions.
 fn case() -> impl Strategy<Value = Case> {
     (
-        prop::collection::vec(stream(6..=50), 2..=3),
-        stream(8..=40),
-        prop::collection::vec(step(), 2..=14),
+        any::<bool>(),
+        prop::collection::vec(stream(4..=16), 2..=3),
+        stream(3..=12),
+        prop::collection::vec(step(), 3..=14),
     )
-        .prop_map(|(files, tcp, steps)| Case { files, tcp, steps })
+        .prop_map(|(one_folder, files, tcp, steps)| Case {
+            one_folder,
+            files,
+            tcp,
+            steps,
+        })
 }
 
 /// A line as a source got it, with what the coverage check needs to know about it.
@@ -284,8 +308,8 @@ struct Source {
     /// The second octet of this source's addresses: a group belongs to one source only.
     octet: u8,
     spec: Stream,
-    /// The time of each generated line.
-    times: Vec<Timestamp>,
+    /// The generated lines, runs expanded: kind, group, time.
+    planned: Vec<(Kind, u8, Timestamp)>,
     next: usize,
     lines: Vec<Written>,
 }
@@ -298,23 +322,34 @@ impl Source {
         spec: &Stream,
         now: Timestamp,
     ) -> Self {
-        let span: i64 = spec.items.iter().map(|i| i64::from(i.gap)).sum();
-        let days = i64::from(spec.days_old.unwrap_or(0));
-        let mut at = now - (span + 60).seconds() - (days * 24).hours();
-        let times = spec
+        let span: i64 = spec
             .items
             .iter()
-            .map(|item| {
-                at += i64::from(item.gap).seconds();
-                at
-            })
-            .collect();
+            .map(|i| i64::from(i.gap) + i64::from(i.spacing) * i64::from(i.repeat - 1))
+            .sum();
+        let days = i64::from(spec.days_old.unwrap_or(0));
+        // Timestamp arithmetic takes no calendar days: a day here is 24 hours.
+        let mut at = now - (span + 60).seconds() - (days * 24).hours();
+        let mut planned = Vec::new();
+        for item in &spec.items {
+            at += i64::from(item.gap).seconds();
+            for n in 0..item.repeat {
+                if n > 0 {
+                    at += i64::from(item.spacing).seconds();
+                }
+                let kind = match item.kind {
+                    Kind::Spray(user) => Kind::Spray((user + n) % 4),
+                    other => other,
+                };
+                planned.push((kind, item.group, at));
+            }
+        }
         Source {
             name,
             host,
             octet,
             spec: spec.clone(),
-            times,
+            planned,
             next: 0,
             lines: Vec::new(),
         }
@@ -329,18 +364,19 @@ impl Source {
         self.lines
             .last()
             .map(|l| l.ts)
-            .or_else(|| self.times.first().copied())
+            .or_else(|| self.planned.first().map(|p| p.2))
             .unwrap_or_else(Timestamp::now)
     }
 
     fn left(&self) -> usize {
-        self.spec.items.len() - self.next
+        self.planned.len() - self.next
     }
 }
 
 /// One case being played against a daemon; dropping it kills the daemon.
 struct Run<'a> {
     site: &'a Site,
+    one_folder: bool,
     daemon: Option<Daemon>,
     tcp: Option<TcpStream>,
     /// TCP messages sent to the running daemon since it started.
@@ -358,7 +394,8 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(site: &'a Site, case: &Case) -> Self {
-        let now = Timestamp::now();
+        // Whole seconds, as RFC 3164 stamps carry them, so recorded times equal the decoded ones.
+        let now = Timestamp::from_second(Timestamp::now().as_second()).expect("a time of now");
         let files = case
             .files
             .iter()
@@ -367,6 +404,7 @@ impl<'a> Run<'a> {
             .collect();
         Run {
             site,
+            one_folder: case.one_folder,
             daemon: None,
             tcp: None,
             sent: 0,
@@ -431,15 +469,15 @@ impl<'a> Run<'a> {
             if source.left() == 0 {
                 break;
             }
-            let (item, ts) = (source.spec.items[source.next], source.times[source.next]);
+            let (kind, group, ts) = source.planned[source.next];
             source.next += 1;
-            out.push(self.record(file, Some(item.kind), item.group, ts, ""));
+            out.push(self.record(file, Some(kind), group, ts, ""));
         }
         out
     }
 
     fn file_path(&self, file: usize) -> String {
-        format!("logs/{}.log", self.files[file].name)
+        file_path(self.one_folder, self.files[file].name)
     }
 
     fn append(&mut self, file: usize, lines: usize) {
@@ -478,7 +516,7 @@ impl<'a> Run<'a> {
         });
         for line in &text {
             // Newline framing, as rsyslog's omfwd sends it.
-            write!(stream, "<13>{line}\n").expect("send syslog");
+            writeln!(stream, "<13>{line}").expect("send syslog");
         }
         stream.flush().expect("send syslog");
         self.sent += text.len() as u64;
@@ -547,8 +585,15 @@ impl<'a> Run<'a> {
             self.kills.push(self.seq);
             self.log.push("SIGKILL".into());
         } else {
-            daemon.stop();
-            self.log.push("SIGTERM".into());
+            // The exit status is `issue10_sigterm_right_after_running_exits_cleanly`'s business:
+            // a SIGTERM that lands before the daemon's handlers are installed ends it like a
+            // SIGKILL, which changes nothing this test compares.
+            let exit = daemon.terminate();
+            self.log.push(if exit.success() {
+                "SIGTERM".into()
+            } else {
+                format!("SIGTERM ({exit})")
+            });
         }
         self.epoch += 1;
     }
@@ -744,13 +789,25 @@ fn site() -> Site {
     site
 }
 
-fn config(files: usize) -> String {
+/// Where a tailed file lives, relative to the site.
+fn file_path(one_folder: bool, name: &str) -> String {
+    if one_folder {
+        format!("logs/{name}.log")
+    } else {
+        format!("logs/{name}/{name}.log")
+    }
+}
+
+fn config(site: &Site, files: usize, one_folder: bool) -> String {
     let mut config = format!(
         "[daemon]\ndata_dir = \"{{root}}/data\"\nrules = [\"{{root}}/rules\"]\nlang = \"en\"\ntimezone = \"{ZONE}\"\n"
     );
     for name in &FILE_NAMES[..files] {
+        let path = site.path(&file_path(one_folder, name));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         config.push_str(&format!(
-            "\n[[source.file]]\npaths = [\"{{root}}/logs/{name}.log\"]\nstart_at = \"beginning\"\nsystem = \"dvc-portal\"\nlevel = 3\n"
+            "\n[[source.file]]\npaths = [\"{}\"]\nstart_at = \"beginning\"\nsystem = \"dvc-portal\"\nlevel = 3\n",
+            path.display()
         ));
     }
     config.push_str(&format!(
@@ -762,7 +819,7 @@ fn config(files: usize) -> String {
 /// Plays one case and compares; `Err` holds the whole story.
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let site = site();
-    site.write_config(&config(case.files.len()));
+    site.write_config(&config(&site, case.files.len(), case.one_folder));
     let site = site.with_token();
     let mut run = Run::new(&site, case);
     run.daemon();
@@ -773,6 +830,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let expected = run.scan();
     // Everything is applied once the last marks are (see `finish`); the daemon gets a moment more
     // only while its answer is still changing.
+    Coverage::tally(&run, &expected);
     let mut got = run.daemon_incidents();
     while got != expected {
         std::thread::sleep(Duration::from_millis(200));
@@ -798,7 +856,6 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             run.describe_lines()
         )));
     }
-    Coverage::tally(&run, &expected);
     if let Some(daemon) = run.daemon.take() {
         daemon.stop();
     }
@@ -882,8 +939,8 @@ fn issue10_the_daemon_through_rotations_restarts_and_kills_equals_scan() {
             "/proptest-regressions/it/oracle.txt"
         )))),
         // Each case runs the daemon: bound the shrinking, which reruns whole cases.
-        max_shrink_iters: 64,
-        max_shrink_time: 240_000,
+        max_shrink_iters: 100,
+        max_shrink_time: 120_000,
         ..Config::default()
     });
     let started = Instant::now();

@@ -199,6 +199,8 @@ fn issue10_a_line_written_while_down_is_read_once_with_two_file_sources_in_one_f
     daemon.stop();
     site.append([crate::daemon::line(3, "203.0.113.40")]);
     let daemon = site.start();
+    // Its own tailer resumes app.log at the checkpoint and reads the line (once, or twice at once).
+    daemon.wait_stored(&app, 1);
     // The other source reads its own new line only after its first look around, so once that line
     // is stored, everything either tailer took from app.log at the restart is stored too.
     site.append_to("logs/other.log", [crate::daemon::line(0, "203.0.113.41")]);
@@ -222,5 +224,22 @@ fn issue10_a_line_written_while_down_is_read_once_with_two_file_sources_in_one_f
         "1 line was written to app.log while the daemon was down; after the restart it was read \
          {app_lines} times (socwatch_lines_read_total of app.log) and the incidents are \
          (address, count) {counts:?}"
+    );
+}
+
+/// Found by the oracle: a SIGTERM sent as soon as the daemon logged "socwatch running" (systemd
+/// has READY=1 by then too) must still drain and exit 0, not end it by the signal's default action.
+#[test]
+fn issue10_sigterm_right_after_running_exits_cleanly() {
+    let site = Site::new(false).with_token();
+    let failed: Vec<String> = (0..10)
+        .map(|_| site.start().terminate())
+        .filter(|exit| !exit.success())
+        .map(|exit| exit.to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "SIGTERM right after \"socwatch running\": {} of 10 runs did not exit 0: {failed:?}",
+        failed.len()
     );
 }
