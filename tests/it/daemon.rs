@@ -61,6 +61,53 @@ impl Site {
         Site { dir }
     }
 
+    /// Protects the API with a token file (mode 0600, as the daemon requires of secrets); the
+    /// site's daemons then send the token with every request.
+    pub(crate) fn with_token(self) -> Site {
+        use std::os::unix::fs::PermissionsExt;
+        let token = "oracle-test-token-4f1c9e-0123456789abcdef";
+        let file = self.path("api.token");
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        self.edit_config(|config| {
+            config.replace(
+                "[api]\n",
+                &format!("[api]\ntoken_file = \"{}\"\n", file.display()),
+            )
+        });
+        self
+    }
+
+    /// Adds `key = value` lines to the config's `[daemon]` table (before `start`).
+    pub(crate) fn daemon_settings(&self, lines: &str) {
+        self.edit_config(|config| {
+            config.replacen("[daemon]\n", &format!("[daemon]\n{lines}\n"), 1)
+        });
+    }
+
+    /// Runs on the rules built into the binary: drops `daemon.rules` from the config.
+    pub(crate) fn use_shipped_rules(&self) {
+        self.edit_config(|config| {
+            config
+                .lines()
+                .filter(|line| !line.starts_with("rules = "))
+                .map(|line| format!("{line}\n"))
+                .collect()
+        });
+    }
+
+    /// Replaces the whole config file (before `start`); `{root}` in `text` is the site's folder.
+    pub(crate) fn write_config(&self, text: &str) {
+        let text = text.replace("{root}", &self.dir.path().display().to_string());
+        std::fs::write(self.path("socwatch.toml"), text).unwrap();
+    }
+
+    fn edit_config(&self, edit: impl FnOnce(&str) -> String) {
+        let path = self.path("socwatch.toml");
+        let config = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, edit(&config)).unwrap();
+    }
+
     /// Adds sections to the site's config file (before `start`).
     pub(crate) fn add_config(&self, text: &str) {
         let path = self.path("socwatch.toml");
@@ -122,23 +169,33 @@ impl Site {
     }
 
     pub(crate) fn append(&self, lines: impl IntoIterator<Item = String>) {
+        self.append_to("logs/app.log", lines);
+    }
+
+    /// Appends lines to a file of the site (created if missing), as a logging program would.
+    pub(crate) fn append_to(&self, rel: &str, lines: impl IntoIterator<Item = String>) {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.path("logs/app.log"))
+            .open(self.path(rel))
             .unwrap();
         for line in lines {
             writeln!(file, "{line}").unwrap();
         }
     }
 
-    fn logrotate(&self, mode: &str) {
-        let conf = self.path(&format!("logrotate-{mode}.conf"));
+    pub(crate) fn logrotate(&self, mode: &str) {
+        self.logrotate_file("logs/app.log", mode);
+    }
+
+    /// Rotates one file of the site with the real `logrotate` (`create` or `copytruncate`).
+    pub(crate) fn logrotate_file(&self, rel: &str, mode: &str) {
+        let conf = self.path(&format!("logrotate-{}-{mode}.conf", rel.replace('/', "_")));
         std::fs::write(
             &conf,
             format!(
                 "{} {{\n  rotate 10\n  {mode}\n  missingok\n  nocompress\n}}\n",
-                self.path("logs/app.log").display()
+                self.path(rel).display()
             ),
         )
         .unwrap();
@@ -297,8 +354,15 @@ impl Daemon {
         }
     }
 
-    /// Lines the daemon has read and stored durably (`socwatch_lines_read_total`, all sources).
-    fn lines_stored(&self) -> u64 {
+    /// Lines the daemon has read and stored durably (`socwatch_lines_read_total`, all sources)
+    /// since it started.
+    pub(crate) fn lines_stored(&self) -> u64 {
+        self.lines_stored_from("")
+    }
+
+    /// Lines of the sources whose metric label starts with `label` (a syslog source's label is its
+    /// configured `listen`, a file's its path) stored durably since the daemon started.
+    pub(crate) fn lines_stored_from(&self, label: &str) -> u64 {
         use std::io::Read;
         let Ok(mut stream) = std::net::TcpStream::connect(&self.api) else {
             return 0;
@@ -310,28 +374,66 @@ impl Daemon {
         );
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
+        let prefix = format!("socwatch_lines_read_total{{source=\"{label}");
         text.lines()
-            .filter(|l| l.starts_with("socwatch_lines_read_total"))
+            .filter(|l| l.starts_with(&prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     }
 
-    pub(crate) fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
+    /// Waits until `lines_stored_from(label)` reaches `lines` (never beyond: that would be a line
+    /// counted twice).
+    #[track_caller]
+    pub(crate) fn wait_stored(&self, label: &str, lines: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let stored = self.lines_stored_from(label);
+            assert!(
+                stored <= lines,
+                "{stored} lines stored from '{label}', only {lines} were sent to it"
+            );
+            if stored == lines {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {stored} of {lines} lines from '{label}' stored after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub(crate) fn stop(self) {
+        let exit = self.terminate();
         assert!(
             exit.success(),
             "socwatch run exited with {exit:?} on SIGTERM"
         );
     }
 
+    /// Sends SIGTERM and waits for the daemon to exit, whatever its exit status.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+
     pub(crate) fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    /// A failing test must not leave its daemon running (after `stop` or `kill9` it has exited).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

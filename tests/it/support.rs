@@ -74,3 +74,23 @@ pub const INCIDENT_FIELDS: [&str; 16] = [
     "evidence",
     "history",
 ];
+
+/// The zone the daemon and scan tests set explicitly (`daemon.timezone`, `scan --timezone`), so
+/// the machine's own zone never decides what an RFC 3164 stamp means.
+pub const ZONE: &str = "Asia/Ho_Chi_Minh";
+
+/// `ts` as an RFC 3164 stamp (`Nov  2 10:00:10`) in `ZONE`, to the second.
+pub fn rfc3164(ts: jiff::Timestamp) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let local = ts.to_zoned(jiff::tz::TimeZone::get(ZONE).unwrap());
+    format!(
+        "{} {:>2} {:02}:{:02}:{:02}",
+        MONTHS[local.month() as usize - 1],
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second()
+    )
+}
