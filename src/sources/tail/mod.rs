@@ -414,7 +414,10 @@ impl Tailer {
     }
 
     /// After downtime, a checkpointed file may have been rotated away (`auth.log` → `auth.log.1`)
-    /// with unread lines. Looks for it by identity beside the matched files and drains it.
+    /// with unread lines. Looks for it by identity beside the matched files and drains it. Only a
+    /// name that is one of this source's names plus a rotation suffix qualifies: the checkpoints of
+    /// every source are offered to every tailer, and another source's file in the same folder
+    /// (`syslog` beside `auth.log`) is that source's to read, not a rotated file of this one.
     fn adopt_rotated(&mut self, named: &[(PathBuf, FileKey, Metadata)], stats: &mut PollStats) {
         if self.checkpoints.is_empty() {
             return;
@@ -437,6 +440,9 @@ impl Tailer {
                 };
                 let key = FileKey::of(&meta);
                 if !meta.is_file() || self.files.contains_key(&key) {
+                    continue;
+                }
+                if !self.checkpoints.contains_key(&key) || !self.is_rotated_name(&path) {
                     continue;
                 }
                 let Some(cp) = self.checkpoints.get(&key).copied() else {
@@ -465,6 +471,29 @@ impl Tailer {
                 );
             }
         }
+    }
+}
+
+impl Tailer {
+    /// Whether `path` is a rotated name of one of this source's files: a configured pattern's
+    /// file name matches a prefix of it that a rotation suffix follows (`auth.log.1`,
+    /// `auth.log.2.gz`, `auth.log-20261203`, `access.log_old`).
+    fn is_rotated_name(&self, path: &Path) -> bool {
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return false;
+        };
+        self.config.paths.iter().any(|pattern| {
+            let file_pattern = Path::new(pattern)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Ok(glob) = glob::Pattern::new(&file_pattern) else {
+                return false;
+            };
+            name.char_indices()
+                .filter(|(_, c)| matches!(c, '.' | '-' | '_'))
+                .any(|(at, _)| at > 0 && glob.matches_with(&name[..at], GLOB_OPTIONS))
+        })
     }
 }
 

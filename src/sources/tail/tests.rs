@@ -537,3 +537,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn only_rotated_names_of_its_own_files_are_adopted() {
+    let tailer = Tailer::new(
+        TailerConfig {
+            paths: vec![
+                "/var/log/auth.log".into(),
+                "/var/log/nginx/*access.log".into(),
+            ],
+            start_at: StartAt::Beginning,
+            max_line_bytes: 1024,
+        },
+        HashMap::new(),
+    )
+    .unwrap();
+    for (name, expected) in [
+        ("/var/log/auth.log.1", true),
+        ("/var/log/auth.log.2.gz", true),
+        ("/var/log/auth.log-20261203", true),
+        ("/var/log/nginx/portal-access.log.1", true),
+        ("/var/log/syslog", false),
+        ("/var/log/syslog.1", false),
+        ("/var/log/auth.logger", false),
+        ("/var/log/nginx/error.log.1", false),
+    ] {
+        assert_eq!(tailer.is_rotated_name(Path::new(name)), expected, "{name}");
+    }
+}
