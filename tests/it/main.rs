@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod email;
 mod fail2ban_corpus;
+mod journald;
 mod national;
 mod prefilter;
 mod scan_input;
