@@ -261,7 +261,7 @@ async fn follow(
     stats: &JournaldStats,
     limits: &Limits,
     cursor: &mut Option<String>,
-    stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+    mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Outcome {
     let spawned = Command::new(JOURNALCTL)
         .args(journalctl_args(source, start))
@@ -297,21 +297,26 @@ async fn follow(
             cursor,
             entries: 0,
         };
-        let ended = reader.run(stop).await;
+        let mut ended = reader.run(stop.as_mut()).await;
         let entries = reader.entries;
-        let status = match ended {
-            Reading::Ended => match child.wait().await {
-                Ok(status) => status.to_string(),
-                Err(err) => format!("unknown ({err})"),
-            },
-            // SIGKILL and wait: the child is reaped before `run` returns.
-            Reading::Stopped | Reading::ChannelClosed => {
-                if let Err(err) = child.kill().await {
-                    tracing::warn!(source = %name, error = %err, "cannot stop journalctl");
-                }
-                String::new()
+        let mut status = String::new();
+        if let Reading::Ended = ended {
+            // It closed its output; it should be exiting, but a stop must not wait for that.
+            tokio::select! {
+                biased;
+                () = stop.as_mut() => ended = Reading::Stopped,
+                waited = child.wait() => status = match waited {
+                    Ok(status) => status.to_string(),
+                    Err(err) => format!("unknown ({err})"),
+                },
             }
-        };
+        }
+        if !matches!(ended, Reading::Ended) {
+            // SIGKILL and wait: the child is reaped before `run` returns.
+            if let Err(err) = child.kill().await {
+                tracing::warn!(source = %name, error = %err, "cannot stop journalctl");
+            }
+        }
         (ended, status, entries)
     };
     // Both in this task: stderr closes when the child ends, whichever way it ends.
