@@ -290,6 +290,7 @@ async fn follow(
     let name = source.name();
     let reading = async {
         let mut reader = EntryReader {
+            name: &name,
             stdout: BufReader::with_capacity(64 * 1024, stdout),
             tx,
             stats,
@@ -342,6 +343,8 @@ enum Reading {
 }
 
 struct EntryReader<'a, R> {
+    /// The source's name, for the logs.
+    name: &'a str,
     stdout: R,
     tx: &'a mpsc::Sender<JournalLine>,
     stats: &'a JournaldStats,
@@ -364,13 +367,17 @@ impl<R: AsyncBufRead + Unpin> EntryReader<'_, R> {
                 Ok(Some(len)) => len,
                 Ok(None) => return Reading::Ended,
                 Err(err) => {
-                    tracing::warn!(error = %err, "cannot read journalctl's output");
+                    tracing::warn!(source = %self.name, error = %err, "cannot read journalctl's output");
                     return Reading::Ended;
                 }
             };
             if len > self.limits.max_entry_bytes {
                 self.stats.oversized.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(bytes = len, "journal entry longer than the cap: skipped");
+                tracing::warn!(
+                    source = %self.name,
+                    bytes = len,
+                    "journal entry longer than the cap: skipped"
+                );
                 continue;
             }
             let Some(line) = self.convert(&buf) else {
@@ -393,7 +400,7 @@ impl<R: AsyncBufRead + Unpin> EntryReader<'_, R> {
     fn convert(&mut self, json: &[u8]) -> Option<JournalLine> {
         let Ok(value) = serde_json::from_slice::<Value>(json) else {
             self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("journalctl printed something that is not JSON: skipped");
+            tracing::debug!(source = %self.name, "journalctl printed something that is not JSON: skipped");
             return None;
         };
         self.entries += 1;
@@ -410,7 +417,7 @@ impl<R: AsyncBufRead + Unpin> EntryReader<'_, R> {
                     _ => &self.stats.malformed,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %err, "journal entry skipped");
+                tracing::debug!(source = %self.name, error = %err, "journal entry skipped");
                 // Skipped, but seen: a restart goes on after it.
                 if let Some(cursor) = value.get("__CURSOR").and_then(Value::as_str) {
                     *self.cursor = Some(cursor.to_string());
