@@ -102,6 +102,8 @@ pub struct Sources {
     pub file: Vec<FileSource>,
     #[serde(default)]
     pub syslog: Vec<SyslogSource>,
+    #[serde(default)]
+    pub journald: Vec<JournaldSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +140,114 @@ pub enum StartAt {
     #[default]
     End,
     Beginning,
+}
+
+/// `[[source.journald]]`: the systemd journal, read through `journalctl` (`sources::journald`).
+/// Journal times are absolute, so there is no `timezone`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournaldSource {
+    /// Only entries of these units (`journalctl --unit`, several: any of them).
+    #[serde(default = "no_names")]
+    pub units: Spanned<Vec<String>>,
+    /// Only entries with these syslog identifiers (`journalctl --identifier`, several: any of them).
+    /// With `units` too, an entry must match both lists (journalctl's rule).
+    #[serde(default = "no_names")]
+    pub identifiers: Spanned<Vec<String>>,
+    /// A journal folder instead of this machine's journal (`journalctl --directory`).
+    pub directory: Option<Spanned<PathBuf>>,
+    /// Journal files or globs instead of this machine's journal (`journalctl --file`).
+    #[serde(default = "no_names")]
+    pub files: Spanned<Vec<String>>,
+    #[serde(default)]
+    pub system: String,
+    #[serde(default = "default_level")]
+    pub level: Spanned<u8>,
+    /// Where a source without a saved cursor starts: after the last entry, or at the oldest one.
+    #[serde(default)]
+    pub start_at: StartAt,
+}
+
+impl Default for JournaldSource {
+    /// This machine's whole journal from its end: what the built-in defaults watch.
+    fn default() -> Self {
+        JournaldSource {
+            units: no_names(),
+            identifiers: no_names(),
+            directory: None,
+            files: no_names(),
+            system: String::new(),
+            level: default_level(),
+            start_at: StartAt::End,
+        }
+    }
+}
+
+impl JournaldSource {
+    /// How logs, metrics and `source` name it: `journald`, or `journald:` and the folder or files read.
+    pub fn name(&self) -> String {
+        match &self.directory {
+            Some(dir) => format!("journald:{}", dir.get_ref().display()),
+            None if !self.files.get_ref().is_empty() => {
+                format!("journald:{}", self.files.get_ref().join(","))
+            }
+            None => "journald".to_string(),
+        }
+    }
+
+    /// The store key of this source's cursor: the journal read and the filters, so two sources on one
+    /// journal keep their own cursors. Changing a source's filters starts it anew (per `start_at`).
+    pub fn checkpoint_key(&self) -> String {
+        let mut key = self.name();
+        for unit in self.units.get_ref() {
+            key.push_str(";unit=");
+            key.push_str(unit);
+        }
+        for identifier in self.identifiers.get_ref() {
+            key.push_str(";identifier=");
+            key.push_str(identifier);
+        }
+        key
+    }
+
+    fn problems(&self, problem: &mut dyn FnMut(std::ops::Range<usize>, String)) {
+        if !(0..=5).contains(self.level.get_ref()) {
+            problem(self.level.span(), "level must be 1-5".into());
+        }
+        if let Some(dir) = &self.directory {
+            if !self.files.get_ref().is_empty() {
+                problem(
+                    dir.span(),
+                    "source.journald: directory and files cannot go together".into(),
+                );
+            }
+            if dir.get_ref().as_os_str().is_empty() {
+                problem(dir.span(), "source.journald.directory is empty".into());
+            }
+        }
+        for (key, names) in [
+            ("units", &self.units),
+            ("identifiers", &self.identifiers),
+            ("files", &self.files),
+        ] {
+            // journalctl gets each name as one argument, so only an empty one (which it refuses) or a
+            // line break (never part of a unit, identifier or path worth reading) is wrong here.
+            if names
+                .get_ref()
+                .iter()
+                .any(|name| name.is_empty() || name.contains(['\n', '\0']))
+            {
+                problem(
+                    names.span(),
+                    format!("source.journald.{key}: names must be non-empty, on one line"),
+                );
+            }
+        }
+    }
+}
+
+fn no_names() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, Vec::new())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -455,6 +565,9 @@ impl Config {
                 );
             }
         }
+        for source in &config.source.journald {
+            source.problems(&mut problem);
+        }
         match config.api.listen.get_ref().parse::<std::net::SocketAddr>() {
             Err(_) => problem(
                 config.api.listen.span(),
@@ -706,6 +819,52 @@ min_severity = "high"
                 (14, "api.operator.name must not begin or end with spaces"),
             ]
         );
+    }
+
+    #[test]
+    fn journald_sources_are_read_and_checked() {
+        let text = "[[source.journald]]\nunits = [\"ssh.service\"]\nidentifiers = [\"sudo\", \"su\"]\nsystem = \"dvc-portal\"\nlevel = 3\nstart_at = \"beginning\"\n\n[[source.journald]]\nfiles = [\"/srv/copy/*.journal\"]\n";
+        let config = Config::parse("c.toml", text).unwrap();
+        let [ssh, copy] = &config.source.journald[..] else {
+            panic!("two sources: {:?}", config.source.journald);
+        };
+        assert_eq!(ssh.units.get_ref(), &["ssh.service"]);
+        assert_eq!(
+            (ssh.level.get_ref(), ssh.start_at),
+            (&3, StartAt::Beginning)
+        );
+        assert_eq!(ssh.name(), "journald");
+        assert_eq!(
+            ssh.checkpoint_key(),
+            "journald;unit=ssh.service;identifier=sudo;identifier=su"
+        );
+        assert_eq!(
+            (copy.start_at, copy.directory.is_none()),
+            (StartAt::End, true)
+        );
+        assert_eq!(copy.name(), "journald:/srv/copy/*.journal");
+        assert_eq!(JournaldSource::default().checkpoint_key(), "journald");
+
+        let bad = "[[source.journald]]\nunits = [\"\"]\nlevel = 7\ndirectory = \"/srv/j\"\nfiles = [\"/x\"]\n";
+        let problems = Config::parse("c.toml", bad).unwrap_err();
+        let found: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (3, "level must be 1-5"),
+                (4, "source.journald: directory and files cannot go together"),
+                (
+                    2,
+                    "source.journald.units: names must be non-empty, on one line"
+                ),
+            ],
+            "{problems:?}"
+        );
+        let unknown = Config::parse("c.toml", "[[source.journald]]\ntimezone = \"UTC\"\n");
+        assert_eq!(unknown.unwrap_err()[0].line, 2);
     }
 
     #[test]

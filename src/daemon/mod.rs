@@ -99,22 +99,22 @@ fn bind_error(what: String, err: std::io::Error) -> anyhow::Error {
     }
 }
 
+/// Whether the config names no source at all, so the built-in defaults apply.
+fn uses_defaults(config: &Config) -> bool {
+    config.source.file.is_empty()
+        && config.source.syslog.is_empty()
+        && config.source.journald.is_empty()
+}
+
 /// The file sources to tail: the configured ones, or, when the config names no source at all,
-/// the usual system logs that exist on this machine.
+/// the usual system logs. All of them are watched, present or not, so a log that appears later
+/// (nginx installed next week) is picked up.
 pub fn file_sources(config: &Config) -> Vec<FileSource> {
-    if !config.source.file.is_empty() || !config.source.syslog.is_empty() {
+    if !uses_defaults(config) {
         return config.source.file.clone();
     }
-    let existing: Vec<String> = DEFAULT_LOGS
-        .iter()
-        .filter(|path| Path::new(path).exists())
-        .map(|path| path.to_string())
-        .collect();
-    if existing.is_empty() {
-        return Vec::new();
-    }
     vec![FileSource {
-        paths: existing,
+        paths: DEFAULT_LOGS.iter().map(|path| path.to_string()).collect(),
         format: Format::Auto,
         system: String::new(),
         level: toml::Spanned::new(0..0, 0),
@@ -142,6 +142,33 @@ fn configured_sources(config: &Config) -> Vec<api::ConfiguredSource> {
             name: source.listen.get_ref().clone(),
         });
     files.chain(syslog).collect()
+}
+
+/// The journal sources: the configured ones, or, with the built-in defaults, this machine's whole
+/// journal when it has one (a stock Debian 12 logs to journald and writes none of the default files).
+pub fn journald_sources(config: &Config) -> Vec<crate::config::JournaldSource> {
+    if !uses_defaults(config) {
+        return config.source.journald.clone();
+    }
+    if crate::sources::journald::journal_available() {
+        vec![crate::config::JournaldSource::default()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Says so when the built-in defaults find nothing to read: no default file exists and there is no
+/// journal. The files are still watched, in case one appears.
+fn warn_if_nothing_to_watch(config: &Config, journals: &[crate::config::JournaldSource]) {
+    if uses_defaults(config)
+        && journals.is_empty()
+        && !DEFAULT_LOGS.iter().any(|path| Path::new(path).exists())
+    {
+        tracing::warn!(
+            files = %DEFAULT_LOGS.join(", "),
+            "no log to watch yet: none of the default files exists and this machine has no systemd journal; configure [[source.file]], [[source.syslog]] or [[source.journald]] (the default files are watched and read once they appear)"
+        );
+    }
 }
 
 /// The machine's name, for incidents whose lines name no host.
@@ -314,6 +341,41 @@ pub async fn run(
             }
         }
     });
+    // Journal sources, resumed after their saved cursors.
+    let journals = journald_sources(&config);
+    warn_if_nothing_to_watch(&config, &journals);
+    let journald_stats = Arc::new(crate::sources::journald::JournaldStats::default());
+    for (index, source) in journals.iter().enumerate() {
+        let cursor = store.text_checkpoint(&source.checkpoint_key())?;
+        let (line_tx, mut line_rx) = mpsc::channel(1024);
+        let mut stop = sources_stopped.clone();
+        sources.spawn(crate::sources::journald::run(
+            source.clone(),
+            cursor,
+            line_tx,
+            journald_stats.clone(),
+            crate::sources::journald::Limits::default(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ));
+        let forward = tx.clone();
+        sources.spawn(async move {
+            while let Some(line) = line_rx.recv().await {
+                if forward
+                    .send(Input::Journal {
+                        source: index,
+                        line,
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
     // Held until shutdown, so a daemon with no source (only the API) keeps its pipeline waiting
     // rather than seeing the channel close at once.
     let held_open = tx;
@@ -338,6 +400,7 @@ pub async fn run(
         metrics: metrics.clone(),
         syslog_stats,
         files,
+        journals,
         host,
         progress: progress.clone(),
     };

@@ -13,12 +13,13 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
 use super::systemd::Progress;
-use crate::config::{Config, FileSource};
+use crate::config::{Config, FileSource, JournaldSource};
 use crate::correlate::{Change, Limits};
 use crate::engine::{Engine, Sink, Source, SourceSpec};
 use crate::metrics::Metrics;
 use crate::model::{Format, Logsource, Status};
 use crate::rules::RuleSet;
+use crate::sources::journald::JournalLine;
 use crate::sources::syslog::{SyslogMessage, SyslogStats};
 use crate::sources::tail::TailedLine;
 use crate::store::{Position, Store};
@@ -32,6 +33,7 @@ const REFERENCE_REFRESH: Duration = Duration::from_secs(3600);
 pub enum Input {
     File { source: usize, line: TailedLine },
     Syslog(SyslogMessage),
+    Journal { source: usize, line: JournalLine },
 }
 
 /// A source as the pipeline keeps it: the engine's decoding state and when its year reference was set.
@@ -48,6 +50,8 @@ enum SourceKey {
     /// A syslog listener and the peer's address: each sender has its own clock and year inference,
     /// while system and level come from the listener it used.
     Syslog(usize, std::net::IpAddr),
+    /// A journal source.
+    Journal(usize),
 }
 
 /// What the pipeline thread needs.
@@ -58,6 +62,7 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     pub syslog_stats: Arc<SyslogStats>,
     pub files: Vec<FileSource>,
+    pub journals: Vec<JournaldSource>,
     /// Each file source's configured logsource, parsed once.
     pub file_logsources: Vec<Logsource>,
     pub host: String,
@@ -131,6 +136,21 @@ impl Pipeline {
                     host: self.host.clone(),
                 }
             }
+            SourceKey::Journal(index) => {
+                let config = &self.journals[*index];
+                let name = config.name();
+                SourceSpec {
+                    clock: name.clone(),
+                    name,
+                    format: Format::Syslog,
+                    logsource: Logsource::default(),
+                    // The lines carry their offset; the zone only matters for a stamp without one.
+                    zone: jiff::tz::TimeZone::UTC,
+                    system: config.system.clone(),
+                    level: *config.level.get_ref(),
+                    host: self.host.clone(),
+                }
+            }
             SourceKey::Syslog(index, peer) => {
                 let config = &self.config.source.syslog[*index];
                 SourceSpec {
@@ -186,6 +206,15 @@ impl Pipeline {
                             &line.bytes,
                             line.len,
                         )
+                    }
+                    Input::Journal { source, line } => {
+                        let config = &self.journals[*source];
+                        positions.insert(
+                            config.checkpoint_key(),
+                            Position::Cursor(line.cursor.clone()),
+                        );
+                        let len = line.bytes.len();
+                        (SourceKey::Journal(*source), config.name(), &line.bytes, len)
                     }
                     Input::Syslog(message) => {
                         let listen = self.config.source.syslog[message.source].listen.get_ref();

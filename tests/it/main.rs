@@ -8,6 +8,7 @@ mod daemon;
 mod email;
 mod fail2ban_corpus;
 mod idle;
+mod journald;
 mod listeners;
 mod national;
 mod oracle;
