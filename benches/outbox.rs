@@ -122,15 +122,15 @@ fn main() {
     let batch = env("SOCWATCH_BENCH_BATCH", 100);
     let incidents = alerts.div_ceil(4) as u64;
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path().join("data")).unwrap());
-    store.set_outbox_policy(OutboxPolicy {
+    let policy = OutboxPolicy {
         destinations: vec![Destination {
             name: NATIONAL.into(),
             min_severity: Severity::Medium,
             every_change: true,
         }],
         cap: alerts * 2,
-    });
+    };
+    let store = Arc::new(Store::open(dir.path().join("data"), policy).unwrap());
 
     // The endpoint is down: four alerts per incident (opened, then counts 10, 100, 1,000) queue.
     let at: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();

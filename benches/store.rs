@@ -83,7 +83,7 @@ fn bench_store(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let now = Timestamp::now();
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let started = Instant::now();

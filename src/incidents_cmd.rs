@@ -118,12 +118,10 @@ impl Backend {
                 dir.display()
             ));
         }
-        match Store::open(dir) {
-            Ok(store) => {
-                // Status changes made while the daemon is down are queued for the destinations too.
-                store.set_outbox_policy(socwatch::alerting::OutboxPolicy::from_config(config));
-                Ok(Backend::Local(Box::new(store)))
-            }
+        // Status changes made while the daemon is down are queued for the destinations too.
+        let policy = socwatch::alerting::OutboxPolicy::from_config(config);
+        match Store::open(dir, policy) {
+            Ok(store) => Ok(Backend::Local(Box::new(store))),
             Err(StoreError::Locked(_) | StoreError::Denied(_)) => Self::remote(
                 config,
                 &api::shared_token_path(config),

@@ -535,7 +535,8 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
     for warning in socwatch::security::file_warnings(&config, config_file.as_deref()) {
         tracing::warn!("{warning}");
     }
-    let store = match socwatch::store::Store::open(&config.daemon.data_dir) {
+    let policy = socwatch::alerting::OutboxPolicy::from_config(&config);
+    let store = match socwatch::store::Store::open(&config.daemon.data_dir, policy) {
         Ok(store) => std::sync::Arc::new(store),
         Err(err) => {
             errln!(

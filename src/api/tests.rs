@@ -39,8 +39,13 @@ fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> In
 }
 
 fn fixture() -> Fixture {
+    fixture_with(Default::default())
+}
+
+/// The fixture with its store opened under `policy` (where alerts go).
+fn fixture_with(policy: crate::alerting::OutboxPolicy) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("data")).unwrap();
+    let store = Store::open(dir.path().join("data"), policy).unwrap();
     let now = Timestamp::now();
     let mut incidents = vec![
         sample(
@@ -804,9 +809,7 @@ proptest! {
 #[tokio::test]
 async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
     use crate::alerting::{Destination, NATIONAL, OutboxPolicy};
-    let f = fixture();
-    let store = f.state.0.store.clone();
-    store.set_outbox_policy(OutboxPolicy {
+    let f = fixture_with(OutboxPolicy {
         destinations: vec![Destination {
             name: NATIONAL.into(),
             min_severity: Severity::Medium,
@@ -814,6 +817,13 @@ async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
         }],
         cap: 100,
     });
+    let store = f.state.0.store.clone();
+    // The fixture's incidents were opened under this policy: their alerts went out already.
+    let opened = store.outbox_peek(NATIONAL, 10).unwrap();
+    assert_eq!(opened.len(), 3, "each opened incident is queued");
+    store
+        .outbox_delivered(NATIONAL, &opened, Timestamp::now())
+        .unwrap();
     let state = f
         .state
         .clone()

@@ -198,11 +198,9 @@ pub async fn run(
     // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
     let host = hostname(&config);
 
-    // Outputs: the outbox policy first, so that no incident change goes unreported; then one
-    // sender per destination, woken once queued alerts are durable.
-    let policy = crate::alerting::OutboxPolicy::from_config(&config);
-    let destinations: Vec<String> = policy.destinations.iter().map(|d| d.name.clone()).collect();
-    store.set_outbox_policy(policy);
+    // Outputs: the store was opened with the outbox policy, so no incident change goes unreported;
+    // one sender per destination, woken once queued alerts are durable.
+    let destinations: Vec<String> = store.destinations();
     let signals = crate::outputs::Signals::default();
     let (stop_outputs, outputs_stopped) = watch::channel(false);
     let mut outputs = tokio::task::JoinSet::new();

@@ -353,8 +353,9 @@ fn migrate_v1(db: &sled::Db) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, checking its schema version.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+    /// Opens (or creates) the store in `dir`, checking its schema version. `policy` says where the
+    /// alerts of every incident change written through this handle go.
+    pub fn open(dir: impl AsRef<Path>, policy: OutboxPolicy) -> Result<Store, StoreError> {
         let path = dir.as_ref().to_path_buf();
         let db = sled::Config::new()
             .path(&path)
@@ -405,7 +406,7 @@ impl Store {
             db,
             trees,
             outbox,
-            policy: Default::default(),
+            policy: std::sync::RwLock::new(policy),
             depth: Default::default(),
             alerts_queued: Default::default(),
             on_alerts: Default::default(),
@@ -419,9 +420,10 @@ impl Store {
         &self.path
     }
 
-    /// Where alerts for incident changes go from now on.
-    pub fn set_outbox_policy(&self, policy: OutboxPolicy) {
-        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    /// The destinations alerts are queued for.
+    pub fn destinations(&self) -> Vec<String> {
+        let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
+        policy.destinations.iter().map(|d| d.name.clone()).collect()
     }
 
     /// Called after a flush that made newly queued alerts durable (the daemon wakes its outputs).

@@ -16,7 +16,7 @@ use crate::model::Evidence;
 fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match Store::open(dir) {
+        match Store::open(dir, Default::default()) {
             Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -102,7 +102,7 @@ fn apply_stores_opened_incidents_and_checkpoints_and_survives_reopen() {
         3,
     );
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), Default::default()).unwrap();
         let stored = store
             .apply(
                 &[opened(&a)],
@@ -134,7 +134,7 @@ fn apply_stores_opened_incidents_and_checkpoints_and_survives_reopen() {
 #[test]
 fn an_opened_id_already_stored_keeps_the_stored_incident_and_updates_fold_in() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let first = ts("2026-11-22T03:00:00Z");
     let a = incident("ssh-bruteforce", "203.0.113.7", first, Severity::High, 3);
     store.apply(&[opened(&a)], &[]).unwrap();
@@ -178,7 +178,7 @@ fn an_opened_id_already_stored_keeps_the_stored_incident_and_updates_fold_in() {
 #[test]
 fn transitions_record_history_and_refuse_what_makes_no_sense() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let a = incident(
         "ssh-bruteforce",
         "203.0.113.7",
@@ -270,7 +270,7 @@ fn fill(store: &Store) -> Vec<Incident> {
 #[test]
 fn list_filters_agree_with_a_full_scan_whichever_index_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let all = fill(&store);
     let queries = [
         Query::default(),
@@ -315,7 +315,7 @@ fn list_filters_agree_with_a_full_scan_whichever_index_answers() {
 #[test]
 fn purge_respects_retention_and_level_floors_and_keeps_indexes_consistent() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let now = ts("2027-06-01T00:00:00Z");
     let days = |d: i64| now - SignedDuration::from_hours(24 * d);
     let old_l1 = incident("r", "1.1.1.1", days(60), Severity::Low, 1);
@@ -353,7 +353,7 @@ fn purge_respects_retention_and_level_floors_and_keeps_indexes_consistent() {
 #[test]
 fn purge_works_in_chunks_over_many_incidents() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let base = ts("2026-01-01T00:00:00Z");
     let changes: Vec<Change> = (0..(PURGE_CHUNK as i64 * 2 + 10))
         .map(|i| {
@@ -391,7 +391,7 @@ fn floors_apply_to_their_level_and_above() {
 #[test]
 fn open_incidents_since_returns_only_open_recent_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let all = fill(&store);
     store
         .transition(
@@ -454,8 +454,7 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
     let high = incident("ssh-bruteforce", "203.0.113.7", first, Severity::High, 3);
     let low = incident("web-scan", "203.0.113.8", first, Severity::Low, 3);
     {
-        let store = Store::open(dir.path()).unwrap();
-        store.set_outbox_policy(policy(100));
+        let store = Store::open(dir.path(), policy(100)).unwrap();
         store.apply(&[opened(&high), opened(&low)], &[]).unwrap();
         // 6..=9: no milestone; 10 is one. One batch folding 6..=12 gives one alert at its end.
         let mut changes = Vec::new();
@@ -509,8 +508,7 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
 #[test]
 fn a_full_outbox_drops_the_oldest_lowest_severity_first_and_counts_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store.set_outbox_policy(policy(3));
+    let store = Store::open(dir.path(), policy(3)).unwrap();
     let first = ts("2026-11-22T03:00:00Z");
     let made = |ip: &str, severity| incident("r", ip, first, severity, 3);
     let critical = made("203.0.113.1", Severity::Critical);
@@ -533,8 +531,7 @@ fn a_full_outbox_drops_the_oldest_lowest_severity_first_and_counts_it() {
 #[test]
 fn dead_letters_leave_the_queue_and_return_to_their_place_on_retry() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store.set_outbox_policy(policy(100));
+    let store = Store::open(dir.path(), policy(100)).unwrap();
     let first = ts("2026-11-22T03:00:00Z");
     let a = incident("r", "203.0.113.1", first, Severity::Medium, 3);
     let b = incident("r", "203.0.113.2", first, Severity::Medium, 3);
@@ -568,8 +565,7 @@ fn dead_letters_leave_the_queue_and_return_to_their_place_on_retry() {
 #[test]
 fn a_flush_after_queued_alerts_wakes_the_outputs_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store.set_outbox_policy(policy(100));
+    let store = Store::open(dir.path(), policy(100)).unwrap();
     let wakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = wakes.clone();
     store.on_alerts(move || {

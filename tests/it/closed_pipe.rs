@@ -49,7 +49,7 @@ fn every_printing_command_exits_0_quietly_when_its_reader_is_gone() {
     )
     .unwrap();
     // An empty store, so that the incident and outbox commands have something to print.
-    drop(socwatch::store::Store::open(dir.path().join("data")).unwrap());
+    drop(socwatch::store::Store::open(dir.path().join("data"), Default::default()).unwrap());
     let commands: &[&[&str]] = &[
         &["--version"],
         &["--help"],

@@ -33,7 +33,7 @@ fn ten_thousand_failed_passwords_from_one_address_are_one_incident() {
         unit: "So KH&CN",
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     let mut batch = Vec::new();
     for i in 0..10_000u32 {
         let line = format!(
@@ -94,7 +94,7 @@ fn crash_writer_child() {
     let Some(dir) = std::env::var_os(WRITER_ENV) else {
         return;
     };
-    let store = Store::open(Path::new(&dir)).unwrap();
+    let store = Store::open(Path::new(&dir), Default::default()).unwrap();
     let base: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
     let mut live: Vec<Incident> = Vec::new();
     let mut out = std::io::stdout().lock();
@@ -164,7 +164,7 @@ fn acknowledged_writes_survive_kill_9() {
     child.kill().unwrap(); // SIGKILL: no destructor, no flush on exit
     child.wait().unwrap();
 
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Default::default()).unwrap();
     for (id, revision) in &acked {
         let incident = store
             .get(id)
@@ -249,7 +249,7 @@ impl Fixture {
         incidents[1].evidence[0].line = "GET /a,b \"quoted\" -x".into();
         incidents[2].system = "mail".into();
         {
-            let store = Store::open(dir.path().join("data")).unwrap();
+            let store = Store::open(dir.path().join("data"), Default::default()).unwrap();
             let changes: Vec<Change> = incidents
                 .iter()
                 .map(|i| Change::Opened(Box::new(i.clone())))
@@ -463,7 +463,7 @@ fn an_ambiguous_id_prefix_is_refused_and_says_how_many() {
         ),
     ];
     {
-        let store = Store::open(dir.path().join("data")).unwrap();
+        let store = Store::open(dir.path().join("data"), Default::default()).unwrap();
         let changes: Vec<Change> = twins
             .iter()
             .map(|i| Change::Opened(Box::new(i.clone())))
@@ -585,7 +585,7 @@ impl Daemon {
         // dropped; wait for that (bounded) rather than fail on a lock this test itself held.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let store = loop {
-            match Store::open(f.dir.path().join("data")) {
+            match Store::open(f.dir.path().join("data"), Default::default()) {
                 Ok(store) => break Arc::new(store),
                 Err(err) if std::time::Instant::now() < deadline => {
                     let _ = err;
@@ -798,7 +798,7 @@ fn incidents_say_so_when_the_api_refuses_the_token() {
 #[test]
 fn incidents_say_so_when_the_store_is_in_use_and_the_api_does_not_answer() {
     let f = Fixture::new();
-    let _held = Store::open(f.dir.path().join("data")).unwrap();
+    let _held = Store::open(f.dir.path().join("data"), Default::default()).unwrap();
     // A port nobody listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
