@@ -6,7 +6,7 @@ Usage: python3 benches/daemon_bench.py [--bin target/release/socwatch] [--auth /
 Generate the auth.log first with ../shared/bench/gen_logs.py. Prints a markdown table.
 Not a test: numbers depend on the machine; run it on a quiet one.
 """
-import argparse, json, os, re, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, socket, subprocess, sys, tempfile, threading, time, urllib.request
 
 
 def start(binary, root, config):
@@ -17,12 +17,28 @@ def start(binary, root, config):
     for line in proc.stderr:
         if "socwatch running" in line:
             fields = dict(re.findall(r"(\w+)=(\S+)", line))
+            # The API needs the token the daemon generates in its data folder on first start.
+            token_file = os.path.join(root, "data", "api.token")
+            deadline = time.monotonic() + 10
+            while not os.path.exists(token_file) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            TOKENS[fields["api"]] = open(token_file).read().strip()
+            # Keep draining its log so it never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
             return proc, fields
     raise SystemExit("socwatch run did not start")
 
 
+TOKENS = {}
+
+
+def get(api, path):
+    request = urllib.request.Request(f"http://{api}{path}", headers={"Authorization": f"Bearer {TOKENS[api]}"})
+    return urllib.request.urlopen(request, timeout=5).read()
+
+
 def metrics(api):
-    text = urllib.request.urlopen(f"http://{api}/metrics", timeout=5).read().decode()
+    text = get(api, "/metrics").decode()
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -106,7 +122,7 @@ def bench_latency(binary, samples):
             f.write("id: lat\ntitle: lat\nseverity: high\nmatch: {message: 'probe (?P<n>\\d+) from (?P<src_ip>\\S+)'}\nthreshold: {group_by: [src_ip]}\nsuppress: 3650d\n")
         cfg = f'[daemon]\ndata_dir = "{root}/data"\nrules = ["{rules}"]\ntimezone = "UTC"\n\n[[source.file]]\npaths = ["{log}"]\nstart_at = "beginning"\n\n[api]\nlisten = "127.0.0.1:0"\n'
         proc, fields = start(binary, root, cfg)
-        url = f"http://{fields['api']}/api/v1/incidents"
+        api = fields["api"]
         times = []
         with open(log, "a") as f:
             for i in range(samples):
@@ -114,7 +130,7 @@ def bench_latency(binary, samples):
                 f.write(f"Nov 22 10:00:00 portal-01 app[1]: probe {i} from 203.0.113.5\n")
                 f.flush()
                 while True:
-                    incidents = json.load(urllib.request.urlopen(url, timeout=5))
+                    incidents = json.loads(get(api, "/api/v1/incidents"))
                     if incidents and incidents[0]["count"] >= i + 1:
                         break
                     if time.monotonic() - t0 > 10:
