@@ -638,3 +638,22 @@ fn the_built_in_defaults_watch_the_journal_or_say_there_is_nothing() {
         }
     }
 }
+
+/// The built-in defaults watch every default file, present or not, so one that appears later (nginx
+/// installed next week) is read; a configured source replaces them all.
+#[test]
+fn the_built_in_defaults_watch_default_files_that_do_not_exist_yet() {
+    let defaults = socwatch::config::Config::parse("c.toml", "").unwrap();
+    let paths: Vec<String> = socwatch::daemon::file_sources(&defaults)
+        .into_iter()
+        .flat_map(|source| source.paths)
+        .collect();
+    assert_eq!(paths, socwatch::daemon::DEFAULT_LOGS.map(String::from));
+    let configured = socwatch::config::Config::parse(
+        "c.toml",
+        "[[source.syslog]]\nlisten = \"127.0.0.1:5514\"\n",
+    )
+    .unwrap();
+    assert!(socwatch::daemon::file_sources(&configured).is_empty());
+    assert!(socwatch::daemon::journald_sources(&configured).is_empty());
+}
