@@ -51,7 +51,7 @@ catalogue! {
     ConfigValid => "Cấu hình hợp lệ: {path}; {rules} quy tắc", "config is valid: {path}; {rules} rules";
     ConfigCannotRead => "{path}:0: không đọc được tệp cấu hình: {error}",
         "{path}:0: cannot read config: {error}";
-    ConfigProblems => "{n} lỗi trong cấu hình (nội dung lỗi bằng tiếng Anh)", "{n} problem(s) in the config";
+    ConfigProblems => "{n} lỗi trong cấu hình", "{n} problem(s) in the config";
     SourceMissing => "cảnh báo: [[source.file]] {n}: '{pattern}' không tồn tại",
         "warning: [[source.file]] {n}: '{pattern}' does not exist";
     SourceNoMatch => "cảnh báo: [[source.file]] {n}: '{pattern}' không khớp tệp nào",

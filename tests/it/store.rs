@@ -216,13 +216,13 @@ fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> In
 }
 
 /// A store with a known mix, and a config file pointing at it.
-struct Fixture {
-    dir: tempfile::TempDir,
-    ids: Vec<String>,
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ids: Vec<String>,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let now = Timestamp::now();
         let mut incidents = vec![
@@ -271,7 +271,7 @@ impl Fixture {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_socwatch"))
             .args(args)
             .current_dir(self.dir.path())
