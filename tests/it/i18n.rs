@@ -91,7 +91,10 @@ fn vietnamese_output_is_vietnamese_errors_included() {
     .unwrap();
     let broken = socwatch_in(root, &["rules", "check", "--rules", "rules"]);
     assert_eq!(broken.status.code(), Some(3));
-    let en = socwatch_in(root, &["rules", "check", "--rules", "rules", "--lang", "en"]);
+    let en = socwatch_in(
+        root,
+        &["rules", "check", "--rules", "rules", "--lang", "en"],
+    );
     let parser_message = stderr(&en)
         .lines()
         .next()
@@ -99,9 +102,17 @@ fn vietnamese_output_is_vietnamese_errors_included() {
         .map(|(_, message)| message.to_string())
         .expect("a problem line");
     assert!(stderr(&broken).contains("lỗi"), "{}", stderr(&broken));
-    assert_vietnamese("rules check (broken)", &broken, &["rules/bad.yml", &parser_message]);
+    assert_vietnamese(
+        "rules check (broken)",
+        &broken,
+        &["rules/bad.yml", &parser_message],
+    );
     let missing_rules = socwatch_in(root, &["rules", "check", "--rules", "/nonexistent/rules"]);
-    assert_vietnamese("rules check (missing)", &missing_rules, &["/nonexistent/rules", OS_MISSING]);
+    assert_vietnamese(
+        "rules check (missing)",
+        &missing_rules,
+        &["/nonexistent/rules", OS_MISSING],
+    );
 
     std::fs::write(
         root.join("rules/bad.yml"),
@@ -122,23 +133,42 @@ fn vietnamese_output_is_vietnamese_errors_included() {
         "[daemon]\ndata_dir = \"/nonexistent/data\"\n\n[[source.file]]\npaths = [\"/nonexistent/app.log\", \"/nonexistent/*.log\"]\n",
     )
     .unwrap();
-    let config = socwatch_in(root, &["--config", "missing.toml", "config", "check", "--strict"]);
+    let config = socwatch_in(
+        root,
+        &["--config", "missing.toml", "config", "check", "--strict"],
+    );
     assert_eq!(config.status.code(), Some(3));
     assert_vietnamese(
         "config check",
         &config,
-        &["/nonexistent/app.log", "/nonexistent/*.log", "[[source.file]]", "--strict"],
+        &[
+            "/nonexistent/app.log",
+            "/nonexistent/*.log",
+            "[[source.file]]",
+            "--strict",
+        ],
     );
-    let no_config = socwatch_in(root, &["--config", "/nonexistent/socwatch.toml", "config", "check"]);
+    let no_config = socwatch_in(
+        root,
+        &["--config", "/nonexistent/socwatch.toml", "config", "check"],
+    );
     assert_eq!(no_config.status.code(), Some(3));
-    assert_vietnamese("config (missing file)", &no_config, &["/nonexistent/socwatch.toml", OS_MISSING]);
+    assert_vietnamese(
+        "config (missing file)",
+        &no_config,
+        &["/nonexistent/socwatch.toml", OS_MISSING],
+    );
 
     let store = Fixture::new();
     let id = &store.ids[0];
     let short = &id[..10];
     let ack = store.run(&["incidents", "ack", short, "--note", "đang xem"]);
     assert!(ack.status.success(), "{}", stderr(&ack));
-    assert!(stdout(&ack).contains("Đã tiếp nhận bởi tester"), "{}", stdout(&ack));
+    assert!(
+        stdout(&ack).contains("Đã tiếp nhận bởi tester"),
+        "{}",
+        stdout(&ack)
+    );
     assert_vietnamese("incidents ack", &ack, &[id]);
     let again = store.run(&["incidents", "ack", id]);
     assert_eq!(again.status.code(), Some(1));
@@ -158,7 +188,11 @@ fn vietnamese_output_is_vietnamese_errors_included() {
     assert_vietnamese("incidents show", &show, &technical);
     let missing = store.run(&["incidents", "show", "01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert_vietnamese("incidents show (missing)", &missing, &["01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
+    assert_vietnamese(
+        "incidents show (missing)",
+        &missing,
+        &["01JD3V6X8Q4W0Z5N2K7M9P1R3T"],
+    );
     let short7 = store.run(&["incidents", "show", "01JD3V6"]);
     assert_vietnamese("incidents show (short id)", &short7, &["01JD3V6"]);
     let outbox = store.run(&["outbox", "status"]);
@@ -169,13 +203,23 @@ fn vietnamese_output_is_vietnamese_errors_included() {
 
     let nowhere = socwatch_in(root, &["--config", "missing.toml", "incidents", "list"]);
     assert_eq!(nowhere.status.code(), Some(1));
-    assert_vietnamese("incidents (no store)", &nowhere, &["daemon.data_dir", "/nonexistent/data", &path]);
+    assert_vietnamese(
+        "incidents (no store)",
+        &nowhere,
+        &["daemon.data_dir", "/nonexistent/data", &path],
+    );
 }
 
 #[test]
 fn the_english_word_check_can_fail() {
-    assert_eq!(english_in("Sự cố X: acknowledged bởi tester"), ["acknowledged"]);
-    assert_eq!(english_in("rules: 3 passed, 0 failed"), ["passed", "failed", "rules"]);
+    assert_eq!(
+        english_in("Sự cố X: acknowledged bởi tester"),
+        ["acknowledged"]
+    );
+    assert_eq!(
+        english_in("rules: 3 passed, 0 failed"),
+        ["passed", "failed", "rules"]
+    );
     assert_eq!(english_in("lỗi: cannot open: x"), ["cannot", "open"]);
     assert!(english_in("Sự cố X: Đã tiếp nhận bởi tester").is_empty());
 }
