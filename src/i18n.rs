@@ -308,7 +308,7 @@ mod tests {
                     placeholders(en)
                 ));
             }
-            if en.chars().any(|c| !c.is_ascii()) {
+            if !en.is_ascii() {
                 wrong.push(format!(
                     "{msg:?}: the English text has non-ASCII letters: {en}"
                 ));
