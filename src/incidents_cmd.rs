@@ -14,7 +14,9 @@ use socwatch::config::Config;
 use socwatch::model::{Incident, Lang, rfc3339};
 use socwatch::query::Filters;
 use socwatch::report;
-use socwatch::store::{Action, Query, Store, StoreError};
+use socwatch::security::SecretError;
+use socwatch::store::{Action, MIN_ID_PREFIX, Query, Store, StoreError};
+use socwatch::tr;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -91,6 +93,128 @@ fn usage(err: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// A store error worded for the operator; technical details (paths, ids, sled's text) as they are.
+pub fn store_error(err: &StoreError, lang: Lang) -> String {
+    match err {
+        StoreError::Locked(path) => tr!(lang, StoreLocked, path = path.display()),
+        StoreError::Denied(path) => tr!(lang, StoreDenied, path = path.display()),
+        StoreError::Schema {
+            path,
+            found,
+            expected,
+        } => tr!(
+            lang,
+            StoreSchema,
+            path = path.display(),
+            found = found,
+            expected = expected
+        ),
+        StoreError::NotFound(id) => tr!(lang, NotFound, id = id),
+        StoreError::Ambiguous { prefix, matches } => {
+            tr!(lang, Ambiguous, prefix = prefix, matches = matches)
+        }
+        StoreError::IdTooShort(id) => tr!(lang, IdTooShort, min = MIN_ID_PREFIX, id = id),
+        StoreError::InvalidTransition { id, action, status } => tr!(
+            lang,
+            InvalidTransition,
+            action = socwatch::i18n::action_word(action, lang),
+            id = id,
+            status = socwatch::i18n::status_key_word(status, lang)
+        ),
+        StoreError::Corrupt { key, reason } => {
+            tr!(lang, StoreCorrupt, key = key, reason = reason)
+        }
+        StoreError::Sled(err) => tr!(lang, StoreFailed, error = err),
+    }
+}
+
+/// A secret file problem worded for the operator. `what` is the setting or flag that named it.
+fn secret_error(err: &SecretError, lang: Lang) -> String {
+    let what = |what: &str| {
+        if what == SHARED_TOKEN {
+            tr!(lang, TokenWhatShared)
+        } else {
+            what.to_string()
+        }
+    };
+    let mode = |mode: &u32| format!("{mode:04o}");
+    match err {
+        SecretError::Denied { what: w, path, uid } => {
+            tr!(
+                lang,
+                SecretDenied,
+                what = what(w),
+                path = path.display(),
+                uid = uid
+            )
+        }
+        SecretError::Io {
+            what: w,
+            path,
+            source,
+        } => tr!(
+            lang,
+            SecretCannotRead,
+            what = what(w),
+            path = path.display(),
+            error = source
+        ),
+        SecretError::Exposed {
+            what: w,
+            path,
+            mode: m,
+        } => tr!(
+            lang,
+            SecretExposed,
+            what = what(w),
+            path = path.display(),
+            mode = mode(m)
+        ),
+        SecretError::Owner { what: w, path, uid } => {
+            tr!(
+                lang,
+                SecretOwner,
+                what = what(w),
+                path = path.display(),
+                uid = uid
+            )
+        }
+        SecretError::Group {
+            what: w,
+            path,
+            gid,
+            mode: m,
+        } => tr!(
+            lang,
+            SecretGroup,
+            what = what(w),
+            path = path.display(),
+            gid = gid,
+            mode = mode(m)
+        ),
+        SecretError::Empty { what: w, path } => {
+            tr!(lang, SecretEmpty, what = what(w), path = path.display())
+        }
+        SecretError::NotText { what: w, path } => {
+            tr!(lang, SecretNotText, what = what(w), path = path.display())
+        }
+        SecretError::Generate {
+            what: w,
+            path,
+            source,
+        } => tr!(
+            lang,
+            SecretGenerate,
+            what = what(w),
+            path = path.display(),
+            error = source
+        ),
+    }
+}
+
+/// How `read_token` names the shared token in its errors (worded again by [`secret_error`]).
+const SHARED_TOKEN: &str = "the API token";
+
 /// Where incidents come from: the store itself, or the running daemon's API when it holds the store.
 enum Backend {
     Local(Box<Store>),
@@ -100,6 +224,7 @@ enum Backend {
         dir: Option<PathBuf>,
         /// For messages: where the token came from.
         token: PathBuf,
+        lang: Lang,
     },
 }
 
@@ -113,10 +238,7 @@ impl Backend {
             return Self::remote(config, path, "--token-file", None, lang);
         }
         if !dir.exists() {
-            return Err(format!(
-                "no incident store at {} (nothing has been stored yet, or daemon.data_dir points elsewhere)",
-                dir.display()
-            ));
+            return Err(tr!(lang, NoStore, path = dir.display()));
         }
         // Status changes made while the daemon is down are queued for the destinations too.
         let policy = socwatch::alerting::OutboxPolicy::from_config(config);
@@ -125,11 +247,11 @@ impl Backend {
             Err(StoreError::Locked(_) | StoreError::Denied(_)) => Self::remote(
                 config,
                 &api::shared_token_path(config),
-                "the API token",
+                SHARED_TOKEN,
                 Some(dir.clone()),
                 lang,
             ),
-            Err(err) => Err(err.to_string()),
+            Err(err) => Err(store_error(&err, lang)),
         }
     }
 
@@ -141,75 +263,93 @@ impl Backend {
         lang: Lang,
     ) -> Result<Backend, String> {
         let listen = config.api.listen.get_ref();
-        let busy = match &dir {
-            Some(dir) => format!(
-                "cannot open the store at {} (in use by another process) and the API at {listen}",
-                dir.display()
-            ),
-            None => format!("the API at {listen}"),
-        };
+        let busy = where_api(dir.as_deref(), listen, lang);
         let trust = socwatch::security::Trust::new(&config.daemon.data_dir);
         let token = api::read_token(token_path, what, &trust).map_err(|err| {
             if err.is_denied() && dir.is_some() {
                 denied_message(token_path, lang)
             } else {
-                format!("{busy}: {err}")
+                format!("{busy}: {}", secret_error(&err, lang))
             }
         })?;
-        let client = Client::new(listen, Some(token)).map_err(|err| format!("{busy}: {err}"))?;
+        let client = Client::new(listen, Some(token))
+            .map_err(|err| format!("{busy}: {}", client_error(&err, listen, lang)))?;
         Ok(Backend::Remote {
             client,
             dir,
             token: token_path.to_path_buf(),
+            lang,
         })
     }
 
-    fn remote_error(client: &Client, dir: Option<&Path>, token: &Path, err: ClientError) -> String {
+    /// An API error worded for the operator. `id` is the incident asked for, if any: the API's
+    /// own messages are English (like its JSON), so the ones the CLI can tell apart by status are
+    /// worded here again.
+    fn remote_error(&self, err: ClientError, id: Option<&str>, by: bool) -> String {
+        let Backend::Remote {
+            client,
+            dir,
+            token,
+            lang,
+        } = self
+        else {
+            return err.to_string();
+        };
+        let (addr, lang) = (client.addr(), *lang);
         match err {
-            ClientError::Unreachable(err) => match dir {
-                Some(dir) => format!(
-                    "cannot open the store at {} (in use by another process) and the API at {} does not answer: {err}",
-                    dir.display(),
-                    client.addr()
-                ),
-                None => format!("the API at {} does not answer: {err}", client.addr()),
-            },
-            ClientError::Status { status: 401, .. } => format!(
-                "the API at {} refused the token from {} (check api.token_file, or the operator's token_file)",
-                client.addr(),
-                token.display()
+            ClientError::Unreachable(err) => tr!(
+                lang,
+                ApiNoAnswer,
+                where = where_api(dir.as_deref(), &addr.to_string(), lang),
+                error = err
             ),
-            other => other.to_string(),
+            ClientError::Status { status: 401, .. } => {
+                tr!(lang, ApiRefusedToken, addr = addr, path = token.display())
+            }
+            ClientError::Status { status: 403, .. } if by => {
+                tr!(lang, ApiRefusedBy, addr = addr)
+            }
+            ClientError::Status { status: 404, .. } if id.is_some() => {
+                tr!(lang, NotFound, id = id.unwrap_or_default())
+            }
+            ClientError::Status { status, message } => tr!(
+                lang,
+                ApiAnswered,
+                addr = addr,
+                status = status,
+                message = message
+            ),
+            other => client_error(&other, &addr.to_string(), lang),
         }
     }
 
     /// `filters` for the API, `query` (the same, resolved) for the store.
-    fn list(&self, filters: &Filters, query: &Query) -> Result<Vec<Incident>, String> {
+    fn list(&self, filters: &Filters, query: &Query, lang: Lang) -> Result<Vec<Incident>, String> {
         match self {
-            Backend::Local(store) => store.list(query).map_err(|e| e.to_string()),
-            Backend::Remote { client, dir, token } => {
+            Backend::Local(store) => store.list(query).map_err(|e| store_error(&e, lang)),
+            Backend::Remote { client, lang, .. } => {
                 let mut filters = filters.clone();
                 filters.limit = query.limit.or(Some(api::MAX_LIMIT));
                 let found = client
                     .list(&filters)
-                    .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e))?;
+                    .map_err(|e| self.remote_error(e, None, false))?;
                 if query.limit.is_none() && found.len() >= api::MAX_LIMIT {
-                    errln!(
-                        "warning: the API returns at most {} incidents; narrow the filters, or stop the daemon to export everything",
-                        api::MAX_LIMIT
-                    );
+                    errln!("{}", tr!(*lang, ApiLimit, max = api::MAX_LIMIT));
                 }
                 Ok(found)
             }
         }
     }
 
-    fn get(&self, id: &str) -> Result<Incident, String> {
+    fn get(&self, id: &str, lang: Lang) -> Result<Incident, String> {
         match self {
-            Backend::Local(store) => store.find(id).map_err(|err| err.to_string()),
-            Backend::Remote { client, dir, token } => client
-                .get(id)
-                .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e)),
+            Backend::Local(store) => store.find(id).map_err(|err| store_error(&err, lang)),
+            Backend::Remote { client, .. } => {
+                check_id(id, lang)?;
+                client
+                    .get(id)
+                    .map_err(|e| self.remote_error(e, Some(id), false))
+            }
         }
     }
 
@@ -220,35 +360,84 @@ impl Backend {
         by: Option<String>,
         note: &str,
         now: Timestamp,
+        lang: Lang,
     ) -> Result<Incident, String> {
         match self {
             Backend::Local(store) => {
                 let by = by.unwrap_or_else(default_actor);
                 store
                     .transition(id, action, &by, note, now)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| store_error(&e, lang))
             }
             // The daemon records who the token belongs to; an explicit --by is sent so that the
             // shared token can refuse it rather than record it silently as "admin".
-            Backend::Remote { client, dir, token } => client
-                .transition(id, action, by.as_deref(), note)
-                .map_err(|e| Self::remote_error(client, dir.as_deref(), token, e)),
+            Backend::Remote { client, .. } => {
+                check_id(id, lang)?;
+                client
+                    .transition(id, action, by.as_deref(), note)
+                    .map_err(|err| match err {
+                        // The action makes no sense in the incident's status: say which, in words.
+                        ClientError::Status { status: 409, .. } => match client.get(id) {
+                            Ok(incident) => store_error(
+                                &StoreError::InvalidTransition {
+                                    id: incident.id,
+                                    action: action.name(),
+                                    status: socwatch::store::status_name(incident.status),
+                                },
+                                lang,
+                            ),
+                            Err(e) => self.remote_error(e, Some(id), false),
+                        },
+                        other => self.remote_error(other, Some(id), by.is_some()),
+                    })
+            }
         }
     }
 }
 
 /// Why an unprivileged user cannot reach the running daemon with the shared token.
 fn denied_message(path: &Path, lang: Lang) -> String {
-    match lang {
-        Lang::Vi => format!(
-            "không có quyền đọc mã truy cập API {}: chỉ root và người dùng dịch vụ socwatch đọc được; hãy chạy lệnh bằng root (sudo), hoặc dùng mã của riêng người trực: --token-file TỆP hoặc SOCWATCH_TOKEN_FILE",
-            path.display()
-        ),
-        Lang::En => format!(
-            "permission denied reading the API token {}: only root and the socwatch service user can read it; run this command as root (sudo), or use your own operator token: --token-file FILE or SOCWATCH_TOKEN_FILE",
-            path.display()
-        ),
+    tr!(lang, TokenDenied, path = path.display())
+}
+
+/// "the API at ADDR", or, when the store was busy, "cannot open the store at DIR ... and the API at ADDR".
+fn where_api(dir: Option<&Path>, addr: &str, lang: Lang) -> String {
+    match dir {
+        Some(dir) => tr!(lang, StoreBusy, path = dir.display(), addr = addr),
+        None => tr!(lang, ApiAt, addr = addr),
     }
+}
+
+/// A client error that is not about one answer (see `Backend::remote_error` for those).
+fn client_error(err: &ClientError, listen: &str, lang: Lang) -> String {
+    match err {
+        ClientError::NotLoopback(_) => match listen.parse::<std::net::SocketAddr>() {
+            Ok(_) => tr!(lang, ApiNotLoopback, addr = listen),
+            Err(_) => tr!(lang, ApiBadAddress, addr = listen),
+        },
+        ClientError::Unreachable(err) => tr!(
+            lang,
+            ApiNoAnswer,
+            where = tr!(lang, ApiAt, addr = listen),
+            error = err
+        ),
+        ClientError::Status { status, message } => tr!(
+            lang,
+            ApiAnswered,
+            addr = listen,
+            status = status,
+            message = message
+        ),
+        ClientError::BadResponse(err) => tr!(lang, ApiBadResponse, error = err),
+    }
+}
+
+/// The store's own check of an id's length, made before asking the API (whose answer is English).
+fn check_id(id: &str, lang: Lang) -> Result<(), String> {
+    if id.chars().count() < MIN_ID_PREFIX {
+        return Err(store_error(&StoreError::IdTooShort(id.to_string()), lang));
+    }
+    Ok(())
 }
 
 pub fn run(
@@ -266,21 +455,23 @@ pub fn run(
     };
     let query = match query {
         Ok(query) => query,
-        Err(err) => return usage(err),
+        Err(err) => return usage(tr!(lang, BadFilter, error = err)),
     };
     let backend = match Backend::open(config, token_file, lang) {
         Ok(backend) => backend,
         Err(err) => return fail(err),
     };
     let outcome = match action {
-        IncidentsAction::List { filters, json } => backend.list(&filters, &query).map(|found| {
-            if json {
-                json_text(&found)
-            } else {
-                report::incidents_table(&found, lang)
-            }
-        }),
-        IncidentsAction::Show { id, json } => backend.get(&id).map(|incident| {
+        IncidentsAction::List { filters, json } => {
+            backend.list(&filters, &query, lang).map(|found| {
+                if json {
+                    json_text(&found)
+                } else {
+                    report::incidents_table(&found, lang)
+                }
+            })
+        }
+        IncidentsAction::Show { id, json } => backend.get(&id, lang).map(|incident| {
             if json {
                 json_text(&incident)
             } else {
@@ -298,7 +489,7 @@ pub fn run(
             format,
             output,
         } => {
-            let found = match backend.list(&filters, &query) {
+            let found = match backend.list(&filters, &query, lang) {
                 Ok(found) => found,
                 Err(err) => return fail(err),
             };
@@ -309,7 +500,7 @@ pub fn run(
             if let Some(path) = output {
                 return match std::fs::write(&path, text) {
                     Ok(()) => ExitCode::SUCCESS,
-                    Err(err) => fail(format!("cannot write {}: {err}", path.display())),
+                    Err(err) => fail(tr!(lang, CannotWrite, path = path.display(), error = err)),
                 };
             }
             Ok(text)
@@ -333,24 +524,24 @@ fn transition(
     now: Timestamp,
     lang: Lang,
 ) -> Result<String, String> {
-    let incident = backend.transition(&args.id, action, args.by, &args.note, now)?;
+    let incident = backend.transition(&args.id, action, args.by, &args.note, now, lang)?;
     // Who the store recorded: through the API, the token's owner, not what was asked.
     let by = incident
         .history
         .last()
         .map(|entry| entry.by.clone())
         .unwrap_or_default();
-    let status = socwatch::store::status_name(incident.status);
-    Ok(match lang {
-        Lang::Vi => format!(
-            "Sự cố {}: {} bởi {by} (phiên bản {})\n",
-            incident.id, status, incident.revision
-        ),
-        Lang::En => format!(
-            "incident {}: {} by {by} (revision {})\n",
-            incident.id, status, incident.revision
-        ),
-    })
+    let status = socwatch::i18n::status_word(incident.status, lang);
+    let mut text = tr!(
+        lang,
+        Transitioned,
+        id = incident.id,
+        status = status,
+        by = by,
+        revision = incident.revision
+    );
+    text.push('\n');
+    Ok(text)
 }
 
 fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
@@ -479,10 +670,10 @@ pub fn outbox(
             let report = match &backend {
                 Backend::Local(store) => store
                     .outbox_report(&known, Timestamp::now())
-                    .map_err(|err| err.to_string()),
-                Backend::Remote { client, dir, token } => client
+                    .map_err(|err| store_error(&err, lang)),
+                Backend::Remote { client, .. } => client
                     .outbox()
-                    .map_err(|e| Backend::remote_error(client, dir.as_deref(), token, e)),
+                    .map_err(|e| backend.remote_error(e, None, false)),
             };
             report.map(|report| {
                 if json {
@@ -495,15 +686,14 @@ pub fn outbox(
         OutboxAction::Retry => {
             let requeued = match &backend {
                 // The daemon is not running: the alerts wait in the outbox for its next start.
-                Backend::Local(store) => store.outbox_requeue_dead().map_err(|err| err.to_string()),
-                Backend::Remote { client, dir, token } => client
+                Backend::Local(store) => store
+                    .outbox_requeue_dead()
+                    .map_err(|err| store_error(&err, lang)),
+                Backend::Remote { client, .. } => client
                     .outbox_retry()
-                    .map_err(|e| Backend::remote_error(client, dir.as_deref(), token, e)),
+                    .map_err(|e| backend.remote_error(e, None, false)),
             };
-            requeued.map(|n| match lang {
-                Lang::Vi => format!("Đã xếp lại {n} cảnh báo bị từ chối; gửi lại ngay.\n"),
-                Lang::En => format!("{n} refused alerts queued again; sending now.\n"),
-            })
+            requeued.map(|n| tr!(lang, OutboxRequeued, n = n) + "\n")
         }
     };
     // Closed before printing: a reader that goes away ends the program (`out!`), the store first.
@@ -523,26 +713,21 @@ pub fn status(config: &Config, lang: Lang, json: bool, token_file: Option<&Path>
     let listen = config.api.listen.get_ref();
     let (path, what) = match token_file {
         Some(path) => (path.to_path_buf(), "--token-file"),
-        None => (api::shared_token_path(config), "the API token"),
+        None => (api::shared_token_path(config), SHARED_TOKEN),
     };
     let trust = socwatch::security::Trust::new(&config.daemon.data_dir);
     let token = match api::read_token(&path, what, &trust) {
         Ok(token) => token,
         Err(err) if err.is_denied() => return fail(denied_message(&path, lang)),
-        Err(err) => return fail(err),
+        Err(err) => return fail(secret_error(&err, lang)),
     };
     let answer = Client::new(listen, Some(token)).and_then(|client| client.status());
     let status = match answer {
         Ok(status) => status,
         Err(ClientError::Unreachable(err)) => {
-            return fail(match lang {
-                Lang::Vi => format!("socwatch không chạy: API tại {listen} không trả lời ({err})"),
-                Lang::En => {
-                    format!("socwatch is not running: the API at {listen} does not answer ({err})")
-                }
-            });
+            return fail(tr!(lang, NotRunning, addr = listen, error = err));
         }
-        Err(err) => return fail(err),
+        Err(err) => return fail(client_error(&err, listen, lang)),
     };
     let text = if json {
         json_text(&status)

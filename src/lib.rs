@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod decode;
 pub mod duration;
 pub mod engine;
+pub mod i18n;
 pub mod load;
 pub mod metrics;
 pub mod model;

@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigProblem};
+use crate::model::Lang;
 use crate::rules::{Problem, RuleSet, RuleSource};
 
 /// Why rules or config could not be loaded: every problem found, located.
@@ -19,15 +20,15 @@ impl std::fmt::Display for Invalid {
 impl std::error::Error for Invalid {}
 
 /// Reads rule files from files and folders (recursively, `*.yml`/`*.yaml`, in name order).
-/// An empty `paths` means the shipped rules.
-pub fn rule_sources(paths: &[PathBuf]) -> Result<Vec<RuleSource>, Vec<Problem>> {
+/// An empty `paths` means the shipped rules. Problems reading them are worded in `lang`.
+pub fn rule_sources(paths: &[PathBuf], lang: Lang) -> Result<Vec<RuleSource>, Vec<Problem>> {
     if paths.is_empty() {
         return Ok(crate::rules::shipped_sources());
     }
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
-        collect(path, &mut files, &mut problems, true);
+        collect(path, &mut files, &mut problems, true, lang);
     }
     let mut sources = Vec::new();
     for file in files {
@@ -37,9 +38,17 @@ pub fn rule_sources(paths: &[PathBuf]) -> Result<Vec<RuleSource>, Vec<Problem>> 
                     name: file.display().to_string(),
                     text,
                 }),
-                Err(err) => problems.push(problem(&file, 0, format!("not UTF-8: {err}"))),
+                Err(err) => problems.push(problem(
+                    &file,
+                    0,
+                    crate::tr!(lang, RuleNotUtf8, error = err),
+                )),
             },
-            Err(err) => problems.push(problem(&file, 0, format!("cannot read: {err}"))),
+            Err(err) => problems.push(problem(
+                &file,
+                0,
+                crate::tr!(lang, RuleCannotRead, error = err),
+            )),
         }
     }
     if problems.is_empty() {
@@ -57,11 +66,21 @@ fn problem(path: &Path, line: usize, message: String) -> Problem {
     }
 }
 
-fn collect(path: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>, named: bool) {
+fn collect(
+    path: &Path,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+    named: bool,
+    lang: Lang,
+) {
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(err) => {
-            problems.push(problem(path, 0, format!("cannot read: {err}")));
+            problems.push(problem(
+                path,
+                0,
+                crate::tr!(lang, RuleCannotRead, error = err),
+            ));
             return;
         }
     };
@@ -69,13 +88,17 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>, n
         let mut entries: Vec<PathBuf> = match fs::read_dir(path) {
             Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
             Err(err) => {
-                problems.push(problem(path, 0, format!("cannot list: {err}")));
+                problems.push(problem(
+                    path,
+                    0,
+                    crate::tr!(lang, RuleCannotList, error = err),
+                ));
                 return;
             }
         };
         entries.sort();
         for entry in entries {
-            collect(&entry, files, problems, false);
+            collect(&entry, files, problems, false, lang);
         }
     } else if named
         || matches!(
@@ -87,23 +110,37 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>, n
     }
 }
 
-/// Loads and compiles rules; every problem of every file on failure.
+/// Loads and compiles rules; every problem of every file on failure (for the daemon's log: English).
 pub fn rules(paths: &[PathBuf]) -> Result<RuleSet, Invalid> {
-    let sources = rule_sources(paths)
+    rules_in(paths, Lang::En)
+}
+
+/// [`rules`], with problems reading the files worded in `lang` for the CLI. What the rule parser
+/// says about a file's content stays English: it names YAML keys and grammar terms.
+pub fn rules_in(paths: &[PathBuf], lang: Lang) -> Result<RuleSet, Invalid> {
+    let sources = rule_sources(paths, lang)
         .map_err(|problems| Invalid(problems.iter().map(ToString::to_string).collect()))?;
     RuleSet::build(&sources)
         .map_err(|problems| Invalid(problems.iter().map(ToString::to_string).collect()))
 }
 
-/// Reads the config file, or the built-in defaults when there is none.
+/// Reads the config file, or the built-in defaults when there is none (for the daemon's log: English).
 pub fn config(path: Option<&Path>) -> Result<Config, Invalid> {
+    config_in(path, Lang::En)
+}
+
+/// [`config`], with a file that cannot be read worded in `lang`; what the config parser says
+/// about its content stays English (it names TOML keys).
+pub fn config_in(path: Option<&Path>, lang: Lang) -> Result<Config, Invalid> {
     let Some(path) = path else {
         return Ok(Config::default());
     };
     let text = fs::read_to_string(path).map_err(|err| {
-        Invalid(vec![format!(
-            "{}:0: cannot read config: {err}",
-            path.display()
+        Invalid(vec![crate::tr!(
+            lang,
+            ConfigCannotRead,
+            path = path.display(),
+            error = err
         )])
     })?;
     Config::parse(&path.display().to_string(), &text)

@@ -15,7 +15,7 @@ use socwatch::model::{Format, Lang, Logsource};
 use socwatch::report;
 use socwatch::rules::{LoadStatus, RuleSet, testing};
 use socwatch::scan::{Input, ScanOptions, scan};
-use socwatch::{correlate, load};
+use socwatch::{correlate, load, tr};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_INVALID: u8 = 3;
@@ -128,16 +128,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let env_config = std::env::var("SOCWATCH_CONFIG").ok();
     let path = config_path(cli.config.as_deref(), env_config.as_deref());
-    let config = match load::config(path.as_deref()) {
+    // Before the config is read, only `--lang` (else vi) can say the language of its problems.
+    let config = match load::config_in(path.as_deref(), cli.lang.unwrap_or_default()) {
         Ok(config) => config,
         Err(invalid) => {
             errln!("{invalid}");
+            errln!(
+                "{}",
+                tr!(
+                    cli.lang.unwrap_or_default(),
+                    ConfigProblems,
+                    n = invalid.0.len()
+                )
+            );
             return ExitCode::from(EXIT_INVALID);
         }
     };
     let lang = cli.lang.unwrap_or(config.daemon.lang);
+    out::set_lang(lang);
     match cli.command {
-        Command::Run => cmd_run(config, path),
+        Command::Run => cmd_run(config, path, lang),
         Command::Scan {
             rules,
             format,
@@ -168,22 +178,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn say<'a>(lang: Lang, vi: &'a str, en: &'a str) -> &'a str {
-    match lang {
-        Lang::Vi => vi,
-        Lang::En => en,
-    }
-}
-
 /// `socwatch config check`: the config (already parsed), the rules it points to, and a warning for
 /// every file source path that names nothing now (a typo, or a log not written yet); `--strict`
 /// fails on warnings too.
 fn cmd_config_check(config: &Config, path: Option<PathBuf>, lang: Lang, strict: bool) -> ExitCode {
-    let shown = path.map_or_else(
-        || "(built-in defaults)".to_string(),
-        |p| p.display().to_string(),
-    );
-    let set = match load_rules(config, Vec::new()) {
+    let shown = path.map_or_else(|| tr!(lang, BuiltinDefaults), |p| p.display().to_string());
+    let set = match load_rules(config, Vec::new(), lang) {
         Ok(set) => set,
         Err(code) => return code,
     };
@@ -195,21 +195,17 @@ fn cmd_config_check(config: &Config, path: Option<PathBuf>, lang: Lang, strict: 
         let n = warnings.len();
         errln!(
             "{}",
-            match (lang, n) {
-                (Lang::Vi, _) => format!("{n} cảnh báo; --strict không chấp nhận"),
-                (Lang::En, 1) => "1 warning; --strict refuses it".to_string(),
-                (Lang::En, _) => format!("{n} warnings; --strict refuses them"),
+            if n == 1 {
+                tr!(lang, StrictRefusesOne)
+            } else {
+                tr!(lang, StrictRefusesMany, n = n)
             }
         );
         return ExitCode::from(EXIT_INVALID);
     }
     outln!(
         "{}",
-        say(
-            lang,
-            &format!("Cấu hình hợp lệ: {shown}; {} quy tắc", set.len()),
-            &format!("config is valid: {shown}; {} rules", set.len())
-        )
+        tr!(lang, ConfigValid, path = shown, rules = set.len())
     );
     ExitCode::SUCCESS
 }
@@ -222,42 +218,38 @@ fn source_warnings(config: &Config, lang: Lang) -> Vec<String> {
     for (index, source) in config.source.file.iter().enumerate() {
         for pattern in &source.paths {
             let literal = !pattern.contains(['*', '?', '[']);
-            let (vi, en) = if literal {
+            let n = index + 1;
+            if literal {
                 if std::path::Path::new(pattern).exists() {
                     continue;
                 }
-                ("không tồn tại", "does not exist")
+                warnings.push(tr!(lang, SourceMissing, n = n, pattern = pattern));
             } else {
                 if !socwatch::sources::tail::glob_files(pattern).is_empty() {
                     continue;
                 }
-                ("không khớp tệp nào", "matches no file")
-            };
-            let n = index + 1;
-            warnings.push(match lang {
-                Lang::Vi => format!("cảnh báo: [[source.file]] {n}: '{pattern}' {vi}"),
-                Lang::En => format!("warning: [[source.file]] {n}: '{pattern}' {en}"),
-            });
+                warnings.push(tr!(lang, SourceNoMatch, n = n, pattern = pattern));
+            }
         }
     }
     warnings
 }
 
 /// `--rules` replaces the configured rules; without either, the shipped rules.
-fn load_rules(config: &Config, given: Vec<PathBuf>) -> Result<RuleSet, ExitCode> {
+fn load_rules(config: &Config, given: Vec<PathBuf>, lang: Lang) -> Result<RuleSet, ExitCode> {
     let paths = if given.is_empty() {
         config.daemon.rules.clone()
     } else {
         given
     };
-    load::rules(&paths).map_err(|invalid| {
+    load::rules_in(&paths, lang).map_err(|invalid| {
         errln!("{invalid}");
-        errln!("{} problem(s) in rules", invalid.0.len());
+        errln!("{}", tr!(lang, RulesProblems, n = invalid.0.len()));
         ExitCode::from(EXIT_INVALID)
     })
 }
 
-fn parse_logsource(pairs: &[String]) -> Result<Logsource, String> {
+fn parse_logsource(pairs: &[String], lang: Lang) -> Result<Logsource, String> {
     // `--logsource product=windows,service=sysmon` is the same as two `--logsource` flags.
     let split: Vec<(&str, &str)> = pairs
         .iter()
@@ -265,10 +257,10 @@ fn parse_logsource(pairs: &[String]) -> Result<Logsource, String> {
         .filter(|pair| !pair.trim().is_empty())
         .map(|pair| {
             pair.split_once('=')
-                .ok_or_else(|| format!("--logsource takes KEY=VALUE, got '{pair}'"))
+                .ok_or_else(|| tr!(lang, BadLogsourcePair, pair = pair))
         })
         .collect::<Result<_, _>>()?;
-    Logsource::from_pairs(split).map_err(|err| format!("--{err}"))
+    Logsource::from_pairs(split).map_err(|err| tr!(lang, BadLogsource, error = err))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -282,7 +274,7 @@ fn cmd_scan(
     timezone: Option<String>,
     files: Vec<PathBuf>,
 ) -> ExitCode {
-    let logsource = match parse_logsource(logsource) {
+    let logsource = match parse_logsource(logsource, lang) {
         Ok(l) => l,
         Err(err) => {
             errln!("{err}");
@@ -293,13 +285,13 @@ fn cmd_scan(
         Some(name) => match jiff::tz::TimeZone::get(&name) {
             Ok(zone) => zone,
             Err(_) => {
-                errln!("unknown time zone '{name}'");
+                errln!("{}", tr!(lang, UnknownZone, zone = name));
                 return ExitCode::from(2);
             }
         },
         None => config.log_zone(),
     };
-    let set = match load_rules(config, rules) {
+    let set = match load_rules(config, rules, lang) {
         Ok(set) => set,
         Err(code) => return code,
     };
@@ -332,7 +324,7 @@ fn cmd_scan(
         match serde_json::to_string_pretty(&result.incidents) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
-                errln!("cannot write output: {err}");
+                errln!("{}", tr!(lang, CannotWriteOutput, error = err));
                 return ExitCode::from(EXIT_RUNTIME);
             }
         }
@@ -352,7 +344,7 @@ fn cmd_scan(
 }
 
 fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode {
-    let set = match load_rules(config, rules) {
+    let set = match load_rules(config, rules, lang) {
         Ok(set) => set,
         Err(code) => return code,
     };
@@ -361,22 +353,23 @@ fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode
     let report = set.load_report();
     let (mut loaded, mut idle, mut unsupported) = (0, 0, 0);
     for entry in &report {
+        // The reason (which logsource, which Sigma feature) stays English: it names Sigma terms.
         let (status, reason) = match &entry.status {
             LoadStatus::Loaded => {
                 loaded += 1;
-                ("loaded", String::new())
+                (tr!(lang, RuleLoaded), String::new())
             }
             LoadStatus::Idle(reason) => {
                 idle += 1;
-                ("idle", format!(": {reason}"))
+                (tr!(lang, RuleIdle), format!(": {reason}"))
             }
             LoadStatus::Unsupported(reason) => {
                 unsupported += 1;
-                ("unsupported", format!(": {reason}"))
+                (tr!(lang, RuleUnsupported), format!(": {reason}"))
             }
         };
         outln!(
-            "{status:<11} {}:{} {} '{}'{reason}",
+            "{status:<12} {}:{} {} '{}'{reason}",
             entry.file,
             entry.line,
             entry.kind.as_str(),
@@ -386,33 +379,33 @@ fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode
     let unfiltered: Vec<_> = set.unfiltered().collect();
     for rule in &unfiltered {
         errln!(
-            "{}:{}: note: rule '{}' has no literal text for the prefilter; it is checked on every line it sees",
-            rule.file,
-            rule.line,
-            rule.id
+            "{}",
+            tr!(
+                lang,
+                RuleNoPrefilter,
+                file = rule.file,
+                line = rule.line,
+                id = rule.id
+            )
         );
     }
     outln!(
         "{}",
-        say(
+        tr!(
             lang,
-            &format!(
-                "{} quy tắc: {loaded} đã nạp, {idle} không có nguồn log, {unsupported} không hỗ trợ; {} không có chuỗi lọc trước",
-                report.len(),
-                unfiltered.len()
-            ),
-            &format!(
-                "{} rules: {loaded} loaded, {idle} idle, {unsupported} unsupported; {} without a prefilter literal",
-                report.len(),
-                unfiltered.len()
-            )
+            RulesCheckSummary,
+            total = report.len(),
+            loaded = loaded,
+            idle = idle,
+            unsupported = unsupported,
+            unfiltered = unfiltered.len()
         )
     );
     ExitCode::SUCCESS
 }
 
 fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode {
-    let set = match load_rules(config, rules) {
+    let set = match load_rules(config, rules, lang) {
         Ok(set) => set,
         Err(code) => return code,
     };
@@ -422,10 +415,15 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
         if let Some(why) = &outcome.failure {
             failed += 1;
             outln!(
-                "FAIL {} ({}:{}): {why}",
-                outcome.rule_id,
-                outcome.file,
-                outcome.line
+                "{}",
+                tr!(
+                    lang,
+                    RuleTestFailed,
+                    id = outcome.rule_id,
+                    file = outcome.file,
+                    line = outcome.line,
+                    why = why
+                )
             );
         }
     }
@@ -437,20 +435,16 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
         .map(|r| r.id.as_str())
         .collect();
     if !untested.is_empty() {
-        errln!(
-            "{}: {}",
-            say(
-                lang,
-                "quy tắc chưa có ca kiểm thử",
-                "rules without test cases"
-            ),
-            untested.join(", ")
-        );
+        errln!("{}", tr!(lang, RulesUntested, ids = untested.join(", ")));
     }
     outln!(
-        "rules: {} passed, {} failed",
-        outcomes.len() - failed,
-        failed
+        "{}",
+        tr!(
+            lang,
+            RulesTestSummary,
+            passed = outcomes.len() - failed,
+            failed = failed
+        )
     );
     if failed > 0 {
         ExitCode::from(EXIT_RUNTIME)
@@ -460,7 +454,7 @@ fn cmd_rules_test(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode 
 }
 
 fn cmd_rules_list(config: &Config, lang: Lang, rules: Vec<PathBuf>, json: bool) -> ExitCode {
-    let set = match load_rules(config, rules) {
+    let set = match load_rules(config, rules, lang) {
         Ok(set) => set,
         Err(code) => return code,
     };
@@ -509,7 +503,7 @@ fn say_list(lang: Lang) -> &'static [&'static str] {
 
 /// `socwatch run`: a runbook. Logging, config and rules (every problem before failing), store,
 /// sockets, then the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.
-fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
+fn cmd_run(config: Config, config_file: Option<PathBuf>, lang: Lang) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SOCWATCH_LOG")
@@ -521,14 +515,19 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
     for warning in socwatch::security::config_warnings(&config) {
         tracing::warn!("{warning}");
     }
-    let rules = match load_rules(&config, Vec::new()) {
+    let rules = match load_rules(&config, Vec::new(), lang) {
         Ok(set) => set,
         Err(code) => return code,
     };
     if let Err(err) = socwatch::security::create_data_dir(&config.daemon.data_dir) {
         errln!(
-            "cannot create the data folder {}: {err}",
-            config.daemon.data_dir.display()
+            "{}",
+            tr!(
+                lang,
+                RunCannotCreateDataDir,
+                path = config.daemon.data_dir.display(),
+                error = err
+            )
         );
         return ExitCode::from(EXIT_RUNTIME);
     }
@@ -540,8 +539,13 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
         Ok(store) => std::sync::Arc::new(store),
         Err(err) => {
             errln!(
-                "cannot open the store at {}: {err}",
-                config.daemon.data_dir.display()
+                "{}",
+                tr!(
+                    lang,
+                    RunCannotOpenStore,
+                    path = config.daemon.data_dir.display(),
+                    error = incidents_cmd::store_error(&err, lang)
+                )
             );
             return ExitCode::from(EXIT_RUNTIME);
         }
@@ -553,7 +557,7 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            errln!("cannot start the runtime: {err}");
+            errln!("{}", tr!(lang, RunCannotStartRuntime, error = err));
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
@@ -593,7 +597,8 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            errln!("socwatch run: {err:#}");
+            // The daemon's own errors (bind, API) come as an English chain, like its log.
+            errln!("{}", tr!(lang, RunFailed, error = format!("{err:#}")));
             ExitCode::from(EXIT_RUNTIME)
         }
     }

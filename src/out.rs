@@ -5,6 +5,17 @@
 
 use std::fmt::Arguments;
 use std::io::{ErrorKind, Write};
+use std::sync::OnceLock;
+
+use socwatch::model::Lang;
+
+/// The operator's language, for the one message this module writes itself.
+static LANG: OnceLock<Lang> = OnceLock::new();
+
+/// Set once the config and `--lang` are known.
+pub fn set_lang(lang: Lang) {
+    let _ = LANG.set(lang);
+}
 
 /// Writes to stdout and flushes, so a failure is seen here and not lost at exit.
 pub fn stdout(args: Arguments<'_>) {
@@ -14,7 +25,9 @@ pub fn stdout(args: Arguments<'_>) {
             // Whoever reads has all they wanted: nothing failed.
             std::process::exit(0);
         }
-        stderr(format_args!("cannot write output: {err}\n"));
+        let lang = LANG.get().copied().unwrap_or_default();
+        let text = socwatch::tr!(lang, CannotWriteOutput, error = err);
+        stderr(format_args!("{text}\n"));
         std::process::exit(crate::EXIT_RUNTIME.into());
     }
 }

@@ -146,16 +146,7 @@ pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
 }
 
 fn status_name(status: Status, lang: Lang) -> &'static str {
-    match (lang, status) {
-        (Lang::Vi, Status::Open) => "Mở",
-        (Lang::Vi, Status::Acknowledged) => "Đã tiếp nhận",
-        (Lang::Vi, Status::Resolved) => "Đã xử lý",
-        (Lang::Vi, Status::FalsePositive) => "Cảnh báo nhầm",
-        (Lang::En, Status::Open) => "open",
-        (Lang::En, Status::Acknowledged) => "acknowledged",
-        (Lang::En, Status::Resolved) => "resolved",
-        (Lang::En, Status::FalsePositive) => "false positive",
-    }
+    crate::i18n::status_word(status, lang)
 }
 
 /// `incidents show`: every field of one incident, its evidence lines and its history.
@@ -261,7 +252,7 @@ pub fn incident_detail(incident: &Incident, lang: Lang) -> String {
         out.push_str(&format!(
             "  {}  {}  {}",
             human_time(entry.ts),
-            cell(&entry.action, 40),
+            cell(&crate::i18n::action_word(&entry.action, lang), 40),
             cell(&entry.by, 60)
         ));
         if !entry.note.is_empty() {
@@ -343,7 +334,7 @@ fn input_oddities(input: &InputStats, max_line_bytes: usize, lang: Lang) -> Stri
         input.lines, input.parse_errors, input.invalid_utf8, input.nul_bytes, input.truncated
     );
     if let Some(err) = &input.error {
-        text.push_str(&format!("; {error_w}: {err}"));
+        text.push_str(&format!("; {error_w}: {}", err.text(lang)));
     }
     text
 }

@@ -66,7 +66,32 @@ pub struct InputStats {
     /// Rule matches on its lines.
     pub matches: u64,
     /// Why reading stopped early (cannot open, truncated gzip, IO error).
-    pub error: Option<String>,
+    pub error: Option<InputError>,
+}
+
+/// Why an input could not be read to its end. The CLI words it in the operator's language;
+/// the OS error text is kept as the OS gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputError {
+    Open(String),
+    Read(String),
+    GzipTruncated,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text(crate::model::Lang::En))
+    }
+}
+
+impl InputError {
+    pub fn text(&self, lang: crate::model::Lang) -> String {
+        match self {
+            InputError::Open(error) => crate::tr!(lang, InputCannotOpen, error = error),
+            InputError::Read(error) => crate::tr!(lang, InputReadError, error = error),
+            InputError::GzipTruncated => crate::tr!(lang, InputGzipTruncated),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -198,7 +223,7 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
                 streams.push(stream);
             }
             Err(err) => {
-                stats.error = Some(format!("cannot open: {err}"));
+                stats.error = Some(InputError::Open(err.to_string()));
                 report.inputs.push(stats);
             }
         }
@@ -287,11 +312,11 @@ fn detect(stream: &mut Stream, opts: &ScanOptions, stats: &mut InputStats) -> Fo
     detect_format(&sample)
 }
 
-fn read_error(err: &io::Error) -> String {
+fn read_error(err: &io::Error) -> InputError {
     if err.kind() == io::ErrorKind::UnexpectedEof {
-        "stopped early: the gzip stream is truncated".into()
+        InputError::GzipTruncated
     } else {
-        format!("read error: {err}")
+        InputError::Read(err.to_string())
     }
 }
 

@@ -37,7 +37,7 @@ fn rules_test_reports_passes_and_failures() {
     ]);
     assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
     assert!(
-        stdout(&ok).contains("1 passed, 0 failed"),
+        stdout(&ok).contains("1 đạt, 0 không đạt"),
         "{}",
         stdout(&ok)
     );
@@ -56,7 +56,7 @@ fn rules_test_reports_passes_and_failures() {
         "{text}"
     );
     assert!(text.contains("wrong.yml:8"), "{text}");
-    assert!(text.contains("0 passed, 2 failed"), "{text}");
+    assert!(text.contains("0 đạt, 2 không đạt"), "{text}");
 }
 
 #[test]

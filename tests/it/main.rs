@@ -7,6 +7,7 @@ mod config_check;
 mod daemon;
 mod email;
 mod fail2ban_corpus;
+mod i18n;
 mod idle;
 mod journald;
 mod listeners;

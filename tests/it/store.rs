@@ -216,13 +216,13 @@ fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> In
 }
 
 /// A store with a known mix, and a config file pointing at it.
-struct Fixture {
-    dir: tempfile::TempDir,
-    ids: Vec<String>,
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ids: Vec<String>,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let now = Timestamp::now();
         let mut incidents = vec![
@@ -271,7 +271,7 @@ impl Fixture {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_socwatch"))
             .args(args)
             .current_dir(self.dir.path())
@@ -376,7 +376,7 @@ fn incidents_ack_records_history_and_show_prints_it() {
     let again = f.run(&["incidents", "ack", id]);
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        stderr(&again).contains("it is acknowledged"),
+        stderr(&again).contains("đang ở trạng thái đã tiếp nhận"),
         "{}",
         stderr(&again)
     );
@@ -389,20 +389,14 @@ fn incidents_ack_records_history_and_show_prints_it() {
         human.contains("Failed password for root from 203.0.113.7"),
         "{human}"
     );
-    assert!(
-        human.contains("ack") && human.contains("tester: đang xử lý"),
-        "{human}"
-    );
-    assert!(
-        human.contains("resolve") && human.contains("lead"),
-        "{human}"
-    );
+    assert!(human.contains("tiếp nhận  tester: đang xử lý"), "{human}");
+    assert!(human.contains("xử lý xong  lead"), "{human}");
     let resolved = f.json(&["incidents", "list", "--status", "resolved", "--json"]);
     assert_eq!(ids(&resolved), [id]);
 
     let missing = f.run(&["incidents", "show", "01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("no incident with id"));
+    assert!(stderr(&missing).contains("không có sự cố nào có mã"));
 }
 
 #[test]
@@ -440,11 +434,7 @@ fn incidents_list_shows_a_short_id_and_the_status_and_a_unique_prefix_is_enough(
     );
     let short7 = f.run(&["incidents", "show", &f.ids[0][..7]]);
     assert_eq!(short7.status.code(), Some(1));
-    assert!(
-        stderr(&short7).contains("at least 8"),
-        "{}",
-        stderr(&short7)
-    );
+    assert!(stderr(&short7).contains("ít nhất 8"), "{}", stderr(&short7));
 }
 
 #[test]
@@ -704,14 +694,14 @@ fn incidents_go_through_the_api_while_the_daemon_holds_the_store() {
     let again = f.run(&["incidents", "ack", &f.ids[0]]);
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        stderr(&again).contains("it is acknowledged"),
+        stderr(&again).contains("đang ở trạng thái đã tiếp nhận"),
         "{}",
         stderr(&again)
     );
     let missing = f.run(&["incidents", "show", "01JD3V6X8Q4W0Z5N2K7M9P1R3T"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(
-        stderr(&missing).contains("no incident with id"),
+        stderr(&missing).contains("không có sự cố nào có mã"),
         "{}",
         stderr(&missing)
     );
@@ -734,7 +724,7 @@ fn through_the_api_the_token_says_who_acted_not_by() {
     let claimed = f.run(&["incidents", "resolve", &f.ids[1], "--by", "admin"]);
     assert_eq!(claimed.status.code(), Some(1), "{}", stdout(&claimed));
     assert!(
-        stderr(&claimed).contains("cannot be set with the shared API token"),
+        stderr(&claimed).contains("không nhận --by với mã truy cập dùng chung"),
         "{}",
         stderr(&claimed)
     );
@@ -757,7 +747,7 @@ fn through_the_api_the_token_says_who_acted_not_by() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains(&format!("false_positive by {OPERATOR}")),
+        stdout(&out).contains(&format!("false positive by {OPERATOR}")),
         "{}",
         stdout(&out)
     );
@@ -789,7 +779,7 @@ fn incidents_say_so_when_the_api_refuses_the_token() {
     let out = f.run(&["incidents", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("refused the token"),
+        stderr(&out).contains("từ chối mã truy cập"),
         "{}",
         stderr(&out)
     );
@@ -810,7 +800,7 @@ fn incidents_say_so_when_the_store_is_in_use_and_the_api_does_not_answer() {
     let out = f.run(&["incidents", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let expected = format!(
-        "cannot open the store at {} (in use by another process) and the API at {listen} does not answer: ",
+        "không mở được kho dữ liệu tại {} (tiến trình khác đang dùng) và API tại {listen} không trả lời: ",
         f.dir.path().join("data").display()
     );
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
