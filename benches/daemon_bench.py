@@ -19,10 +19,11 @@ def start(binary, root, config):
             fields = dict(re.findall(r"(\w+)=(\S+)", line))
             # The API needs the token the daemon generates in its data folder on first start.
             token_file = os.path.join(root, "data", "api.token")
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 2
             while not os.path.exists(token_file) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            TOKENS[fields["api"]] = open(token_file).read().strip()
+            # (A build from before the generated token answers without one.)
+            TOKENS[fields["api"]] = open(token_file).read().strip() if os.path.exists(token_file) else ""
             # Keep draining its log so it never blocks on a full pipe.
             threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
             return proc, fields
@@ -33,7 +34,8 @@ TOKENS = {}
 
 
 def get(api, path):
-    request = urllib.request.Request(f"http://{api}{path}", headers={"Authorization": f"Bearer {TOKENS[api]}"})
+    headers = {"Authorization": f"Bearer {TOKENS[api]}"} if TOKENS.get(api) else {}
+    request = urllib.request.Request(f"http://{api}{path}", headers=headers)
     return urllib.request.urlopen(request, timeout=5).read()
 
 
