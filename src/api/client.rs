@@ -99,6 +99,11 @@ impl Client {
         self.json("POST", &path, Some(body.as_bytes()))
     }
 
+    /// The running rules (`GET /api/v1/rules`).
+    pub fn rules(&self) -> Result<Vec<super::RuleInfo>, ClientError> {
+        self.json("GET", "/api/v1/rules", None)
+    }
+
     pub fn status(&self) -> Result<super::DaemonStatus, ClientError> {
         self.json("GET", "/api/v1/status", None)
     }

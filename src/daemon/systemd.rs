@@ -102,3 +102,20 @@ pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     Some(Duration::from_micros(usec / 2))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_says_stuck_only_inside_a_batch() {
+        let progress = Progress::default();
+        assert_eq!(progress.stuck_for(), None, "waiting for input is not stuck");
+        progress.batch_started();
+        let inside = progress.stuck_for().expect("inside a batch");
+        assert!(inside < Duration::from_secs(60), "{inside:?}");
+        progress.batch_done();
+        assert_eq!(progress.stuck_for(), None);
+        assert_eq!(progress.batches(), 1);
+    }
+}

@@ -153,6 +153,11 @@ fn one_edit_of_a_rule_file_reloads_once_broken_or_valid() {
     )
     .unwrap();
     wait_logged(&daemon, "rule change validated", || {});
+    // The API answers with the running rules from the moment they are validated (issue 10: it
+    // used to keep the rules of the start).
+    let rules = daemon.client().rules().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["test-edited"], "/api/v1/rules follows the reload");
     // The pipeline swaps the new rules in with the next line it reads.
     wait_logged(&daemon, "rules reloaded", &mut both_lines);
     let observed = Instant::now();
