@@ -67,7 +67,7 @@ catalogue! {
     RuleLoaded => "đã nạp", "loaded";
     RuleIdle => "không nguồn", "idle";
     RuleUnsupported => "không hỗ trợ", "unsupported";
-    RulesCheckSummary => "{total} quy tắc: {loaded} đã nạp, {idle} không có nguồn log, {unsupported} không hỗ trợ; {unfiltered} không có chuỗi lọc trước",
+    RulesCheckSummary => "{total} quy tắc: {loaded} đã nạp, {idle} không có nguồn nhật ký, {unsupported} không hỗ trợ; {unfiltered} không có chuỗi lọc trước",
         "{total} rules: {loaded} loaded, {idle} idle, {unsupported} unsupported; {unfiltered} without a prefilter literal";
     RuleNoPrefilter => "{file}:{line}: ghi chú: quy tắc '{id}' không có chuỗi cố định cho bộ lọc trước; nó được xét trên mọi dòng nó nhận",
         "{file}:{line}: note: rule '{id}' has no literal text for the prefilter; it is checked on every line it sees";
@@ -137,6 +137,19 @@ catalogue! {
     OutboxRequeued => "Đã xếp lại {n} cảnh báo bị từ chối; gửi lại ngay.", "{n} refused alerts queued again; sending now.";
     NotRunning => "socwatch không chạy: API tại {addr} không trả lời ({error})",
         "socwatch is not running: the API at {addr} does not answer ({error})";
+
+    // `socwatch status`.
+    StatusRunningSince => "socwatch {version} đang chạy từ {since} ({age}).",
+        "socwatch {version} running since {since} ({age}).";
+    StatusRulesLine => "Quy tắc: {loaded} đang dùng, {idle} không có nguồn nhật ký phù hợp.",
+        "Rules: {loaded} in use, {idle} with no matching log source.";
+    StatusStoreLine => "Kho dữ liệu: {path} ({size}), {open} sự cố đang mở.",
+        "Store: {path} ({size}), {open} open incidents.";
+    StatusDropsLine => "Syslog bị bỏ (hàng đợi đầy): {dropped}; dòng không phân tích được: {undecoded}.",
+        "Syslog dropped (queue full): {dropped}; lines no decoder understood: {undecoded}.";
+    StatusNoLineYet => "chưa có dòng nào", "no line yet";
+    StatusSilent => "im lặng hơn 1 giờ", "silent for over an hour";
+    StatusNoSource => "Không có nguồn nhật ký nào được cấu hình.", "No log source is configured.";
 
     // `socwatch run`, before the daemon's own log takes over.
     RunCannotCreateDataDir => "không tạo được thư mục dữ liệu {path}: {error}", "cannot create the data folder {path}: {error}";
@@ -275,10 +288,10 @@ mod tests {
             .collect()
     }
 
-    /// Words both languages share: names of programs and users, and short Vietnamese words that
+    /// Words both languages share: names of programs, protocols and users, and short Vietnamese words that
     /// happen to be spelled like an English one.
     const SHARED: &[&str] = &[
-        "socwatch", "daemon", "loopback", "root", "sudo", "uid", "chmod", "gzip",
+        "socwatch", "daemon", "loopback", "root", "sudo", "uid", "chmod", "gzip", "syslog",
     ];
 
     #[test]

@@ -378,46 +378,39 @@ pub fn human_age(seconds: u64, lang: Lang) -> String {
 pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp) -> String {
     const SILENT_AFTER: i64 = 3600;
     let vi = lang == Lang::Vi;
-    let mut out = String::new();
     let age = |ts: Timestamp| now.duration_since(ts).as_secs().max(0) as u64;
-    out.push_str(&if vi {
-        format!(
-            "socwatch {} đang chạy từ {} ({}).\nQuy tắc: {} đang dùng, {} không có nguồn log phù hợp.\nKho dữ liệu: {} ({}), {} sự cố đang mở.\n",
-            status.version,
-            human_time(status.started_at),
-            human_age(age(status.started_at), lang),
-            status.rules_loaded,
-            status.rules_idle,
-            status.store_path,
-            human_bytes(status.store_bytes),
-            status.incidents_open,
-        )
-    } else {
-        format!(
-            "socwatch {} running since {} ({}).\nRules: {} in use, {} with no matching log source.\nStore: {} ({}), {} open incidents.\n",
-            status.version,
-            human_time(status.started_at),
-            human_age(age(status.started_at), lang),
-            status.rules_loaded,
-            status.rules_idle,
-            status.store_path,
-            human_bytes(status.store_bytes),
-            status.incidents_open,
-        )
-    });
+    let mut lines = vec![
+        crate::tr!(
+            lang,
+            StatusRunningSince,
+            version = status.version,
+            since = human_time(status.started_at),
+            age = human_age(age(status.started_at), lang)
+        ),
+        crate::tr!(
+            lang,
+            StatusRulesLine,
+            loaded = status.rules_loaded,
+            idle = status.rules_idle
+        ),
+        crate::tr!(
+            lang,
+            StatusStoreLine,
+            path = status.store_path,
+            size = human_bytes(status.store_bytes),
+            open = status.incidents_open
+        ),
+    ];
     if status.syslog_dropped > 0 || status.parse_errors > 0 {
-        out.push_str(&if vi {
-            format!(
-                "Syslog bị bỏ (hàng đợi đầy): {}; dòng không phân tích được: {}.\n",
-                status.syslog_dropped, status.parse_errors
-            )
-        } else {
-            format!(
-                "Syslog dropped (queue full): {}; lines no decoder understood: {}.\n",
-                status.syslog_dropped, status.parse_errors
-            )
-        });
+        lines.push(crate::tr!(
+            lang,
+            StatusDropsLine,
+            dropped = status.syslog_dropped,
+            undecoded = status.parse_errors
+        ));
     }
+    let mut out = lines.join("\n");
+    out.push('\n');
     out.push('\n');
     let header: &[&str] = if vi {
         &[
@@ -438,12 +431,10 @@ pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp
             let silent = source
                 .last_line
                 .is_none_or(|at| now.duration_since(at).as_secs() > SILENT_AFTER);
-            let note = match (silent, source.last_line.is_some(), vi) {
-                (false, _, _) => "",
-                (true, false, true) => "chưa có dòng nào",
-                (true, false, false) => "no line yet",
-                (true, true, true) => "im lặng hơn 1 giờ",
-                (true, true, false) => "silent for over an hour",
+            let note = match (silent, source.last_line.is_some()) {
+                (false, _) => "",
+                (true, false) => crate::i18n::Msg::StatusNoLineYet.template(lang),
+                (true, true) => crate::i18n::Msg::StatusSilent.template(lang),
             };
             vec![
                 cell(&source.kind, 10),
@@ -456,11 +447,8 @@ pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp
         })
         .collect();
     if rows.is_empty() {
-        out.push_str(if vi {
-            "Không có nguồn log nào được cấu hình.\n"
-        } else {
-            "No log source is configured.\n"
-        });
+        out.push_str(crate::i18n::Msg::StatusNoSource.template(lang));
+        out.push('\n');
     } else {
         out.push_str(&table(header, &rows));
     }
