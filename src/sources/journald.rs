@@ -458,16 +458,10 @@ async fn read_capped_line<R: AsyncBufRead + Unpin>(
             return Ok(any.then_some(total));
         }
         any = true;
-        let (part, done) = match memchr::memchr(b'\n', chunk) {
-            Some(end) => (&chunk[..end], Some(end + 1)),
-            None => (chunk, None),
-        };
-        let room = (max_bytes + 1).saturating_sub(buf.len());
-        buf.extend_from_slice(&part[..part.len().min(room)]);
-        total += part.len();
-        let used = done.unwrap_or(chunk.len());
+        let (used, done) =
+            crate::sources::lines::take_line_piece(chunk, buf, &mut total, max_bytes);
         reader.consume(used);
-        if done.is_some() {
+        if done {
             return Ok(Some(total));
         }
     }

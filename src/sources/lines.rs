@@ -3,6 +3,26 @@
 
 use std::io::{self, BufRead};
 
+/// One step of reading a capped line from a buffered `chunk`: appends what the cap leaves room for
+/// (one byte past it is kept so the caller sees the line was longer), adds the piece's length to
+/// `total`, and returns how many bytes of `chunk` to consume and whether the line ended. Shared by
+/// the blocking reader here and the async one of the journal source.
+pub fn take_line_piece(
+    chunk: &[u8],
+    buf: &mut Vec<u8>,
+    total: &mut usize,
+    max_bytes: usize,
+) -> (usize, bool) {
+    let (part, used, done) = match memchr::memchr(b'\n', chunk) {
+        Some(end) => (&chunk[..end], end + 1, true),
+        None => (chunk, chunk.len(), false),
+    };
+    let room = (max_bytes + 1).saturating_sub(buf.len());
+    buf.extend_from_slice(&part[..part.len().min(room)]);
+    *total += part.len();
+    (used, done)
+}
+
 /// Reads the next line (without `\n`) into `buf`, keeping at most `max_bytes` bytes of it.
 /// Returns the line's full length, or `None` at the end of the stream. A last line without `\n` counts.
 pub fn read_capped_line<R: BufRead + ?Sized>(
@@ -29,17 +49,9 @@ pub fn read_capped_line<R: BufRead + ?Sized>(
             return Ok(any.then_some(total));
         }
         any = true;
-        let (part, done) = match memchr::memchr(b'\n', chunk) {
-            Some(end) => (&chunk[..end], Some(end + 1)),
-            None => (chunk, None),
-        };
-        let room = (max_bytes + 1).saturating_sub(buf.len());
-        // One byte past the cap is kept so the caller sees the line was longer.
-        buf.extend_from_slice(&part[..part.len().min(room)]);
-        total += part.len();
-        let used = done.unwrap_or(chunk.len());
+        let (used, done) = take_line_piece(chunk, buf, &mut total, max_bytes);
         reader.consume(used);
-        if done.is_some() {
+        if done {
             return Ok(Some(total));
         }
     }
