@@ -287,7 +287,8 @@ pub fn scan_summary(
         ),
     };
     for input in &result.inputs {
-        let odd = input.parse_errors + input.invalid_utf8 + input.nul_bytes + input.truncated;
+        let c = &input.counts;
+        let odd = c.parse_errors + c.invalid_utf8 + c.nul_bytes + c.truncated;
         if odd > 0 || input.error.is_some() {
             out.push_str(&format!(
                 "  {}: {}\n",
@@ -329,9 +330,10 @@ fn input_oddities(input: &InputStats, max_line_bytes: usize, lang: Lang) -> Stri
             "error",
         ],
     };
+    let c = &input.counts;
     let mut text = format!(
         "{} {lines_w}, {} {unparsed_w}, {} {utf8_w}, {} {nul_w}, {} {cut_w} {max_line_bytes} {bytes_w}",
-        input.lines, input.parse_errors, input.invalid_utf8, input.nul_bytes, input.truncated
+        c.lines, c.parse_errors, c.invalid_utf8, c.nul_bytes, c.truncated
     );
     if let Some(err) = &input.error {
         text.push_str(&format!("; {error_w}: {}", err.text(lang)));

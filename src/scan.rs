@@ -14,7 +14,7 @@ use jiff::tz::TimeZone;
 
 use crate::correlate::{Change, Limits, Stats};
 use crate::decode::{detect_format, prepare_line};
-use crate::engine::{Engine, Sink, Source, SourceSpec};
+use crate::engine::{Engine, LineStats, Sink, Source, SourceSpec};
 use crate::model::{Format, Incident, Logsource};
 use crate::rules::RuleSet;
 use crate::sources::lines::read_capped_line;
@@ -57,14 +57,8 @@ pub struct ScanOptions {
 pub struct InputStats {
     pub source: String,
     pub format: Option<Format>,
-    pub lines: u64,
-    pub bytes: u64,
-    pub parse_errors: u64,
-    pub invalid_utf8: u64,
-    pub nul_bytes: u64,
-    pub truncated: u64,
-    /// Rule matches on its lines.
-    pub matches: u64,
+    /// Lines, bytes, what was wrong with them and rule matches, as the engine counted them.
+    pub counts: LineStats,
     /// Why reading stopped early (cannot open, truncated gzip, IO error).
     pub error: Option<InputError>,
 }
@@ -105,13 +99,13 @@ pub struct ScanReport {
 
 impl ScanReport {
     pub fn lines(&self) -> u64 {
-        self.inputs.iter().map(|i| i.lines).sum()
+        self.inputs.iter().map(|i| i.counts.lines).sum()
     }
 
     pub fn failed_inputs(&self) -> usize {
         self.inputs
             .iter()
-            .filter(|i| i.error.is_some() && i.lines == 0)
+            .filter(|i| i.error.is_some() && i.counts.lines == 0)
             .count()
     }
 }
@@ -263,7 +257,7 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
             finish(&done, &mut report.inputs);
         }
     }
-    report.matches = report.inputs.iter().map(|i| i.matches).sum();
+    report.matches = report.inputs.iter().map(|i| i.counts.matches).sum();
     report.correlation = engine.correlation_stats();
     report.incidents = sink.incidents;
     report
@@ -272,15 +266,9 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     report
 }
 
-/// Copies a finished stream's line counters into its input's stats.
+/// Records a finished stream's line counters in its input's stats.
 fn finish(stream: &Stream, inputs: &mut [InputStats]) {
-    let stats = &mut inputs[stream.stats_index];
-    let counted = stream.source.stats;
-    stats.parse_errors = counted.parse_errors;
-    stats.invalid_utf8 = counted.invalid_utf8;
-    stats.nul_bytes = counted.nul_bytes;
-    stats.truncated = counted.truncated;
-    stats.matches = counted.matches;
+    inputs[stream.stats_index].counts = stream.source.stats;
 }
 
 /// Reads ahead and picks the input's format (or takes the one given).
@@ -344,8 +332,6 @@ fn advance(
             }
         }
     }
-    stats.lines += 1;
-    stats.bytes += stream.line_len as u64 + 1;
     if merging {
         stream.current_ts = stream.source.peek_time(&stream.line, opts.max_line_bytes);
     }
