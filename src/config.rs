@@ -126,6 +126,13 @@ pub struct FileSource {
     pub timezone: Option<Spanned<String>>,
 }
 
+/// A source's security level (cấp độ): 1-5, or 0 when not configured.
+fn check_level(level: &Spanned<u8>, problem: &mut dyn FnMut(std::ops::Range<usize>, String)) {
+    if !(0..=5).contains(level.get_ref()) {
+        problem(level.span(), "level must be 1-5".into());
+    }
+}
+
 fn default_level() -> Spanned<u8> {
     Spanned::new(0..0, 0)
 }
@@ -211,9 +218,7 @@ impl JournaldSource {
     }
 
     fn problems(&self, problem: &mut dyn FnMut(std::ops::Range<usize>, String)) {
-        if !(0..=5).contains(self.level.get_ref()) {
-            problem(self.level.span(), "level must be 1-5".into());
-        }
+        check_level(&self.level, problem);
         if let Some(dir) = &self.directory {
             if !self.files.get_ref().is_empty() {
                 problem(
@@ -539,9 +544,7 @@ impl Config {
             }
         }
         for source in &config.source.file {
-            if !(0..=5).contains(source.level.get_ref()) {
-                problem(source.level.span(), "level must be 1-5".into());
-            }
+            check_level(&source.level, &mut problem);
             if let Some(given) = &source.logsource {
                 let pairs = given
                     .get_ref()
