@@ -13,6 +13,7 @@
 //! the clock of the source that last fed the group, so a days-old file read beside a live source
 //! keeps its state.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -205,13 +206,15 @@ struct GroupState {
 
 /// A group's state as saved: the state, the clock's name, and the rule's correlation parameters,
 /// so a rule changed while the daemon was down does not take back state it no longer means.
+/// Borrowed when saving (every batch saves the groups it changed: no copy of each), owned when
+/// restoring.
 #[derive(Debug, Serialize, Deserialize)]
-struct SavedGroup {
-    rule_id: String,
-    signature: String,
-    group: Vec<String>,
-    clock: String,
-    state: GroupState,
+struct SavedGroup<'a> {
+    rule_id: Cow<'a, str>,
+    signature: Cow<'a, str>,
+    group: Cow<'a, [String]>,
+    clock: Cow<'a, str>,
+    state: Cow<'a, GroupState>,
 }
 
 /// Saved-state changes of one batch: `(key, Some(value))` to store, `(key, None)` to delete.
@@ -381,11 +384,11 @@ impl Correlator {
             let key = group_key(rule_id, &group);
             let value = self.groups[rule].get(&group).map(|state| {
                 let saved = SavedGroup {
-                    rule_id: rule_id.clone(),
-                    signature: self.signatures[rule].clone(),
-                    group: group.clone(),
-                    clock: self.clock_names[state.clock.0 as usize].to_string(),
-                    state: state.clone(),
+                    rule_id: Cow::Borrowed(rule_id),
+                    signature: Cow::Borrowed(&self.signatures[rule]),
+                    group: Cow::Borrowed(&group),
+                    clock: Cow::Borrowed(&self.clock_names[state.clock.0 as usize]),
+                    state: Cow::Borrowed(state),
                 };
                 serde_json::to_vec(&saved).expect("correlation state serializes")
             });
@@ -436,9 +439,9 @@ impl Correlator {
                     if self.signatures[rule] == saved.signature
                         && group_key(&saved.rule_id, &saved.group) == key =>
                 {
-                    let mut state = saved.state;
+                    let mut state = saved.state.into_owned();
                     state.clock = self.clock(&saved.clock);
-                    self.groups[rule].insert(saved.group, state);
+                    self.groups[rule].insert(saved.group.into_owned(), state);
                     report.groups += 1;
                 }
                 _ => {
