@@ -61,8 +61,6 @@ pub struct LineStats {
 #[derive(Debug)]
 pub struct Source {
     meta: SourceMeta,
-    format: Format,
-    zone: TimeZone,
     decoder: Decoder,
     logsource: Logsource,
     host: String,
@@ -82,16 +80,13 @@ impl Source {
 
     /// Decodes again with `format` (after `scan` detected it).
     pub fn set_format(&mut self, format: Format) {
-        self.format = format;
         self.decoder = Decoder::new(format, self.decoder.context().clone());
     }
 
     /// Moves the reference for the year of RFC 3164 stamps (the daemon passes its clock now and then).
     pub fn set_reference(&mut self, reference: Timestamp) {
-        self.decoder = Decoder::new(
-            self.format,
-            DecodeContext::new(self.zone.clone(), reference),
-        );
+        let zone = self.decoder.context().zone.clone();
+        self.decoder = Decoder::new(self.decoder.format(), DecodeContext::new(zone, reference));
     }
 
     /// The event time of `line` without feeding it (for merging several inputs by time).
@@ -141,15 +136,13 @@ impl Engine {
 
     /// A source whose RFC 3164 years are inferred against `reference` (a file's mtime, the clock).
     pub fn source(&mut self, spec: SourceSpec, reference: Timestamp) -> Source {
-        let ctx = DecodeContext::new(spec.zone.clone(), reference);
+        let ctx = DecodeContext::new(spec.zone, reference);
         Source {
             meta: SourceMeta {
                 source: Arc::from(spec.name.as_str()),
                 system: Arc::from(spec.system.as_str()),
                 level: spec.level,
             },
-            format: spec.format,
-            zone: spec.zone,
             decoder: Decoder::new(spec.format, ctx),
             logsource: spec.logsource,
             host: spec.host,
