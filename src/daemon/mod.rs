@@ -125,10 +125,14 @@ pub fn file_sources(config: &Config) -> Vec<FileSource> {
 }
 
 /// The sources `status` lists even before they deliver a line, named as their lines are counted.
-fn configured_sources(config: &Config) -> Vec<api::ConfiguredSource> {
-    let files = file_sources(config)
-        .into_iter()
-        .flat_map(|source| source.paths)
+fn configured_sources(
+    config: &Config,
+    files: &[FileSource],
+    journals: &[crate::config::JournaldSource],
+) -> Vec<api::ConfiguredSource> {
+    let files = files
+        .iter()
+        .flat_map(|source| source.paths.iter().cloned())
         .map(|name| api::ConfiguredSource {
             kind: "file".into(),
             name,
@@ -141,7 +145,11 @@ fn configured_sources(config: &Config) -> Vec<api::ConfiguredSource> {
             kind: "syslog".into(),
             name: source.listen.get_ref().clone(),
         });
-    files.chain(syslog).collect()
+    let journals = journals.iter().map(|source| api::ConfiguredSource {
+        kind: "journald".into(),
+        name: source.name(),
+    });
+    files.chain(syslog).chain(journals).collect()
 }
 
 /// The journal sources: the configured ones, or, with the built-in defaults, this machine's whole
@@ -197,6 +205,9 @@ pub async fn run(
     let auth = api::Auth::load(&config)?;
     // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
     let host = hostname(&config);
+    // What to read, decided once: the built-in defaults look at the file system.
+    let files = file_sources(&config);
+    let journals = journald_sources(&config);
 
     // Outputs: the store was opened with the outbox policy, so no incident change goes unreported;
     // one sender per destination, woken once queued alerts are durable.
@@ -257,14 +268,13 @@ pub async fn run(
     let api_state = ApiState::new(store.clone(), Vec::new(), auth, metrics.clone())
         .with_rules(rules.subscribe())
         .with_outputs(destinations, signals.clone())
-        .with_sources(configured_sources(&config));
+        .with_sources(configured_sources(&config, &files, &journals));
 
     let (stop_sources, sources_stopped) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Input>(PIPELINE_QUEUE);
     let mut sources = tokio::task::JoinSet::new();
 
     // File tailers, resumed from their checkpoints.
-    let files = file_sources(&config);
     let saved: HashMap<_, Checkpoint> = store
         .checkpoints("file:")?
         .into_iter()
@@ -340,7 +350,6 @@ pub async fn run(
         }
     });
     // Journal sources, resumed after their saved cursors.
-    let journals = journald_sources(&config);
     warn_if_nothing_to_watch(&config, &journals);
     let journald_stats = Arc::new(crate::sources::journald::JournaldStats::default());
     for (index, source) in journals.iter().enumerate() {

@@ -586,6 +586,13 @@ fn the_daemon_reads_the_journal_and_resumes_after_its_saved_cursor() {
             .all(|i| i.system == "mail" && i.level == 2 && i.host == "journal-host"),
         "{incidents:?}"
     );
+    let status = daemon.client().status().unwrap();
+    let journal_row = status
+        .sources
+        .iter()
+        .find(|s| s.kind == "journald")
+        .unwrap_or_else(|| panic!("status lists the journal source: {:?}", status.sources));
+    assert_eq!(journal_row.lines, 10, "{journal_row:?}");
     daemon.stop();
 
     // Written while the daemon was down: read once after the restart, from the saved cursor.
