@@ -556,6 +556,7 @@ impl Config {
             }
         }
         for source in &config.source.syslog {
+            check_level(&source.level, &mut problem);
             if source
                 .listen
                 .get_ref()
@@ -821,6 +822,27 @@ min_severity = "high"
                 (11, "api.operator.name must not be empty"),
                 (14, "api.operator.name must not begin or end with spaces"),
             ]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_source_checks_its_level() {
+        let text = "[[source.file]]\npaths = [\"/x\"]\nlevel = 6\n\n\
+                    [[source.syslog]]\nlisten = \"127.0.0.1:5514\"\nlevel = 9\n\n\
+                    [[source.journald]]\nlevel = 7\n";
+        let problems = Config::parse("c.toml", text).unwrap_err();
+        let found: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (3, "level must be 1-5"),
+                (7, "level must be 1-5"),
+                (10, "level must be 1-5")
+            ],
+            "{problems:?}"
         );
     }
 
