@@ -282,6 +282,23 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Opens the fixture's store again in this process. sled lets go of its file lock from a
+    /// background thread after the fixture's handle is dropped; wait for that (bounded) rather
+    /// than fail on a lock this test itself held.
+    fn reopen_store(&self) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(self.dir.path().join("data"), Default::default()) {
+                Ok(store) => return store,
+                Err(err) if std::time::Instant::now() < deadline => {
+                    let _ = err;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+
     fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.run(args);
         assert!(out.status.success(), "{:?}: {}", args, stderr(&out));
@@ -571,19 +588,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(f: &Fixture, token: &str) -> Daemon {
-        // sled lets go of its file lock from a background thread after the fixture's handle is
-        // dropped; wait for that (bounded) rather than fail on a lock this test itself held.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let store = loop {
-            match Store::open(f.dir.path().join("data"), Default::default()) {
-                Ok(store) => break Arc::new(store),
-                Err(err) if std::time::Instant::now() < deadline => {
-                    let _ = err;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(err) => panic!("{err}"),
-            }
-        };
+        let store = Arc::new(f.reopen_store());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -788,7 +793,7 @@ fn incidents_say_so_when_the_api_refuses_the_token() {
 #[test]
 fn incidents_say_so_when_the_store_is_in_use_and_the_api_does_not_answer() {
     let f = Fixture::new();
-    let _held = Store::open(f.dir.path().join("data"), Default::default()).unwrap();
+    let _held = f.reopen_store();
     // A port nobody listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
