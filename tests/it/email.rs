@@ -23,12 +23,12 @@ const USER: &str = "soc-alerts";
 const PASSWORD: &str = "mật khẩu đúng";
 
 /// A test CA and a server certificate for 127.0.0.1 and localhost, as PEM files.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
@@ -55,14 +55,14 @@ impl Pki {
 }
 
 /// One aiosmtpd process; killed when dropped.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     out: tempfile::TempDir,
 }
 
 impl SmtpServer {
-    fn start(mode: &str, pki: &Pki, auth: bool) -> SmtpServer {
+    pub(crate) fn start(mode: &str, pki: &Pki, auth: bool) -> SmtpServer {
         let out = tempfile::tempdir().unwrap();
         let mut command = Command::new("/usr/bin/python3");
         // Debian's python3-aiosmtpd is importable only by the system interpreter.
@@ -102,7 +102,7 @@ impl SmtpServer {
     }
 
     /// Waits (polling, with a deadline) until `n` messages arrived, and returns them in order.
-    fn messages(&self, n: usize) -> Vec<Value> {
+    pub(crate) fn messages(&self, n: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got = received(self.out.path());
@@ -126,7 +126,7 @@ impl Drop for SmtpServer {
     }
 }
 
-fn received(dir: &Path) -> Vec<Value> {
+pub(crate) fn received(dir: &Path) -> Vec<Value> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -225,7 +225,7 @@ fn header<'a>(message: &'a Value, name: &str) -> Vec<&'a str> {
 }
 
 /// A body part as received, with the wire's CRLF line endings made LF.
-fn body(message: &Value, part: &str) -> String {
+pub(crate) fn body(message: &Value, part: &str) -> String {
     message[part].as_str().unwrap().replace("\r\n", "\n")
 }
 
