@@ -420,11 +420,9 @@ async fn rules(State(state): State<ApiState>) -> Json<Vec<RuleInfo>> {
     }
 }
 
-async fn list(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Vec<Incident>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+/// The filters of a list request's query string (incidents and cases read the same ones).
+fn parse_filters(raw: Option<&str>) -> Result<Filters, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|err| ApiError::bad_request(format!("bad query string: {err}")))?;
     let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ApiError::bad_request)?;
@@ -433,6 +431,14 @@ async fn list(
             "limit must be at most {MAX_LIMIT}"
         )));
     }
+    Ok(filters)
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<Incident>>, ApiError> {
+    let filters = parse_filters(raw.as_deref())?;
     let query = filters
         .to_query(Timestamp::now(), Some(DEFAULT_LIMIT))
         .map_err(ApiError::bad_request)?;
@@ -568,16 +574,7 @@ async fn act(
             "unknown action '{action}' (expected ack, resolve, false-positive or reopen)"
         ))
     })?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {BODY_LIMIT} bytes"),
-            )
-        } else {
-            ApiError::bad_request(format!("cannot read the body: {}", rejection.body_text()))
-        }
-    })?;
+    let body = read_body(body)?;
     let ActionBody { by, note, to } = parse_action_body(&headers, &body)?;
     if to.is_some() {
         return Err(ApiError::bad_request(
@@ -608,15 +605,7 @@ async fn list_cases(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<crate::cases::Case>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|err| ApiError::bad_request(format!("bad query string: {err}")))?;
-    let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(ApiError::bad_request)?;
-    if filters.limit.is_some_and(|l| l > MAX_LIMIT) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be at most {MAX_LIMIT}"
-        )));
-    }
+    let filters = parse_filters(raw.as_deref())?;
     let query = filters
         .to_case_query(Timestamp::now(), Some(DEFAULT_LIMIT))
         .map_err(ApiError::bad_request)?;

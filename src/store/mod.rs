@@ -340,6 +340,14 @@ fn remove_tx(t: &[TransactionalTree], incident: &Incident) -> TxResult<()> {
     Ok(())
 }
 
+/// One more alert queued for `destination` in a transaction's tally.
+fn count_queued(queued: &mut Vec<(String, u64)>, destination: &str) {
+    match queued.iter_mut().find(|(name, _)| *name == destination) {
+        Some((_, n)) => *n += 1,
+        None => queued.push((destination.to_string(), 1)),
+    }
+}
+
 fn open_error(path: &Path, err: sled::Error) -> StoreError {
     // sled reports a held lock as a plain io::Error; its text is the only way to tell.
     if let sled::Error::Io(io) = &err
@@ -488,13 +496,7 @@ impl Store {
                     &destination.name,
                     &entry,
                 )?;
-                match queued
-                    .iter_mut()
-                    .find(|(name, _)| *name == destination.name)
-                {
-                    Some((_, n)) => *n += 1,
-                    None => queued.push((destination.name.clone(), 1)),
-                }
+                count_queued(&mut queued, &destination.name);
             }
         }
         Ok(queued)
@@ -537,13 +539,7 @@ impl Store {
                     &destination.name,
                     &entry,
                 )?;
-                match queued
-                    .iter_mut()
-                    .find(|(name, _)| *name == destination.name)
-                {
-                    Some((_, n)) => *n += 1,
-                    None => queued.push((destination.name.clone(), 1)),
-                }
+                count_queued(&mut queued, &destination.name);
             }
         }
         Ok(queued)
