@@ -10,8 +10,10 @@
 //! - **Window.** An incident joins the case of its entity whose span (first to last event),
 //!   widened by `window` on both sides, holds the incident's first event; otherwise it starts a new
 //!   case. Widening both sides makes the answer the same whether an old file or the live log is
-//!   read first. Closing a case (resolve, false positive) forgets it: the entity's next incident
-//!   starts a new case.
+//!   read first; and when an incident (opened or grown) falls within the window of two of the
+//!   entity's cases, they become one (the older absorbs the newer), so the cases are those that
+//!   reading every line in time order gives, whatever order two sources came in. Closing a case
+//!   (resolve, false positive) forgets it: the entity's next incident starts a new case.
 //! - **Severity.** The highest severity of the case's incidents, raised one step (up to critical)
 //!   once the case shows progress: an incident of a rule with `requires` joins it (such a rule fires
 //!   only after another rule's incident on the same group, e.g. a successful login after a brute
@@ -171,6 +173,10 @@ pub struct Case {
     pub history: Vec<HistoryEntry>,
     /// Grows with every change; (id, revision) identifies one state of the case.
     pub revision: u64,
+    /// Cases this one absorbed in this change (an incident bridged them, see the module doc): the
+    /// store moves their incidents and history here and deletes them. Never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
 }
 
 impl Case {
@@ -215,6 +221,7 @@ impl Case {
             assignee,
             history,
             revision: self.revision,
+            merged_from: Vec::new(),
             ..core.clone()
         };
         let reopened = gained && self.is_closed();
@@ -385,12 +392,71 @@ impl CaseBook {
 
     /// The entity's case whose span, widened by the window on both sides, holds `at`: the same
     /// answer whichever order the incidents of two sources came in.
-    fn joinable(&self, entity: &Entity, at: Timestamp) -> Option<String> {
+    /// Every such case, oldest first.
+    fn joinable(&self, entity: &Entity, from: Timestamp, to: Timestamp) -> Vec<String> {
         let window = crate::correlate::signed(self.window);
-        self.by_entity.get(entity)?.iter().rev().find_map(|id| {
-            let case = &self.open.get(id)?.case;
-            (at >= case.first_seen - window && at <= case.last_seen + window).then(|| id.clone())
-        })
+        let Some(ids) = self.by_entity.get(entity) else {
+            return Vec::new();
+        };
+        let mut found: Vec<&Case> = ids
+            .iter()
+            .filter_map(|id| self.open.get(id).map(|open| &open.case))
+            .filter(|case| to >= case.first_seen - window && from <= case.last_seen + window)
+            .collect();
+        found.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        found.into_iter().map(|case| case.id.clone()).collect()
+    }
+
+    /// Folds the cases `others` into `survivor`: their incidents (in opening order), entities,
+    /// tactics and omitted ids move over, and they leave the book.
+    fn merge_into(&mut self, survivor: &str, others: &[String]) {
+        for other in others {
+            let Some(old) = self.open.remove(other) else {
+                continue;
+            };
+            if let Some(ids) = self.by_entity.get_mut(&old.case.entity) {
+                ids.retain(|id| id != other);
+            }
+            self.dirty.insert(other.clone());
+            for incident in &old.case.incidents {
+                self.case_of_incident
+                    .insert(incident.id.clone(), survivor.to_string());
+            }
+            for incident in &old.omitted_ids {
+                self.case_of_incident
+                    .insert(incident.clone(), survivor.to_string());
+            }
+            let open = self.open.get_mut(survivor).expect("the survivor is open");
+            let case = &mut open.case;
+            for incident in old.case.incidents {
+                if case.incidents.len() < MAX_CASE_INCIDENTS {
+                    case.incidents.push(incident);
+                } else {
+                    case.incidents_omitted += 1;
+                    case.severity = case.severity.max(incident.severity);
+                    open.omitted_ids.push(incident.id);
+                }
+            }
+            case.incidents
+                .sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+            case.incidents_omitted += old.case.incidents_omitted;
+            case.severity = case.severity.max(old.case.severity);
+            open.omitted_ids.extend(old.omitted_ids);
+            for (kind, values) in &old.case.entities {
+                for value in values {
+                    add_entity(&mut case.entities, kind, value);
+                }
+            }
+            for tactic in old.case.tactics {
+                if !case.tactics.contains(&tactic) {
+                    case.tactics.push(tactic);
+                }
+            }
+            case.first_seen = case.first_seen.min(old.case.first_seen);
+            case.last_seen = case.last_seen.max(old.case.last_seen);
+            case.merged_from.push(other.clone());
+            case.merged_from.extend(old.case.merged_from);
+        }
     }
 
     /// A new incident: it joins its entity's case or starts one. Sets the incident's `case_id` and
@@ -419,8 +485,14 @@ impl CaseBook {
             last_seen: incident.last_seen,
             follow_up,
         };
-        let id = match self.joinable(&entity, incident.first_seen) {
-            Some(id) => id,
+        let joinable = self.joinable(&entity, incident.first_seen, incident.first_seen);
+        let id = match joinable.split_first() {
+            Some((oldest, others)) => {
+                let oldest = oldest.clone();
+                self.start_change(&oldest);
+                self.merge_into(&oldest, others);
+                oldest
+            }
             None => {
                 let id = case_id(&entity, &incident.id, incident.first_seen);
                 let ids = self.by_entity.entry(entity.clone()).or_default();
@@ -453,6 +525,7 @@ impl CaseBook {
                             assignee: None,
                             history: Vec::new(),
                             revision: 0,
+                            merged_from: Vec::new(),
                         },
                         clock: clock.to_string(),
                         omitted_ids: Vec::new(),
@@ -504,7 +577,8 @@ impl CaseBook {
         clock: &str,
     ) -> Option<&Case> {
         self.tick(clock, last_seen);
-        let id = self.case_of_incident.get(incident_id)?.clone();
+        let mut id = self.case_of_incident.get(incident_id)?.clone();
+        self.start_change(&id);
         let open = self.open.get_mut(&id)?;
         open.clock = clock.to_string();
         let case = &mut open.case;
@@ -513,8 +587,27 @@ impl CaseBook {
             listed.last_seen = listed.last_seen.max(last_seen);
         }
         case.last_seen = case.last_seen.max(last_seen);
+        let (entity, first, last) = (case.entity.clone(), case.first_seen, case.last_seen);
+        // Grown, the case may now reach another of the entity's cases: they become one.
+        let reached = self.joinable(&entity, first, last);
+        if reached.len() > 1 {
+            let oldest = reached[0].clone();
+            if oldest != id {
+                self.start_change(&oldest);
+            }
+            let others: Vec<String> = reached[1..].to_vec();
+            self.merge_into(&oldest, &others);
+            id = oldest;
+        }
         self.dirty.insert(id.clone());
         Some(&self.open[&id].case)
+    }
+
+    /// A change to case `id` begins: what the previous one merged has been told already.
+    fn start_change(&mut self, id: &str) {
+        if let Some(open) = self.open.get_mut(id) {
+            open.case.merged_from.clear();
+        }
     }
 
     /// Removes a case from the book (its saved record goes with the next batch).

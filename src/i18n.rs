@@ -44,6 +44,7 @@ catalogue! {
     ActionFalsePositive => "đánh dấu cảnh báo nhầm", "false positive";
     ActionReopen => "mở lại", "reopen";
     ActionAssign => "giao xử lý", "assign";
+    ActionMerge => "gộp vụ việc", "merge";
     Transitioned => "Sự cố {id}: {status} bởi {by} (phiên bản {revision})",
         "incident {id}: {status} by {by} (revision {revision})";
     CaseTransitioned => "Vụ việc {id}: {status} bởi {by} (phiên bản {revision}); {n} sự cố thay đổi theo",
@@ -239,6 +240,7 @@ pub fn action_word(name: &str, lang: Lang) -> String {
         "false_positive" => Msg::ActionFalsePositive,
         "reopen" => Msg::ActionReopen,
         "assign" => Msg::ActionAssign,
+        "merge" => Msg::ActionMerge,
         other => return other.to_string(),
     };
     msg.template(lang).to_string()

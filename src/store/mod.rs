@@ -629,13 +629,25 @@ impl Store {
                         (Change::Updated { .. }, None) => {}
                     }
                 }
+                // An incident names the case it ended in: cases a later incident bridged became one.
+                let case_of: HashMap<&str, &str> = cases
+                    .iter()
+                    .flat_map(|c| c.incidents.iter().map(|i| (i.id.as_str(), c.id.as_str())))
+                    .collect();
+                for (_, after) in &mut touched {
+                    if let Some(case) = case_of.get(after.id.as_str()) {
+                        after.case_id = case.to_string();
+                    }
+                }
                 for (before, after) in &touched {
                     if before.as_ref() != Some(after) {
                         write_tx(t, before.as_ref(), after)?;
                     }
                 }
                 let mut queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
-                let touched_cases = cases::apply_cases_tx(t, cases, now)?;
+                let written: std::collections::HashSet<&str> =
+                    touched.iter().map(|(_, i)| i.id.as_str()).collect();
+                let touched_cases = cases::apply_cases_tx(t, cases, &written, now)?;
                 queued.extend(Self::enqueue_case_alerts_tx(
                     t,
                     &policy,

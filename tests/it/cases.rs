@@ -196,6 +196,36 @@ fn a_root_brute_force_and_its_login_are_one_critical_case_mailed_once_and_resolv
     }
     let resolved = client.case(&ssh.id).unwrap();
     assert_eq!(resolved.history.last().unwrap().note, "chặn tại tường lửa");
+
+    // Reopened through the API, assigned and closed as a false positive from the CLI: the false
+    // positives are counted per rule.
+    let reopened = client
+        .case_action(&ssh.id, "reopen", None, "xem lại", None)
+        .unwrap();
+    assert_eq!(socwatch::store::status_name(reopened.status), "open");
+    assert!(
+        reopened
+            .incidents
+            .iter()
+            .all(|i| socwatch::store::status_name(i.status) == "open")
+    );
+    let out = socwatch(&["--config", config, "cases", "assign", short, "--to", "lan"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        client.case(&ssh.id).unwrap().assignee.as_deref(),
+        Some("lan")
+    );
+    let out = socwatch(&["--config", config, "cases", "false-positive", short]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = socwatch(&["--config", config, "rules", "list", "--stats", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let brute = stats
+        .iter()
+        .find(|s| s["rule_id"] == "ssh-bruteforce")
+        .unwrap();
+    assert_eq!(brute["false_positives"], 1, "{brute}");
+    assert_eq!(brute["open"], 0, "{brute}");
     daemon.stop();
 }
 
