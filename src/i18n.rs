@@ -150,8 +150,8 @@ catalogue! {
         "socwatch {version} running since {since} ({age}).";
     StatusRulesLine => "Quy tắc: {loaded} đang dùng, {idle} không có nguồn nhật ký phù hợp.",
         "Rules: {loaded} in use, {idle} with no matching log source.";
-    StatusStoreLine => "Kho dữ liệu: {path} ({size}), {open} sự cố đang mở.",
-        "Store: {path} ({size}), {open} open incidents.";
+    StatusStoreLine => "Kho dữ liệu: {path} ({size}), {open} sự cố và {cases} vụ việc đang mở.",
+        "Store: {path} ({size}), {open} open incidents in {cases} open cases.";
     StatusDropsLine => "Syslog bị bỏ (hàng đợi đầy): {dropped}; dòng không phân tích được: {undecoded}.",
         "Syslog dropped (queue full): {dropped}; lines no decoder understood: {undecoded}.";
     StatusNoLineYet => "chưa có dòng nào", "no line yet";

@@ -406,7 +406,8 @@ pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp
             StatusStoreLine,
             path = status.store_path,
             size = human_bytes(status.store_bytes),
-            open = status.incidents_open
+            open = status.incidents_open,
+            cases = status.cases_open
         ),
     ];
     if status.syslog_dropped > 0 || status.parse_errors > 0 {

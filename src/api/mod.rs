@@ -129,6 +129,9 @@ pub struct DaemonStatus {
     pub store_path: String,
     pub store_bytes: u64,
     pub incidents_open: usize,
+    /// Cases open (not acknowledged, resolved or false positive).
+    #[serde(default)]
+    pub cases_open: usize,
     pub outbox: Vec<crate::store::DestinationStatus>,
     pub syslog_dropped: u64,
     pub parse_errors: u64,
@@ -670,12 +673,13 @@ async fn rule_stats(
 
 async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, ApiError> {
     let known = state.0.destinations.clone();
-    let (outbox, store_bytes, incidents_open) = state
+    let (outbox, store_bytes, incidents_open, cases_open) = state
         .blocking(move |store| {
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
             let report = store.outbox_report(&known, Timestamp::now())?;
             let open = store.count_status(crate::model::Status::Open)?;
-            Ok((report.destinations, store.size_on_disk()?, open))
+            let cases = store.count_cases(crate::model::Status::Open)?;
+            Ok((report.destinations, store.size_on_disk()?, open, cases))
         })
         .await?;
     let (rules_loaded, rules_idle) = match &state.0.live_rules {
@@ -736,6 +740,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, Api
         store_path: state.0.store.path().display().to_string(),
         store_bytes,
         incidents_open,
+        cases_open,
         outbox,
         syslog_dropped: metrics
             .syslog_dropped

@@ -311,6 +311,17 @@ impl Store {
         Ok(found)
     }
 
+    /// Cases in `status`, from the time index's summaries (no case is read).
+    pub fn count_cases(&self, status: Status) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for value in self.trees[T_CASE_TIME].iter().values() {
+            if Summary::decode(&value?).is_some_and(|s| s.status == status) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Cases stored (walks the tree: for tests and status).
     pub fn case_count(&self) -> usize {
         self.trees[T_CASES].len()
