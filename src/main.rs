@@ -573,6 +573,12 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>, lang: Lang) -> ExitCode
                     .iter()
                     .filter_map(|(_, l)| l.local_addr().ok().map(|a| format!("tcp:{a}"))),
             )
+            .chain(
+                bound
+                    .syslog_tls
+                    .iter()
+                    .filter_map(|(_, l, _)| l.local_addr().ok().map(|a| format!("tls:{a}"))),
+            )
             .collect();
         // Handlers first: a SIGTERM sent as soon as "running" is logged must stop us gracefully,
         // not kill us with the default action.
