@@ -59,6 +59,12 @@ enum Command {
         /// Print a JSON list of incidents instead of a table
         #[arg(long)]
         json: bool,
+        /// List every rule hit (file, line, rule, extracted fields) instead of incidents, before thresholds
+        #[arg(long)]
+        matches: bool,
+        /// Files read at once (default: one per core)
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         /// Zone of timestamps that carry none (default: the config's timezone, else the machine's)
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
@@ -153,10 +159,23 @@ fn main() -> ExitCode {
             format,
             logsource,
             json,
+            matches,
+            threads,
             timezone,
             files,
         } => cmd_scan(
-            &config, lang, rules, format, &logsource, json, timezone, files,
+            &config,
+            lang,
+            rules,
+            format,
+            &logsource,
+            ScanOutput {
+                json,
+                matches,
+                threads,
+            },
+            timezone,
+            files,
         ),
         Command::Rules { action } => match action {
             RulesAction::Check { rules } => cmd_rules_check(&config, lang, rules),
@@ -264,16 +283,27 @@ fn parse_logsource(pairs: &[String], lang: Lang) -> Result<Logsource, String> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// How `scan` reports and how many files it reads at once.
+struct ScanOutput {
+    json: bool,
+    matches: bool,
+    threads: Option<usize>,
+}
+
+/// Inputs at least this large (in total) get a progress bar, when stderr is a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
 fn cmd_scan(
     config: &Config,
     lang: Lang,
     rules: Vec<PathBuf>,
     format: Format,
     logsource: &[String],
-    json: bool,
+    output: ScanOutput,
     timezone: Option<String>,
     files: Vec<PathBuf>,
 ) -> ExitCode {
+    let json = output.json;
     let logsource = match parse_logsource(logsource, lang) {
         Ok(l) => l,
         Err(err) => {
@@ -314,13 +344,33 @@ fn cmd_scan(
         unit: config.daemon.unit.clone(),
         now: jiff::Timestamp::now(),
         limits: correlate::Limits::default(),
+        threads: output.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+        progress: None,
+        keep_matches: output.matches,
     };
     let started = Instant::now();
     let set = std::sync::Arc::new(set);
-    let result = scan(&inputs, &set, &opts);
+    let (result, bar) = with_progress(&inputs, opts.clone(), |opts| scan(&inputs, &set, opts));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let elapsed = started.elapsed().as_secs_f64();
 
-    if json {
+    if output.matches {
+        if json {
+            match serde_json::to_string_pretty(&result.hits) {
+                Ok(text) => outln!("{text}"),
+                Err(err) => {
+                    errln!("{}", tr!(lang, CannotWriteOutput, error = err));
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            }
+        } else {
+            out!("{}", report::matches_table(&result.hits, lang));
+        }
+    } else if json {
         match serde_json::to_string_pretty(&result.incidents) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
@@ -341,6 +391,52 @@ fn cmd_scan(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Runs `scan` with a progress bar on stderr when stderr is a terminal and the files are large
+/// (a long scan); otherwise it draws nothing, so pipes and logs get no control characters.
+fn with_progress<T>(
+    inputs: &[Input],
+    mut opts: ScanOptions,
+    run: impl FnOnce(&ScanOptions) -> T,
+) -> (T, Option<indicatif::ProgressBar>) {
+    use std::io::IsTerminal;
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Path(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum();
+    if !std::io::stderr().is_terminal() || total < PROGRESS_MIN_BYTES {
+        return (run(&opts), None);
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    opts.progress = Some(read.clone());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Compressed inputs read more bytes than their size: the bar then stops at its end.
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed).min(total));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let result = run(&opts);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    (result, Some(bar))
 }
 
 fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode {
