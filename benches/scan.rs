@@ -35,6 +35,9 @@ fn options() -> ScanOptions {
         unit: "bench".into(),
         now: "2026-11-21T00:00:00Z".parse().unwrap(),
         limits: Limits::default(),
+        threads: 1,
+        progress: None,
+        keep_matches: false,
     }
 }
 

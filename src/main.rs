@@ -293,6 +293,7 @@ struct ScanOutput {
 /// Inputs at least this large (in total) get a progress bar, when stderr is a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 
+#[allow(clippy::too_many_arguments)] // one per command-line option group; a struct would only rename them
 fn cmd_scan(
     config: &Config,
     lang: Lang,
