@@ -266,11 +266,11 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
             for (i, stream) in streams.into_iter().enumerate() {
                 groups[i % threads].push((i, stream));
             }
-            let mut senders: Vec<Vec<(usize, std::sync::mpsc::SyncSender<Matched>)>> =
+            let mut senders: Vec<Vec<(usize, std::sync::mpsc::SyncSender<Vec<Matched>>)>> =
                 (0..threads).map(|_| Vec::new()).collect();
             for (t, group) in groups.iter().enumerate() {
                 for (i, _) in group {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<Matched>(1024);
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Matched>>(8);
                     senders[t].push((*i, tx));
                     receivers.push((*i, rx));
                 }
@@ -283,33 +283,64 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
                     let mut done = Vec::new();
                     // One thread serves its inputs in turn, a bounded channel each, so a slow merge
                     // holds every thread back instead of buffering whole files.
-                    let mut live: Vec<(Stream, std::sync::mpsc::SyncSender<Matched>)> = group
+                    let mut live: Vec<(Stream, std::sync::mpsc::SyncSender<Vec<Matched>>)> = group
                         .into_iter()
                         .zip(senders)
                         .map(|((_, stream), (_, tx))| (stream, tx))
                         .collect();
+                    // Never block on one input's full channel: the merge may be waiting for another
+                    // input of this thread (an earlier time), so a full channel keeps its batch for
+                    // later and the thread serves the others; it pauses only when none can take one.
+                    let mut pending: Vec<Option<Vec<Matched>>> =
+                        live.iter().map(|_| None).collect();
                     while !live.is_empty() {
+                        let mut progressed = false;
                         let mut i = 0;
                         while i < live.len() {
                             let (stream, tx) = &mut live[i];
-                            let next = next_matched(stream, &mut matcher, opts);
-                            let ended = match next {
-                                Some(matched) => tx.send(matched).is_err(),
-                                None => true,
+                            let batch = pending[i].take().unwrap_or_else(|| {
+                                let mut batch = Vec::with_capacity(BATCH);
+                                while batch.len() < BATCH {
+                                    match next_matched(stream, &mut matcher, opts) {
+                                        Some(matched) => batch.push(matched),
+                                        None => break,
+                                    }
+                                }
+                                batch
+                            });
+                            let at_end = batch.len() < BATCH;
+                            let ended = if batch.is_empty() {
+                                true
+                            } else {
+                                match tx.try_send(batch) {
+                                    Ok(()) => {
+                                        progressed = true;
+                                        at_end
+                                    }
+                                    Err(std::sync::mpsc::TrySendError::Full(batch)) => {
+                                        pending[i] = Some(batch);
+                                        false
+                                    }
+                                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => true,
+                                }
                             };
                             if ended {
                                 let (stream, _) = live.swap_remove(i);
+                                pending.swap_remove(i);
                                 done.push((stream.stats_index, stream.source.stats, stream.error));
                             } else {
                                 i += 1;
                             }
+                        }
+                        if !progressed && !live.is_empty() {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
                         }
                     }
                     done
                 }));
             }
             for (_, rx) in receivers {
-                feeds.push(Feed::Remote(rx));
+                feeds.push(Feed::Remote(rx, Default::default()));
             }
             merge(
                 &mut engine,
@@ -360,14 +391,25 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
 /// Where one input's matched lines come from: read on this thread, or from its thread.
 enum Feed {
     Local(Box<Stream>, Matcher),
-    Remote(std::sync::mpsc::Receiver<Matched>),
+    Remote(
+        std::sync::mpsc::Receiver<Vec<Matched>>,
+        std::collections::VecDeque<Matched>,
+    ),
 }
+
+/// Matched lines a thread hands over at once.
+const BATCH: usize = 256;
 
 impl Feed {
     fn next(&mut self, opts: &ScanOptions) -> Option<Matched> {
         match self {
             Feed::Local(stream, matcher) => next_matched(stream, matcher, opts),
-            Feed::Remote(rx) => rx.recv().ok(),
+            Feed::Remote(rx, pending) => {
+                if pending.is_empty() {
+                    pending.extend(rx.recv().ok()?);
+                }
+                pending.pop_front()
+            }
         }
     }
 }

@@ -264,3 +264,42 @@ fn scan_matches_lists_every_hit_without_thresholds() {
         crate::support::incidents(&crate::support::socwatch(&["scan", "--json", &file]));
     assert!(incidents.is_empty(), "{incidents:?}");
 }
+
+/// More inputs than threads, with the files a thread serves first holding the later times: the merge
+/// waits for a thread's other file while the first one's channel is full. It must neither hang nor
+/// change the incidents.
+#[test]
+fn parallel_scan_with_more_files_than_threads_and_skewed_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in 0..4 {
+        let path = dir.path().join(format!("auth{f}.log"));
+        // Files 0 and 1 (served first by threads 0 and 1) are two hours later than files 2 and 3.
+        let hour = if f < 2 { 12 } else { 10 };
+        let mut text = String::new();
+        for i in 0..6000 {
+            text.push_str(&format!(
+                "Nov 22 {hour}:{:02}:{:02} portal-01 sshd[{}]: Failed password for root from 198.51.100.{} port {} ssh2\n",
+                i / 100 % 60,
+                i % 60,
+                1000 + i,
+                i % 9 + f * 10,
+                40000 + i % 20000
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        files.push(path.display().to_string());
+    }
+    let run = |threads: &str| {
+        let mut args = vec!["scan", "--json", "--threads", threads];
+        args.extend(files.iter().map(String::as_str));
+        let mut incidents = crate::support::incidents(&crate::support::socwatch(&args));
+        for incident in &mut incidents {
+            incident.as_object_mut().unwrap().remove("id");
+        }
+        incidents
+    };
+    let sequential = run("1");
+    assert!(!sequential.is_empty());
+    assert_eq!(run("2"), sequential);
+}
