@@ -52,6 +52,7 @@ pub struct Bound {
     pub api: TcpListener,
     pub syslog_udp: Vec<(usize, UdpSocket)>,
     pub syslog_tcp: Vec<(usize, TcpListener)>,
+    pub syslog_tls: Vec<(usize, TcpListener, syslog::TlsAcceptor)>,
 }
 
 impl Bound {
@@ -62,6 +63,7 @@ impl Bound {
             .map_err(|err| bind_error(format!("cannot listen for the API on {api_addr}"), err))?;
         let mut syslog_udp = Vec::new();
         let mut syslog_tcp = Vec::new();
+        let mut syslog_tls = Vec::new();
         for (index, source) in config.source.syslog.iter().enumerate() {
             let addr = source.listen.get_ref();
             match source.protocol {
@@ -77,14 +79,49 @@ impl Bound {
                         bind_error(format!("cannot listen for syslog on tcp {addr}"), err)
                     })?,
                 )),
+                Protocol::Tls => {
+                    let acceptor = tls_acceptor(config, source)?;
+                    let listener = TcpListener::bind(addr).await.map_err(|err| {
+                        bind_error(format!("cannot listen for syslog on tls {addr}"), err)
+                    })?;
+                    syslog_tls.push((index, listener, acceptor));
+                }
             }
         }
         Ok(Bound {
             api,
             syslog_udp,
             syslog_tcp,
+            syslog_tls,
         })
     }
+}
+
+/// The TLS side of a `protocol = "tls"` listener, read from its files at start (the key through the
+/// secret-file rule), so a bad certificate stops the start instead of every sender's handshake.
+fn tls_acceptor(
+    config: &Config,
+    source: &crate::config::SyslogSource,
+) -> anyhow::Result<syslog::TlsAcceptor> {
+    let addr = source.listen.get_ref();
+    let (Some(cert), Some(key)) = (&source.cert_file, &source.key_file) else {
+        anyhow::bail!("syslog tls {addr}: cert_file and key_file are required");
+    };
+    let trust = crate::security::Trust::new(&config.daemon.data_dir);
+    let cert_pem = std::fs::read(cert)
+        .with_context(|| format!("cannot read source.syslog cert_file {}", cert.display()))?;
+    let key_pem = crate::security::read_bytes(key, "source.syslog key_file", &trust)?;
+    let ca_pem = source
+        .client_ca_file
+        .as_ref()
+        .map(|ca| {
+            std::fs::read(ca).with_context(|| {
+                format!("cannot read source.syslog client_ca_file {}", ca.display())
+            })
+        })
+        .transpose()?;
+    syslog::tls_acceptor(&cert_pem, &key_pem, ca_pem.as_deref())
+        .map_err(|err| anyhow::anyhow!("syslog tls {addr}: {err}"))
 }
 
 /// A bind failure; a refused port below 1024 says what the process lacks and where the shipped
@@ -334,6 +371,17 @@ pub async fn run(
     for (index, listener) in bound.syslog_tcp {
         sources.spawn(syslog::run_tcp(
             listener,
+            index,
+            msg_tx.clone(),
+            syslog_stats.clone(),
+            limits,
+            sources_stopped.clone(),
+        ));
+    }
+    for (index, listener, acceptor) in bound.syslog_tls {
+        sources.spawn(syslog::run_tls(
+            listener,
+            acceptor,
             index,
             msg_tx.clone(),
             syslog_stats.clone(),

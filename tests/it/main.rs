@@ -24,6 +24,7 @@ mod status;
 mod store;
 mod support;
 mod syslog;
+mod syslog_tls;
 mod systemd;
 mod tail;
 mod tls;

@@ -16,6 +16,9 @@ pub struct Pki {
     pub ca_der: Vec<u8>,
     pub server_cert_der: Vec<u8>,
     pub server_key_der: Vec<u8>,
+    /// The server certificate and key as PEM files (the key 0600), for socwatch as a TLS server.
+    pub server_pem: PathBuf,
+    pub server_key_pem: PathBuf,
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -58,6 +61,13 @@ impl Pki {
                 // A private key is a secret file: mode 0600, or socwatch refuses it.
                 use std::os::unix::fs::PermissionsExt;
                 let key = write("client.key", &client_key.serialize_pem());
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+                key
+            },
+            server_pem: write("server.pem", &server_cert.pem()),
+            server_key_pem: {
+                use std::os::unix::fs::PermissionsExt;
+                let key = write("server.key", &server_key.serialize_pem());
                 std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
                 key
             },
