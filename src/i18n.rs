@@ -52,6 +52,30 @@ catalogue! {
     CaseUnassigned => "Vụ việc {id}: bỏ giao bởi {by}", "case {id}: unassigned by {by}";
     CaseNotFound => "không có vụ việc nào có mã {id}", "no case with id {id}";
 
+    // Evidence (`socwatch verify`).
+    EvidenceIntact => "Nhật ký bằng chứng nguyên vẹn: {size} mục, {records} bản ghi, {checkpoints} điểm kiểm tra đã ký, khớp chữ ký tới mục thứ {verified}",
+        "evidence log intact: {size} leaves, {records} records, {checkpoints} signed checkpoints, signatures verified up to leaf {verified}";
+    EvidenceTampered => "Nhật ký bằng chứng KHÔNG nguyên vẹn: {n} vấn đề", "evidence log NOT intact: {n} finding(s)";
+    EvidenceAltered => "bị sửa", "altered";
+    EvidenceRemoved => "bị xoá", "removed";
+    EvidenceReordered => "bị đảo thứ tự", "reordered";
+    EvidenceAdded => "thêm ngoài nhật ký", "added outside the log";
+    EvidenceTruncated => "bị cắt bớt", "truncated";
+    EvidenceCheckpoint => "điểm kiểm tra sai chữ ký", "checkpoint refused";
+    EvidenceRoot => "Gốc cây hiện tại: {root}", "current tree head: {root}";
+    EvidenceNoKey => "không có khoá ký bằng chứng tại {path} (tiến trình nền tạo khoá ở lần chạy đầu)",
+        "no evidence signing key at {path} (the daemon makes it on its first start)";
+    EvidenceBadKey => "khoá xác minh không hợp lệ: {error}", "bad verifier key: {error}";
+    ProofNone => "nhật ký bằng chứng không có mục nào về sự cố {id}", "the evidence log has no leaf for incident {id}";
+    ProofHeader => "Sự cố {id}: mục thứ {index} trong cây {size} mục, gốc {root}",
+        "incident {id}: leaf {index} of a tree of {size} leaves, root {root}";
+    ProofValid => "Đường kiểm chứng dẫn tới gốc: hợp lệ", "the audit path leads to the root: valid";
+    ProofSigned => "Điểm kiểm tra đã ký bằng khoá của máy: hợp lệ", "the checkpoint is signed by the node's key: valid";
+    ProofUnsigned => "Chưa có điểm kiểm tra đã ký bao gồm mục này; bằng chứng dựa trên nhật ký hiện tại",
+        "no signed checkpoint covers this leaf yet; the proof is against the log as it is now";
+    ProofInvalid => "bằng chứng không hợp lệ: {error}", "the proof does not verify: {error}";
+    ProofHistory => "Lịch sử trong nhật ký bằng chứng:", "history in the evidence log:";
+
     // Config.
     BuiltinDefaults => "(cấu hình mặc định có sẵn)", "(built-in defaults)";
     ConfigValid => "Cấu hình hợp lệ: {path}; {rules} quy tắc", "config is valid: {path}; {rules} rules";
