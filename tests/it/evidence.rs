@@ -425,3 +425,37 @@ fn the_api_gives_an_incidents_proof_and_the_cli_verifies_through_a_running_daemo
     assert!(client.proof("01JD3V6X8Q4W0Z5N2K7M9P1R3T").is_err());
     daemon.stop();
 }
+
+#[test]
+fn every_email_footer_carries_a_checkpoint_signed_by_the_node() {
+    let pki = crate::email::Pki::new();
+    let server = crate::email::SmtpServer::start("none", &pki, false);
+    let site = Site::new(false);
+    site.add_config(&format!(
+        "[email]\nsmtp = \"127.0.0.1:{}\"\nsecurity = \"none\"\nfrom = \"socwatch <soc@example.gov.vn>\"\n\
+         to = [\"oncall@example.gov.vn\"]\nmin_severity = \"high\"\ncase_hold = \"0s\"\n",
+        server.port
+    ));
+    let daemon = site.start();
+    site.append([line(1, "203.0.113.60")]);
+    let message = &server.messages(1)[0];
+    let out = Command::new(env!("CARGO_BIN_EXE_socwatch"))
+        .arg("--config")
+        .arg(site.path("socwatch.toml"))
+        .args(["verify", "--public-key"])
+        .output()
+        .unwrap();
+    let verifier = NoteVerifier::parse(stdout(&out).trim()).unwrap();
+    daemon.stop();
+    let text = crate::email::body(message, "text");
+    let (_, footer) = text
+        .split_once("Signed checkpoint of the evidence log (check with socwatch verify):\n")
+        .unwrap_or_else(|| panic!("no checkpoint in the footer: {text}"));
+    let checkpoint = verifier.open(footer).unwrap();
+    assert!(
+        checkpoint.size >= 2,
+        "the incident and its case: {checkpoint:?}"
+    );
+    let html = crate::email::body(message, "html");
+    assert!(html.contains(&verifier.name), "{html}");
+}

@@ -867,6 +867,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_footer_quotes_the_checkpoint_in_every_kind_of_email() {
+        let note = "socwatch/portal-01\n7\nAAAA\n\n\u{2014} socwatch/portal-01 a<b>\n";
+        let ctx = RenderContext {
+            checkpoint: Some(note.to_string()),
+            ..ctx(Lang::Vi)
+        };
+        let incident = ssh_incident();
+        for email in [
+            render_alert(&incident, &ctx),
+            render_digest(
+                std::slice::from_ref(&incident),
+                1,
+                incident.first_seen,
+                incident.last_seen,
+                &ctx,
+            ),
+        ] {
+            assert!(email.text.ends_with(note), "{}", email.text);
+            assert!(email.text.contains("Điểm kiểm tra đã ký"), "{}", email.text);
+            assert!(email.html.contains("a&lt;b&gt;"), "{}", email.html);
+            assert!(email.html.ends_with("</html>\n"));
+        }
+        let plain = render_alert(&incident, &super::tests::ctx(Lang::En));
+        assert!(!plain.text.contains("checkpoint"), "{}", plain.text);
+    }
+
     const HOSTILE: &str = "user admin\r\nBcc: victim@example.com\r\n<script>alert(1)</script>";
 
     #[test]
