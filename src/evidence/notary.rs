@@ -89,7 +89,8 @@ impl Notary {
         now: Timestamp,
     ) -> Result<Option<(u64, String)>, StoreError> {
         let mut frontier = self.frontier.lock().unwrap_or_else(|e| e.into_inner());
-        for (index, bytes) in store.evidence_leaves(frontier.size())? {
+        let from = frontier.size();
+        store.each_evidence_leaf(from, |index, bytes| {
             // A gap is a tampered log: `verify` names it; the notary signs only what is contiguous.
             if index != frontier.size() {
                 tracing::error!(
@@ -97,10 +98,11 @@ impl Notary {
                     found = index,
                     "evidence log has a gap: run socwatch verify"
                 );
-                break;
+                return false;
             }
-            frontier.push(merkle::leaf_hash(&bytes));
-        }
+            frontier.push(merkle::leaf_hash(bytes));
+            true
+        })?;
         let latest = store.latest_signed_checkpoint()?;
         if latest
             .as_ref()

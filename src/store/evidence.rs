@@ -74,14 +74,30 @@ impl Store {
     /// The leaves from index `from` on, in index order, as (index, bytes).
     pub fn evidence_leaves(&self, from: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut found = Vec::new();
+        self.each_evidence_leaf(from, |index, bytes| {
+            found.push((index, bytes.to_vec()));
+            true
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `visit` with each leaf from index `from` on, in index order, until it returns false:
+    /// the notary reads a large log without holding it in memory.
+    pub fn each_evidence_leaf(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         for item in self.trees[T_EVIDENCE].range(from.to_be_bytes()..) {
             let (key, value) = item?;
             let Ok(raw) = <[u8; 8]>::try_from(key.as_ref()) else {
                 continue;
             };
-            found.push((u64::from_be_bytes(raw), value.to_vec()));
+            if !visit(u64::from_be_bytes(raw), &value) {
+                break;
+            }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Stores a checkpoint the notary signed for the first `size` leaves.
