@@ -31,6 +31,9 @@ pub struct Verify {
     /// Check the checkpoints with this verifier key (as printed by --public-key) instead of the key in DATA_DIR
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
+    /// Check that the log extends this checkpoint (a signed note a recipient kept), by a consistency proof
+    #[arg(long, value_name = "FILE", conflicts_with = "incident")]
+    checkpoint: Option<std::path::PathBuf>,
 }
 
 fn verifier(config: &Config, args: &Verify, lang: Lang) -> Result<Option<NoteVerifier>, String> {
@@ -80,6 +83,9 @@ pub fn run(config: &Config, lang: Lang, args: Verify, token_file: Option<&Path>)
         Ok(backend) => backend,
         Err(err) => return fail(err),
     };
+    if let Some(path) = &args.checkpoint {
+        return extends(&backend, path, verifier.as_ref(), args.json, config, lang);
+    }
     match &args.incident {
         Some(id) => {
             let proof = match &backend {
@@ -109,6 +115,84 @@ pub fn run(config: &Config, lang: Lang, args: Verify, token_file: Option<&Path>)
                 Err(err) => fail(err),
             }
         }
+    }
+}
+
+/// `--checkpoint FILE`: the signed note is opened with the key, then the log must extend the tree
+/// it names.
+fn extends(
+    backend: &Backend,
+    path: &Path,
+    verifier: Option<&NoteVerifier>,
+    json: bool,
+    config: &Config,
+    lang: Lang,
+) -> ExitCode {
+    let Some(verifier) = verifier else {
+        return fail(tr!(
+            lang,
+            EvidenceNoKey,
+            path = notary::key_path(&config.daemon.data_dir).display()
+        ));
+    };
+    let note = match std::fs::read_to_string(path) {
+        Ok(note) => note,
+        Err(err) => {
+            return fail(tr!(
+                lang,
+                CheckpointCannotRead,
+                path = path.display(),
+                error = err
+            ));
+        }
+    };
+    let old = match verifier.open(&note) {
+        Ok(old) => old,
+        Err(err) => {
+            return fail(tr!(
+                lang,
+                CheckpointRefused,
+                path = path.display(),
+                error = err
+            ));
+        }
+    };
+    let proof = match backend {
+        Backend::Local(store) => {
+            notary::consistency_proof(store, old.size).map_err(|e| store_error(&e, lang))
+        }
+        Backend::Remote { client, .. } => match client.consistency(old.size) {
+            Ok(proof) => Ok(Some(proof)),
+            Err(socwatch::api::ClientError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(backend.remote_error(e, None, false)),
+        },
+    };
+    let checked = match proof {
+        Ok(Some(proof)) => evidence::check_consistency(&old, &proof).map(|()| proof),
+        Ok(None) => Err(format!(
+            "the log holds fewer leaves than the checkpoint's {}: it was truncated",
+            old.size
+        )),
+        Err(err) => return fail(err),
+    };
+    match checked {
+        Ok(proof) => {
+            if json {
+                outln!("{}", json_text(&proof));
+            } else {
+                outln!(
+                    "{}",
+                    tr!(
+                        lang,
+                        ConsistencyValid,
+                        to = proof.to_size,
+                        from = proof.from_size
+                    )
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(tr!(lang, ConsistencyInvalid, error = err)),
     }
 }
 

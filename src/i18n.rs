@@ -74,6 +74,12 @@ catalogue! {
     ProofUnsigned => "Chưa có điểm kiểm tra đã ký bao gồm mục này; bằng chứng dựa trên nhật ký hiện tại",
         "no signed checkpoint covers this leaf yet; the proof is against the log as it is now";
     ProofInvalid => "bằng chứng không hợp lệ: {error}", "the proof does not verify: {error}";
+    ConsistencyValid => "Nhật ký hiện tại ({to} mục) nối tiếp điểm kiểm tra {from} mục: hợp lệ",
+        "the log ({to} leaves) extends the checkpoint of {from} leaves: consistent";
+    ConsistencyInvalid => "nhật ký KHÔNG nối tiếp điểm kiểm tra: {error}", "the log does NOT extend the checkpoint: {error}";
+    CheckpointCannotRead => "không đọc được điểm kiểm tra {path}: {error}", "cannot read the checkpoint {path}: {error}";
+    CheckpointRefused => "điểm kiểm tra {path} không mang chữ ký hợp lệ của khoá: {error}",
+        "the checkpoint {path} is not validly signed by the key: {error}";
     ProofHistory => "Lịch sử trong nhật ký bằng chứng:", "history in the evidence log:";
 
     // Config.

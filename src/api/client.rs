@@ -91,6 +91,15 @@ impl Client {
         )
     }
 
+    /// The consistency proof from the log's first `from` leaves (`GET /api/v1/evidence/consistency`).
+    pub fn consistency(&self, from: u64) -> Result<crate::evidence::Consistency, ClientError> {
+        self.json(
+            "GET",
+            &format!("/api/v1/evidence/consistency?from={from}"),
+            None,
+        )
+    }
+
     /// The daemon's check of the evidence log (`GET /api/v1/evidence/verify`).
     pub fn verify(&self) -> Result<crate::evidence::Report, ClientError> {
         self.json("GET", "/api/v1/evidence/verify", None)

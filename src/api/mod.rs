@@ -356,6 +356,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/api/v1/incidents/{id}/{action}", post(act))
         .route("/api/v1/incidents/{id}/proof", get(proof))
         .route("/api/v1/evidence/verify", get(verify_evidence))
+        .route("/api/v1/evidence/consistency", get(consistency))
         .route("/api/v1/cases", get(list_cases))
         .route("/api/v1/cases/{id}", get(show_case))
         .route("/api/v1/cases/{id}/{action}", post(act_on_case))
@@ -501,6 +502,28 @@ async fn verify_evidence(
         .blocking(move |store| crate::evidence::notary::verify_store(store, verifier.as_ref()))
         .await?;
     Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    from: u64,
+}
+
+/// The proof that the log extends the tree of its first `from` leaves (an old checkpoint's size).
+async fn consistency(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<crate::evidence::Consistency>, ApiError> {
+    let ConsistencyQuery { from } = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|err| ApiError::bad_request(format!("bad query: {err}")))?;
+    let found = state
+        .blocking(move |store| {
+            crate::evidence::notary::consistency_proof(store, from)?
+                .ok_or(StoreError::NotFound(format!("checkpoint of {from} leaves")))
+        })
+        .await?;
+    Ok(Json(found))
 }
 
 /// The body of a lifecycle POST.

@@ -458,3 +458,69 @@ pub fn check_proof(proof: &Proof, verifier: Option<&NoteVerifier>) -> Result<(),
     }
     Ok(())
 }
+
+/// The proof that the log now extends the tree of its first `from_size` leaves: what a recipient
+/// holding an old checkpoint asks for (RFC 9162 consistency proof).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consistency {
+    pub from_size: u64,
+    pub to_size: u64,
+    /// The head of the log's first `from_size` leaves as the log has them now (base64); a
+    /// recipient checks the proof against the root *its* checkpoint names, not this one.
+    pub from_root: String,
+    pub to_root: String,
+    pub proof: Vec<String>,
+}
+
+/// The consistency proof from the first `from_size` of `leaves` to all of them; None when the log
+/// is shorter than `from_size`.
+pub fn consistency(leaves: &[(u64, Vec<u8>)], from_size: u64) -> Option<Consistency> {
+    let hashes: Vec<Hash> = leaves.iter().map(|(_, b)| merkle::leaf_hash(b)).collect();
+    let from = usize::try_from(from_size).ok()?;
+    let path = merkle::consistency_proof(&hashes, from)?;
+    Some(Consistency {
+        from_size,
+        to_size: hashes.len() as u64,
+        from_root: b64(&merkle::root(&hashes[..from])),
+        to_root: b64(&merkle::root(&hashes)),
+        proof: path.iter().map(b64).collect(),
+    })
+}
+
+/// Whether `proof` shows the log to extend the tree `old` (a checkpoint already opened with the
+/// node's key) names.
+pub fn check_consistency(old: &note::Checkpoint, proof: &Consistency) -> Result<(), String> {
+    use base64::Engine as _;
+    let decode = |s: &str| -> Result<Hash, String> {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .ok()
+            .and_then(|b| Hash::try_from(b).ok())
+            .ok_or_else(|| format!("bad hash {s}"))
+    };
+    if proof.from_size != old.size {
+        return Err(format!(
+            "the proof starts at {} leaves, the checkpoint has {}",
+            proof.from_size, old.size
+        ));
+    }
+    let path = proof
+        .proof
+        .iter()
+        .map(|s| decode(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if merkle::verify_consistency(
+        old.size,
+        proof.to_size,
+        &old.root,
+        &decode(&proof.to_root)?,
+        &path,
+    ) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the log's first {} leaves are not the ones the checkpoint signed: its history was rewritten",
+            old.size
+        ))
+    }
+}

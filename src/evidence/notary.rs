@@ -161,3 +161,11 @@ pub fn incident_proof(
         checkpoint,
     ))
 }
+
+/// The consistency proof from the log's first `from_size` leaves to the whole log.
+pub fn consistency_proof(
+    store: &Store,
+    from_size: u64,
+) -> Result<Option<super::Consistency>, StoreError> {
+    Ok(super::consistency(&store.evidence_leaves(0)?, from_size))
+}

@@ -423,6 +423,13 @@ fn the_api_gives_an_incidents_proof_and_the_cli_verifies_through_a_running_daemo
     let report: Report = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report.intact && report.size >= 2, "{report:#?}");
     assert!(client.proof("01JD3V6X8Q4W0Z5N2K7M9P1R3T").is_err());
+    let consistency = client.consistency(1).unwrap();
+    assert_eq!(consistency.from_size, 1);
+    assert_eq!(consistency.to_size, report.size);
+    assert!(
+        client.consistency(report.size + 1).is_err(),
+        "beyond the log"
+    );
     daemon.stop();
 }
 
@@ -458,4 +465,80 @@ fn every_email_footer_carries_a_checkpoint_signed_by_the_node() {
     );
     let html = crate::email::body(message, "html");
     assert!(html.contains(&verifier.name), "{html}");
+}
+
+/// The latest checkpoint stored in a copy, as a recipient would have kept it.
+fn latest_note(copy: &Copy) -> String {
+    let mut note = String::new();
+    copy.tamper(|db| {
+        let (_, value) = db
+            .open_tree("evidence_checkpoints")
+            .unwrap()
+            .last()
+            .unwrap()
+            .unwrap();
+        note = String::from_utf8(value.to_vec()).unwrap();
+    });
+    note
+}
+
+#[test]
+fn a_kept_checkpoint_shows_whether_the_log_still_extends_it() {
+    let copy = Copy::new();
+    let note = latest_note(&copy);
+    let kept = copy.dir.path().join("kept-checkpoint.txt");
+    std::fs::write(&kept, &note).unwrap();
+    let kept = kept.to_str().unwrap();
+    let out = copy.run(&["verify", "--checkpoint", kept]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("consistent"), "{}", stdout(&out));
+
+    // A rewritten past (a leaf inside the kept tree changed) is not consistent with it, whatever
+    // the node signs afterwards.
+    let rewritten = Copy::new();
+    rewritten.tamper(|db| {
+        let log = db.open_tree("evidence_log").unwrap();
+        let bytes = log.get(leaf_key(0)).unwrap().unwrap();
+        let mut leaf: socwatch::evidence::Leaf = serde_json::from_slice(&bytes).unwrap();
+        leaf.hash = "0".repeat(64);
+        log.insert(leaf_key(0), leaf.encode()).unwrap();
+    });
+    let out = rewritten.run(&["verify", "--checkpoint", kept]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("history was rewritten"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A log cut below the kept size cannot extend it.
+    let cut = Copy::new();
+    cut.tamper(|db| {
+        let log = db.open_tree("evidence_log").unwrap();
+        log.remove(leaf_key(log.len() as u64 - 2)).unwrap();
+    });
+    let out = cut.run(&["verify", "--checkpoint", kept]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+
+    // A note that is not the node's is refused before anything is compared.
+    std::fs::write(
+        copy.dir.path().join("forged.txt"),
+        note.replacen('\n', "x\n", 1),
+    )
+    .unwrap();
+    let forged = copy.dir.path().join("forged.txt");
+    let out = copy.run(&["verify", "--checkpoint", forged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not validly signed"),
+        "{}",
+        stderr(&out)
+    );
 }
