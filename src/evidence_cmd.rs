@@ -219,7 +219,7 @@ fn show_report(report: &Report, json: bool, lang: Lang) -> ExitCode {
                 "  {}: {}: {}",
                 finding.subject,
                 problem(finding, lang),
-                finding.detail
+                finding.detail_in(lang)
             );
         }
     }

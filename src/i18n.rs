@@ -80,6 +80,31 @@ catalogue! {
     CheckpointCannotRead => "không đọc được điểm kiểm tra {path}: {error}", "cannot read the checkpoint {path}: {error}";
     CheckpointRefused => "điểm kiểm tra {path} không mang chữ ký hợp lệ của khoá: {error}",
         "the checkpoint {path} is not validly signed by the key: {error}";
+    // The findings of `socwatch verify` (their `detail`; JSON keeps the English one).
+    FindLogGap => "nhật ký nhảy từ mục {from} tới mục {to}: thiếu {n} mục",
+        "the log jumps from leaf {from} to leaf {to}: {n} leaves are missing";
+    FindNotAnEntry => "mục này không phải một mục của nhật ký: {error}", "the leaf is not a log entry: {error}";
+    FindMoved => "mục về {kind} {id} phiên bản {revision} được ghi ở vị trí {was}, nay nằm ở vị trí {now}",
+        "the leaf for {kind} {id} revision {revision} was written as leaf {was} and is now at {now}";
+    FindRevisionBack => "{kind} {id} phiên bản {revision} đứng sau phiên bản {before} của chính nó",
+        "{kind} {id} revision {revision} comes after its revision {before}";
+    FindCounter => "nhật ký đếm {counted} mục nhưng chỉ còn {size}: mất các mục từ {size} tới {last}",
+        "the log counted {counted} leaves and holds {size}: leaves {size} to {last} are gone";
+    FindCheckpointBeyond => "một điểm kiểm tra đã ký bao gồm {covers} mục mà nhật ký chỉ còn {size}: các mục từ {size} tới {last} đã bị xoá",
+        "a signed checkpoint covers {covers} leaves and the log holds {size}: leaves {size} to {last} were removed";
+    FindHead => "gốc cây của {size} mục đầu không khớp chữ ký: một mục từ {from} tới {last} đã bị sửa, xoá hoặc đảo thứ tự",
+        "the log's head at size {size} is not the signed one: a leaf between {from} and {last} was altered, removed or reordered";
+    FindNotLogged => "bản ghi có trong kho nhưng không có trong nhật ký", "the record is in the store but not in the log";
+    FindAfterPurge => "nhật ký ghi bản ghi đã xoá theo thời hạn lưu (mục {leaf}), vậy mà nó vẫn còn trong kho",
+        "the log says it was purged (leaf {leaf}), yet it is stored";
+    FindRevision => "kho giữ phiên bản {stored}, phiên bản cuối trong nhật ký là {logged} (mục {leaf})",
+        "the store holds revision {stored}, the log's last is revision {logged} (leaf {leaf})";
+    FindBytes => "phiên bản {revision} khác với nội dung nhật ký đã ghi (mục {leaf})",
+        "revision {revision} differs from what the log recorded (leaf {leaf})";
+    FindMissing => "phiên bản {revision} đã ghi (mục {leaf}) nhưng bản ghi không còn trong kho, và không có ghi nhận xoá theo thời hạn",
+        "revision {revision} was logged (leaf {leaf}) and the record is not in the store, with no purge logged";
+    FindNoKey => "không có khoá để kiểm tra chữ ký", "no signing key to check it with";
+    FindNote => "chữ ký hoặc nội dung không hợp lệ: {error}", "signature or content refused: {error}";
     ProofHistory => "Lịch sử trong nhật ký bằng chứng:", "history in the evidence log:";
 
     // Config.

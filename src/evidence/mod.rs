@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::i18n::Msg;
 use merkle::{Frontier, Hash};
 use note::NoteVerifier;
 
@@ -128,7 +129,29 @@ pub struct Finding {
     pub problem: String,
     /// `incident 01J…`, `case 01J…`, `log leaf 12`, `checkpoint 40`.
     pub subject: String,
+    /// In English.
     pub detail: String,
+    /// The catalogue message (`crate::i18n::Msg`) and its values, so the CLI words `detail` in
+    /// the reader's language.
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub args: Vec<(String, String)>,
+}
+
+impl Finding {
+    /// `detail` in `lang`.
+    pub fn detail_in(&self, lang: crate::model::Lang) -> String {
+        let Some(msg) = Msg::ALL.iter().find(|m| format!("{m:?}") == self.code) else {
+            return self.detail.clone();
+        };
+        let args: Vec<(&str, &dyn std::fmt::Display)> = self
+            .args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v as &dyn std::fmt::Display))
+            .collect();
+        crate::i18n::text(lang, *msg, &args)
+    }
 }
 
 /// The answer of `socwatch verify`.
@@ -146,11 +169,21 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-fn finding(problem: &str, subject: String, detail: String) -> Finding {
+fn finding(
+    problem: &str,
+    subject: String,
+    msg: Msg,
+    args: &[(&str, &dyn std::fmt::Display)],
+) -> Finding {
     Finding {
         problem: problem.to_string(),
         subject,
-        detail,
+        detail: crate::i18n::text(crate::model::Lang::En, msg, args),
+        code: format!("{msg:?}"),
+        args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -175,10 +208,12 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
             findings.push(finding(
                 "removed",
                 format!("log leaf {expected}"),
-                format!(
-                    "the log jumps from leaf {expected} to leaf {key}: {} leaves are missing",
-                    key.saturating_sub(expected)
-                ),
+                Msg::FindLogGap,
+                &[
+                    ("from", &expected),
+                    ("to", key),
+                    ("n", &key.saturating_sub(expected)),
+                ],
             ));
         }
         expected = key + 1;
@@ -189,7 +224,8 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
                 findings.push(finding(
                     "altered",
                     format!("log leaf {key}"),
-                    format!("the leaf is not a log entry: {err}"),
+                    Msg::FindNotAnEntry,
+                    &[("error", &err)],
                 ));
                 continue;
             }
@@ -198,13 +234,14 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
             findings.push(finding(
                 "reordered",
                 format!("log leaf {key}"),
-                format!(
-                    "the leaf for {} {} revision {} was written as leaf {} and is now at {key}",
-                    leaf.kind.as_str(),
-                    leaf.id,
-                    leaf.revision,
-                    leaf.index
-                ),
+                Msg::FindMoved,
+                &[
+                    ("kind", &leaf.kind.as_str()),
+                    ("id", &leaf.id),
+                    ("revision", &leaf.revision),
+                    ("was", &leaf.index),
+                    ("now", key),
+                ],
             ));
         }
         let name = (leaf.kind, leaf.id.clone());
@@ -215,13 +252,13 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
             findings.push(finding(
                 "reordered",
                 format!("log leaf {key}"),
-                format!(
-                    "{} {} revision {} comes after its revision {}",
-                    leaf.kind.as_str(),
-                    leaf.id,
-                    leaf.revision,
-                    before.revision
-                ),
+                Msg::FindRevisionBack,
+                &[
+                    ("kind", &leaf.kind.as_str()),
+                    ("id", &leaf.id),
+                    ("revision", &leaf.revision),
+                    ("before", &before.revision),
+                ],
             ));
         }
         last.insert(name, (position, leaf));
@@ -231,11 +268,12 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
         findings.push(finding(
             "truncated",
             "log".to_string(),
-            format!(
-                "the log counted {} leaves and holds {size}: leaves {size} to {} are gone",
-                evidence.size,
-                evidence.size - 1
-            ),
+            Msg::FindCounter,
+            &[
+                ("counted", &evidence.size),
+                ("size", &size),
+                ("last", &(evidence.size - 1)),
+            ],
         ));
     }
 
@@ -251,7 +289,8 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
             findings.push(finding(
                 "checkpoint",
                 format!("checkpoint {stored_size}"),
-                "no signing key to check it with".to_string(),
+                Msg::FindNoKey,
+                &[],
             ));
             continue;
         };
@@ -261,7 +300,8 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
                 findings.push(finding(
                     "checkpoint",
                     format!("checkpoint {stored_size}"),
-                    err.to_string(),
+                    Msg::FindNote,
+                    &[("error", &err)],
                 ));
                 continue;
             }
@@ -270,11 +310,12 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
             findings.push(finding(
                 "truncated",
                 "log".to_string(),
-                format!(
-                    "a signed checkpoint covers {} leaves and the log holds {size}: leaves {size} to {} were removed",
-                    checkpoint.size,
-                    checkpoint.size - 1
-                ),
+                Msg::FindCheckpointBeyond,
+                &[
+                    ("covers", &checkpoint.size),
+                    ("size", &size),
+                    ("last", &(checkpoint.size - 1)),
+                ],
             ));
             continue;
         }
@@ -285,11 +326,12 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
             findings.push(finding(
                 "altered",
                 format!("log leaves {last_good} to {}", checkpoint.size - 1),
-                format!(
-                    "the log's head at size {} is not the signed one: a leaf between {last_good} and {} was altered, removed or reordered",
-                    checkpoint.size,
-                    checkpoint.size - 1
-                ),
+                Msg::FindHead,
+                &[
+                    ("size", &checkpoint.size),
+                    ("from", &last_good),
+                    ("last", &(checkpoint.size - 1)),
+                ],
             ));
         } else {
             verified_size = checkpoint.size;
@@ -304,31 +346,32 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
         let subject = format!("{} {}", record.kind.as_str(), record.id);
         let revision = record_revision(&record.bytes);
         match last.get(&(record.kind, record.id.clone())) {
-            None => findings.push(finding(
-                "added",
-                subject,
-                "the record is in the store but not in the log".to_string(),
-            )),
+            None => findings.push(finding("added", subject, Msg::FindNotLogged, &[])),
             Some((_, leaf)) if leaf.action == PURGED => findings.push(finding(
                 "added",
                 subject,
-                format!(
-                    "the log says it was purged (leaf {}), yet it is stored",
-                    leaf.index
-                ),
+                Msg::FindAfterPurge,
+                &[("leaf", &leaf.index)],
             )),
             Some((_, leaf)) if leaf.hash != record_hash(&record.bytes) => {
-                let how = match revision {
-                    Some(r) if r != leaf.revision => format!(
-                        "the store holds revision {r}, the log's last is revision {} (leaf {})",
-                        leaf.revision, leaf.index
+                findings.push(match revision {
+                    Some(r) if r != leaf.revision => finding(
+                        "altered",
+                        subject,
+                        Msg::FindRevision,
+                        &[
+                            ("stored", &r),
+                            ("logged", &leaf.revision),
+                            ("leaf", &leaf.index),
+                        ],
                     ),
-                    _ => format!(
-                        "revision {} differs from what the log recorded (leaf {})",
-                        leaf.revision, leaf.index
+                    _ => finding(
+                        "altered",
+                        subject,
+                        Msg::FindBytes,
+                        &[("revision", &leaf.revision), ("leaf", &leaf.index)],
                     ),
-                };
-                findings.push(finding("altered", subject, how));
+                });
             }
             Some(_) => {}
         }
@@ -345,10 +388,8 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
         findings.push(finding(
             "removed",
             format!("{} {}", leaf.kind.as_str(), leaf.id),
-            format!(
-                "revision {} was logged (leaf {}) and the record is not in the store, with no purge logged",
-                leaf.revision, leaf.index
-            ),
+            Msg::FindMissing,
+            &[("revision", &leaf.revision), ("leaf", &leaf.index)],
         ));
     }
     Report {

@@ -178,6 +178,12 @@ fn an_altered_incident_is_named() {
     assert_eq!(text.status.code(), Some(1));
     assert!(stdout(&text).contains(&id), "{}", stdout(&text));
     assert!(stdout(&text).contains("NOT intact"), "{}", stdout(&text));
+    // In Vietnamese, the detail too.
+    let vi = stdout(&copy.run(&["--lang", "vi", "verify"]));
+    assert!(
+        vi.contains("KHÔNG nguyên vẹn") && vi.contains("khác với nội dung nhật ký đã ghi"),
+        "{vi}"
+    );
 }
 
 #[test]
