@@ -36,8 +36,15 @@ impl Kind {
 
 /// The action of a leaf that records a retention purge: the record is gone on purpose.
 pub const PURGED: &str = "purged";
+/// The action of a leaf that records a case deleted because another absorbed it.
+pub const MERGED: &str = "merged";
 /// The action of the leaves written for the records a store held before it had a log.
 pub const BASELINE: &str = "baseline";
+
+/// Whether a leaf says its record was deleted on purpose (retention, or a case merged into another).
+pub fn is_removal(action: &str) -> bool {
+    action == PURGED || action == MERGED
+}
 
 /// One change, as logged. Field order is the canonical JSON's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,7 +254,7 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
         let name = (leaf.kind, leaf.id.clone());
         if let Some((_, before)) = last.get(&name)
             && before.revision > leaf.revision
-            && leaf.action != PURGED
+            && !is_removal(&leaf.action)
         {
             findings.push(finding(
                 "reordered",
@@ -347,7 +354,7 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
         let revision = record_revision(&record.bytes);
         match last.get(&(record.kind, record.id.clone())) {
             None => findings.push(finding("added", subject, Msg::FindNotLogged, &[])),
-            Some((_, leaf)) if leaf.action == PURGED => findings.push(finding(
+            Some((_, leaf)) if is_removal(&leaf.action) => findings.push(finding(
                 "added",
                 subject,
                 Msg::FindAfterPurge,
@@ -379,7 +386,7 @@ pub fn verify(evidence: &Evidence, verifier: Option<&NoteVerifier>) -> Report {
     let mut gone: Vec<&(u64, Leaf)> = last
         .iter()
         .filter(|((kind, id), (_, leaf))| {
-            leaf.action != PURGED && !seen.contains(&(*kind, id.as_str()))
+            !is_removal(&leaf.action) && !seen.contains(&(*kind, id.as_str()))
         })
         .map(|(_, v)| v)
         .collect();
@@ -563,5 +570,58 @@ pub fn check_consistency(old: &note::Checkpoint, proof: &Consistency) -> Result<
             "the log's first {} leaves are not the ones the checkpoint signed: its history was rewritten",
             old.size
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(
+        index: u64,
+        kind: Kind,
+        id: &str,
+        revision: u64,
+        record: &[u8],
+        action: &str,
+    ) -> (u64, Vec<u8>) {
+        let ts = "2026-12-03T10:00:00Z".parse().unwrap();
+        (
+            index,
+            Leaf::new(index, kind, id, revision, record, action, ts).encode(),
+        )
+    }
+
+    #[test]
+    fn records_deleted_on_purpose_are_expected_and_others_are_named() {
+        let kept = br#"{"revision":1,"x":1}"#;
+        let evidence = Evidence {
+            leaves: vec![
+                leaf(0, Kind::Case, "A", 1, b"{}", "opened"),
+                leaf(1, Kind::Case, "A", 1, b"{}", MERGED),
+                leaf(2, Kind::Incident, "I", 1, b"{}", "opened"),
+                leaf(3, Kind::Incident, "I", 1, b"{}", PURGED),
+                leaf(4, Kind::Case, "B", 1, b"{}", "opened"),
+                leaf(5, Kind::Incident, "J", 1, kept, "opened"),
+            ],
+            size: 6,
+            records: vec![Record {
+                kind: Kind::Incident,
+                id: "J".into(),
+                bytes: kept.to_vec(),
+            }],
+            checkpoints: Vec::new(),
+        };
+        let report = verify(&evidence, None);
+        let named: Vec<(&str, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.problem.as_str(), f.subject.as_str()))
+            .collect();
+        assert_eq!(named, [("removed", "case B")], "{report:#?}");
+        assert_eq!(
+            report.findings[0].detail_in(crate::model::Lang::Vi),
+            "phiên bản 1 đã ghi (mục 4) nhưng bản ghi không còn trong kho, và không có ghi nhận xoá theo thời hạn"
+        );
     }
 }

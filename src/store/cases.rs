@@ -133,17 +133,15 @@ pub(super) fn write_case_tx(
     Ok(())
 }
 
-/// Deletes a case (its last incident was purged), logged as purged.
-pub(super) fn remove_case_tx(t: &[TransactionalTree], case: &Case, now: Timestamp) -> TxResult<()> {
+/// Deletes a case, logged with `action` (`evidence::PURGED` when its last incident was purged).
+pub(super) fn remove_case_tx(
+    t: &[TransactionalTree],
+    case: &Case,
+    action: &str,
+    now: Timestamp,
+) -> TxResult<()> {
     let bytes = serde_json::to_vec(case).expect("case serializes");
-    evidence::append_tx(
-        t,
-        Kind::Case,
-        &case.id,
-        &bytes,
-        crate::evidence::PURGED,
-        now,
-    )?;
+    evidence::append_tx(t, Kind::Case, &case.id, &bytes, action, now)?;
     t[T_CASE_TIME].remove(time_entry(case))?;
     t[T_CASES].remove(case.id.as_bytes())?;
     Ok(())
@@ -456,7 +454,7 @@ impl Store {
                     let Some(case) = load_case_tx(&t[T_CASES], id)? else {
                         return Ok(0);
                     };
-                    remove_case_tx(t, &case, now)?;
+                    remove_case_tx(t, &case, crate::evidence::PURGED, now)?;
                     Ok(1)
                 })
                 .map_err(from_tx)?;
