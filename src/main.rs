@@ -8,6 +8,7 @@ use std::time::Instant;
 #[macro_use]
 mod out;
 mod cases_cmd;
+mod evidence_cmd;
 mod incidents_cmd;
 
 use clap::{Parser, Subcommand};
@@ -101,6 +102,8 @@ enum Command {
         #[command(subcommand)]
         action: incidents_cmd::OutboxAction,
     },
+    /// Check the tamper-evident log of incident and case changes against the store and its signed checkpoints
+    Verify(evidence_cmd::Verify),
     /// Validate the config file and the rules it points to
     Config {
         #[command(subcommand)]
@@ -217,6 +220,7 @@ fn main() -> ExitCode {
         Command::Status { json } => {
             incidents_cmd::status(&config, lang, json, cli.token_file.as_deref())
         }
+        Command::Verify(args) => evidence_cmd::run(&config, lang, args, cli.token_file.as_deref()),
         Command::Config {
             action: ConfigAction::Check { strict },
         } => cmd_config_check(&config, path, lang, strict),

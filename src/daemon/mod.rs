@@ -44,6 +44,10 @@ pub const DEFAULT_LOGS: [&str; 5] = [
 /// How long SIGTERM waits for the sources and the pipeline to drain before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
+/// How often the daemon signs a checkpoint of the evidence log when it grew (and once at start and
+/// at shutdown; deliveries sign one when the log grew since the last).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
 /// Capacity of the channel between the sources and the pipeline.
 const PIPELINE_QUEUE: usize = 8192;
 
@@ -245,6 +249,13 @@ pub async fn run(
     // What to read, decided once: the built-in defaults look at the file system.
     let files = file_sources(&config);
     let journals = journald_sources(&config);
+    // The evidence log's notary: its key is made on first start; a checkpoint now covers what the
+    // store already holds.
+    let notary = Arc::new(
+        crate::evidence::notary::Notary::load(&config.daemon.data_dir, &host, &trust)
+            .context("evidence signing key")?,
+    );
+    notary.checkpoint(&store, Timestamp::now())?;
 
     // Outputs: the store was opened with the outbox policy, so no incident change goes unreported;
     // one sender per destination, woken once queued alerts are durable.
@@ -253,7 +264,7 @@ pub async fn run(
     let (stop_outputs, outputs_stopped) = watch::channel(false);
     let mut outputs = tokio::task::JoinSet::new();
     if let Some(settings) = &config.forward.national {
-        let sender = crate::outputs::national::NationalSender::from_config(
+        let mut sender = crate::outputs::national::NationalSender::from_config(
             settings,
             crate::outputs::national::SenderInfo {
                 unit: config.daemon.unit.clone(),
@@ -263,6 +274,7 @@ pub async fn run(
             &trust,
         )
         .context("forward.national")?;
+        sender.notary = Some(notary.clone());
         outputs.spawn(crate::outputs::national::run(
             sender,
             store.clone(),
@@ -286,7 +298,9 @@ pub async fn run(
                 lang: config.daemon.lang,
                 unit: config.daemon.unit.clone(),
                 host: host.clone(),
+                checkpoint: None,
             },
+            notary: Some(notary.clone()),
             limit: *settings.max_per_hour.get_ref(),
             window: settings.flood_window(),
             case_hold: settings.case_hold(),
@@ -306,7 +320,8 @@ pub async fn run(
     let api_state = ApiState::new(store.clone(), Vec::new(), auth, metrics.clone())
         .with_rules(rules.subscribe())
         .with_outputs(destinations, signals.clone())
-        .with_sources(configured_sources(&config, &files, &journals));
+        .with_sources(configured_sources(&config, &files, &journals))
+        .with_notary(notary.clone());
 
     let (stop_sources, sources_stopped) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Input>(PIPELINE_QUEUE);
@@ -483,6 +498,11 @@ pub async fn run(
             tracing::error!(error = %err, "the API stopped");
         }
     });
+    rest.spawn(checkpoint_task(
+        notary.clone(),
+        store.clone(),
+        rest_stopped.clone(),
+    ));
     rest.spawn(retention_task(
         config.clone(),
         store.clone(),
@@ -534,7 +554,34 @@ pub async fn run(
     let _ = stop_rest.send(true);
     while rest.join_next().await.is_some() {}
     store.flush()?;
+    // The last checkpoint covers everything this run logged.
+    notary.checkpoint(&store, Timestamp::now())?;
     pipeline_result
+}
+
+/// Signs a checkpoint of the evidence log every `CHECKPOINT_EVERY` when it grew.
+async fn checkpoint_task(
+    notary: Arc<crate::evidence::notary::Notary>,
+    store: Arc<Store>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = async { stopped.wait_for(|s| *s).await.is_ok() } => return,
+            _ = tick.tick() => {
+                let (notary, store) = (notary.clone(), store.clone());
+                let signed = tokio::task::spawn_blocking(move || {
+                    notary.checkpoint(&store, Timestamp::now())
+                })
+                .await;
+                if let Ok(Err(err)) = signed {
+                    tracing::warn!(error = %err, "cannot sign an evidence checkpoint");
+                }
+            }
+        }
+    }
 }
 
 /// Purges old incidents hourly, off the pipeline, until the sources stop.

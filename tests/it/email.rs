@@ -223,6 +223,7 @@ fn ctx(lang: Lang) -> RenderContext {
         lang,
         unit: "Sở KH&CN tỉnh X".into(),
         host: "portal-01".into(),
+        checkpoint: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod closed_pipe;
 mod config_check;
 mod daemon;
 mod email;
+mod evidence;
 mod fail2ban_corpus;
 mod i18n;
 mod idle;
