@@ -50,7 +50,7 @@ enum Command {
         /// Rule file or folder; replaces the configured rules (repeatable)
         #[arg(long = "rules", value_name = "PATH")]
         rules: Vec<PathBuf>,
-        /// Log format: auto, syslog, nginx, apache, json, plain
+        /// Log format: auto, syslog, nginx, apache, json, windows, plain
         #[arg(long, default_value = "auto")]
         format: Format,
         /// Sigma logsource of the input, e.g. product=windows (repeatable)

@@ -82,17 +82,21 @@ pub enum Format {
     Apache,
     /// One JSON object per line.
     Json,
+    /// One Windows event per line as JSON (NXLog, Winlogbeat, the evtx rendering), taken as a
+    /// Windows event even when its keys do not say so; `.evtx` files are read as this.
+    Windows,
     /// The whole line is `message`.
     Plain,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Auto,
         Format::Syslog,
         Format::Nginx,
         Format::Apache,
         Format::Json,
+        Format::Windows,
         Format::Plain,
     ];
 
@@ -103,6 +107,7 @@ impl Format {
             Format::Nginx => "nginx",
             Format::Apache => "apache",
             Format::Json => "json",
+            Format::Windows => "windows",
             Format::Plain => "plain",
         }
     }
@@ -116,7 +121,7 @@ impl FromStr for Format {
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)"
+                    "unknown format '{s}' (expected auto, syslog, nginx, apache, json, windows or plain)"
                 )
             })
     }

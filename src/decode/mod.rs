@@ -5,6 +5,7 @@
 mod json;
 mod syslog;
 mod web;
+pub mod windows;
 
 use std::borrow::Cow;
 
@@ -97,14 +98,17 @@ impl Decoder {
     /// Decodes one prepared line. Never fails: what no decoder parses is a plain event.
     pub fn decode<'a>(&mut self, text: &'a str) -> Event<'a> {
         let parsed = match self.format {
-            Format::Syslog => syslog::decode(text, &self.ctx, &mut self.syslog),
+            Format::Syslog => syslog::decode(text, &self.ctx, &mut self.syslog)
+                .map(|event| windows::in_syslog(event, &self.ctx)),
             Format::Nginx => web::decode(text, &self.ctx, Some("nginx")),
             Format::Apache => web::decode(text, &self.ctx, Some("apache")),
             Format::Json => json::decode(text, &self.ctx),
+            Format::Windows => json::decode_windows(text, &self.ctx),
             Format::Plain => return Event::plain(text),
             Format::Auto => {
                 // Nothing was configured, so a line no decoder knows is not an error.
                 return syslog::decode(text, &self.ctx, &mut self.syslog)
+                    .map(|event| windows::in_syslog(event, &self.ctx))
                     .or_else(|| web::decode(text, &self.ctx, None))
                     .or_else(|| json::decode(text, &self.ctx))
                     .unwrap_or_else(|| Event::plain(text));
