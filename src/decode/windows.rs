@@ -30,7 +30,10 @@ const SERVICES: &[(&str, &[&str])] = &[
         ],
     ),
     ("powershell-classic", &["Windows PowerShell"]),
-    ("windefend", &["Microsoft-Windows-Windows Defender/Operational"]),
+    (
+        "windefend",
+        &["Microsoft-Windows-Windows Defender/Operational"],
+    ),
     (
         "taskscheduler",
         &["Microsoft-Windows-TaskScheduler/Operational"],
@@ -90,7 +93,10 @@ const SERVICES: &[(&str, &[&str])] = &[
         "firewall-as",
         &["Microsoft-Windows-Windows Firewall With Advanced Security/Firewall"],
     ),
-    ("bits-client", &["Microsoft-Windows-Bits-Client/Operational"]),
+    (
+        "bits-client",
+        &["Microsoft-Windows-Bits-Client/Operational"],
+    ),
     (
         "terminalservices-localsessionmanager",
         &["Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"],
@@ -314,7 +320,9 @@ pub(crate) fn from_json(event: &mut Event<'_>, ctx: &DecodeContext, forced: bool
     let mut data: Vec<usize> = Vec::new();
     match shape {
         Shape::Evtx => {
-            event.fields.retain(|(k, _)| !k.starts_with("Event.#attributes"));
+            event
+                .fields
+                .retain(|(k, _)| !k.starts_with("Event.#attributes"));
             for (i, (key, _)) in event.fields.iter_mut().enumerate() {
                 let (name, is_data) = evtx_name(key);
                 if is_data {
@@ -344,7 +352,21 @@ pub(crate) fn from_json(event: &mut Event<'_>, ctx: &DecodeContext, forced: bool
             alias(event, "EventRecordID", "RecordNumber");
         }
     }
+    if !data.is_empty() {
+        // The channel that names the service is System's: UserData may hold one too (event 104
+        // says which log was cleared there), and that is the one a rule's `Channel` means.
+        let system_channel = event
+            .fields
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| k == "Channel" && !data.contains(i))
+            .map(|(_, (_, v))| v.as_ref());
+        if let Some(service) = system_channel.and_then(service_of_channel) {
+            event.logsource.service = Some(Cow::Borrowed(service));
+        }
+    }
     join_data(event, &data);
+    data_first(event, &data);
     let utc = TimeZone::UTC;
     let stamp = |event: &Event<'_>, key: &str, zone: &TimeZone| {
         event.get(key).and_then(|v| parse_iso_timestamp(v, zone))
@@ -405,7 +427,9 @@ fn evtx_name(key: &str) -> (Option<Cow<'static, str>>, bool) {
             "Security.#attributes.UserID" => "UserID",
             other => {
                 return (
-                    Some(Cow::Owned(other.replace("#attributes.", "").replace('.', "_"))),
+                    Some(Cow::Owned(
+                        other.replace("#attributes.", "").replace('.', "_"),
+                    )),
                     false,
                 );
             }
@@ -490,7 +514,23 @@ fn join_data(event: &mut Event<'_>, data: &[usize]) {
         event.fields[i].0 = Cow::Owned(format!("Data.{n}"));
     }
     event.derived.push(Cow::Owned(joined.clone()));
-    event.fields.push((Cow::Borrowed("Data"), Cow::Owned(joined)));
+    event
+        .fields
+        .push((Cow::Borrowed("Data"), Cow::Owned(joined)));
+}
+
+/// Puts the EventData and UserData fields before the System ones, so that where both have a
+/// field of one name, a rule reads the event's own.
+fn data_first(event: &mut Event<'_>, data: &[usize]) {
+    if data.is_empty() {
+        return;
+    }
+    let fields = std::mem::take(&mut event.fields);
+    let (first, rest): (Vec<_>, Vec<_>) = fields
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| data.contains(i));
+    event.fields = first.into_iter().chain(rest).map(|(_, f)| f).collect();
 }
 
 /// Adds `name` with the value of `from`, unless the event has `name` already.
@@ -535,7 +575,12 @@ pub fn complete(event: &mut Event<'_>) {
         event.logsource.service = Some(Cow::Borrowed(service));
     }
     spaced_names(event);
-    let Some(service) = event.logsource.service.as_deref().map(str::to_ascii_lowercase) else {
+    let Some(service) = event
+        .logsource
+        .service
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+    else {
         return;
     };
     let Some(event_id) = event.get("EventID").map(str::to_string) else {
@@ -654,11 +699,7 @@ mod tests {
         let event = decode(line);
         assert_eq!(
             logsource(&event),
-            (
-                Some("windows"),
-                Some("sysmon"),
-                Some("process_creation")
-            )
+            (Some("windows"), Some("sysmon"), Some("process_creation"))
         );
         for (key, value) in [
             ("EventID", "1"),
@@ -675,10 +716,7 @@ mod tests {
         ] {
             assert_eq!(event.get(key), Some(value), "{key}: {:?}", event.fields);
         }
-        assert_eq!(
-            event.ts.unwrap().to_string(),
-            "2026-11-22T03:01:02.123456Z"
-        );
+        assert_eq!(event.ts.unwrap().to_string(), "2026-11-22T03:01:02.123456Z");
         assert_eq!(event.format, Format::Windows);
     }
 
@@ -697,6 +735,11 @@ mod tests {
         let event = decode(user_data);
         assert_eq!(event.get("SubjectUserName"), Some("mallory"));
         assert_eq!(event.get("Data"), Some("mallory"));
+        // Event 104 of the System log names the cleared log `Channel` in its UserData.
+        let cleared = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Eventlog"}},"EventID":104,"Channel":"System","Computer":"dc"},"UserData":{"LogFileCleared":{"SubjectUserName":"mallory","Channel":"Application"}}}}"##;
+        let event = decode(cleared);
+        assert_eq!(event.get("Channel"), Some("Application"));
+        assert_eq!(logsource(&event), (Some("windows"), Some("system"), None));
     }
 
     #[test]
@@ -705,11 +748,7 @@ mod tests {
         let event = decode(line);
         assert_eq!(
             logsource(&event),
-            (
-                Some("windows"),
-                Some("security"),
-                Some("process_creation")
-            )
+            (Some("windows"), Some("security"), Some("process_creation"))
         );
         for (key, value) in [
             ("Image", "C:\\Windows\\System32\\whoami.exe"),
@@ -747,20 +786,48 @@ mod tests {
     #[test]
     fn categories_follow_the_event_not_the_channel_alone() {
         let cases = [
-            (r##"{"EventID":12,"Channel":"Microsoft-Windows-Sysmon/Operational","EventType":"DeleteKey"}"##, Some("registry_delete")),
-            (r##"{"EventID":12,"Channel":"Microsoft-Windows-Sysmon/Operational","EventType":"CreateKey"}"##, Some("registry_add")),
-            (r##"{"EventID":13,"Channel":"Microsoft-Windows-Sysmon/Operational"}"##, Some("registry_set")),
-            (r##"{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational"}"##, Some("network_connection")),
+            (
+                r##"{"EventID":12,"Channel":"Microsoft-Windows-Sysmon/Operational","EventType":"DeleteKey"}"##,
+                Some("registry_delete"),
+            ),
+            (
+                r##"{"EventID":12,"Channel":"Microsoft-Windows-Sysmon/Operational","EventType":"CreateKey"}"##,
+                Some("registry_add"),
+            ),
+            (
+                r##"{"EventID":13,"Channel":"Microsoft-Windows-Sysmon/Operational"}"##,
+                Some("registry_set"),
+            ),
+            (
+                r##"{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational"}"##,
+                Some("network_connection"),
+            ),
             (r##"{"EventID":4624,"Channel":"Security"}"##, None),
-            (r##"{"EventID":4657,"Channel":"Security","OperationType":"%%1905","ObjectName":"\\REGISTRY\\MACHINE\\SOFTWARE\\Run","ObjectValueName":"evil","NewValue":"x.exe"}"##, Some("registry_set")),
-            (r##"{"EventID":1116,"Channel":"Microsoft-Windows-Windows Defender/Operational","Threat Name":"Trojan:Win32/X"}"##, Some("antivirus")),
-            (r##"{"EventID":400,"Channel":"Windows PowerShell"}"##, Some("ps_classic_start")),
+            (
+                r##"{"EventID":4657,"Channel":"Security","OperationType":"%%1905","ObjectName":"\\REGISTRY\\MACHINE\\SOFTWARE\\Run","ObjectValueName":"evil","NewValue":"x.exe"}"##,
+                Some("registry_set"),
+            ),
+            (
+                r##"{"EventID":1116,"Channel":"Microsoft-Windows-Windows Defender/Operational","Threat Name":"Trojan:Win32/X"}"##,
+                Some("antivirus"),
+            ),
+            (
+                r##"{"EventID":400,"Channel":"Windows PowerShell"}"##,
+                Some("ps_classic_start"),
+            ),
         ];
         for (line, category) in cases {
-            assert_eq!(decode(line).logsource.category.as_deref(), category, "{line}");
+            assert_eq!(
+                decode(line).logsource.category.as_deref(),
+                category,
+                "{line}"
+            );
         }
         let registry = decode(cases[5].0);
-        assert_eq!(registry.get("TargetObject"), Some("HKLM\\SOFTWARE\\Run\\evil"));
+        assert_eq!(
+            registry.get("TargetObject"),
+            Some("HKLM\\SOFTWARE\\Run\\evil")
+        );
         assert_eq!(registry.get("Details"), Some("x.exe"));
         let defender = decode(cases[6].0);
         assert_eq!(defender.get("ThreatName"), Some("Trojan:Win32/X"));
@@ -778,7 +845,10 @@ mod tests {
         assert_eq!(event.format, Format::Windows);
         assert_eq!(event.get("host"), Some("ws-04"));
         assert_eq!(event.get("Computer"), Some("ws-04.corp"));
-        assert_eq!(event.get("Image"), Some("C:\\Windows\\System32\\whoami.exe"));
+        assert_eq!(
+            event.get("Image"),
+            Some("C:\\Windows\\System32\\whoami.exe")
+        );
         assert_eq!(
             logsource(&event),
             (Some("windows"), Some("sysmon"), Some("process_creation"))
@@ -793,13 +863,17 @@ mod tests {
         let event = decode(r##"{"EventID":1,"Image":"x"}"##);
         assert_eq!(event.format, Format::Json);
         assert!(event.logsource.product.is_none());
-        let mut forced = crate::decode::json::decode(r##"{"EventID":1,"Image":"x"}"##, &zurich_ctx()).unwrap();
+        let mut forced =
+            crate::decode::json::decode(r##"{"EventID":1,"Image":"x"}"##, &zurich_ctx()).unwrap();
         assert!(from_json(&mut forced, &zurich_ctx(), true));
         assert_eq!(forced.logsource.product.as_deref(), Some("windows"));
         // Given its service (a source's logsource), the category follows.
         forced.logsource.service = Some(Cow::Borrowed("sysmon"));
         complete(&mut forced);
-        assert_eq!(forced.logsource.category.as_deref(), Some("process_creation"));
+        assert_eq!(
+            forced.logsource.category.as_deref(),
+            Some("process_creation")
+        );
     }
 
     #[test]
@@ -809,7 +883,10 @@ mod tests {
             service_of_channel("Microsoft-Windows-Windows Defender/Operational"),
             Some("windefend")
         );
-        assert_eq!(service_of_channel("Microsoft-Windows-Nothing/Operational"), None);
+        assert_eq!(
+            service_of_channel("Microsoft-Windows-Nothing/Operational"),
+            None
+        );
         assert!(SERVICES.iter().all(|(_, channels)| !channels.is_empty()));
     }
 }

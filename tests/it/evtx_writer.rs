@@ -17,7 +17,6 @@ use std::path::Path;
 const FILE_HEADER_SIZE: usize = 4096;
 const CHUNK_SIZE: usize = 65536;
 const CHUNK_HEADER_SIZE: usize = 512;
-const RECORD_HEADER_SIZE: usize = 24;
 
 /// One event to write.
 #[derive(Debug, Clone)]
@@ -28,6 +27,8 @@ pub struct WinEvent {
     pub computer: String,
     /// Seconds since the Unix epoch.
     pub time: i64,
+    /// 4 is information, 3 warning, 2 error.
+    pub level: u8,
     /// `<EventData><Data Name="k">v</Data>...`
     pub event_data: Vec<(String, String)>,
     /// `<UserData><element><k>v</k>...` instead of EventData, when set.
@@ -42,6 +43,7 @@ impl WinEvent {
             channel: channel.into(),
             computer: computer.into(),
             time,
+            level: 4,
             event_data: Vec::new(),
             user_data: None,
         }
@@ -112,9 +114,9 @@ impl BinXml<'_> {
         let at = self.pos() as u32 + 4;
         self.u32(at);
         self.u32(0); // next string in the same hash bucket: none
-        let hash = name
-            .encode_utf16()
-            .fold(0u32, |h, c| h.wrapping_mul(65599).wrapping_add(u32::from(c)));
+        let hash = name.encode_utf16().fold(0u32, |h, c| {
+            h.wrapping_mul(65599).wrapping_add(u32::from(c))
+        });
         self.u16(hash as u16);
         self.u16(name.encode_utf16().count() as u16);
         let text = utf16(name);
@@ -193,9 +195,13 @@ impl BinXml<'_> {
         let xmlns = Value::Text("http://schemas.microsoft.com/win/2004/08/events/event");
         self.element("Event", &[("xmlns", xmlns)], |w| {
             w.element("System", &[], |w| {
-                w.element("Provider", &[("Name", Value::Text(&event.provider))], |_| false);
+                w.element(
+                    "Provider",
+                    &[("Name", Value::Text(&event.provider))],
+                    |_| false,
+                );
                 w.text_element("EventID", Value::UInt16(event.event_id));
-                w.text_element("Level", Value::Text("4"));
+                w.text_element("Level", Value::Text(&event.level.to_string()));
                 w.element(
                     "TimeCreated",
                     &[("SystemTime", Value::FileTime(filetime(event.time)))],
@@ -260,7 +266,6 @@ pub fn write_evtx(path: &Path, events: &[WinEvent]) {
             record_id += 1;
             pending.next();
         }
-        assert!(RECORD_HEADER_SIZE < CHUNK_HEADER_SIZE);
         let free = chunk.len();
         let last_id = record_id - 1;
         chunk[0..8].copy_from_slice(b"ElfChnk\0");
@@ -323,7 +328,10 @@ fn written_files_are_valid_for_the_evtx_crate_checksums_included() {
     let last = &records[299];
     assert_eq!(last.event_record_id, 300);
     assert_eq!(last.data["Event"]["System"]["EventID"], 4688);
-    assert_eq!(last.data["Event"]["EventData"]["NewProcessName"], "C:\\x299.exe");
+    assert_eq!(
+        last.data["Event"]["EventData"]["NewProcessName"],
+        "C:\\x299.exe"
+    );
     assert_eq!(
         last.data["Event"]["System"]["TimeCreated"]["#attributes"]["SystemTime"],
         "2026-11-22T03:09:59.0000000Z"

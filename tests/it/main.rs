@@ -20,6 +20,7 @@ mod scan_input;
 mod security;
 mod shipped_rules;
 mod sigma;
+mod sigma_windows;
 mod status;
 mod store;
 mod support;

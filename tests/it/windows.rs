@@ -124,7 +124,13 @@ fn lines_that_declare_the_rules_own_logsource_are_accepted() {
         vec![pair(WHOAMI, "ws-08")]
     );
     // Declared as another category, or not at all, the rule does not see it.
-    assert!(scan(&log, &["--logsource", "product=windows,category=file_event"]).is_empty());
+    assert!(
+        scan(
+            &log,
+            &["--logsource", "product=windows,category=file_event"]
+        )
+        .is_empty()
+    );
     assert!(scan(&log, &[]).is_empty());
 }
 
@@ -151,7 +157,12 @@ fn evtx_files_are_scanned() {
     let dir = tempfile::tempdir().unwrap();
     let t = 1_795_316_700; // 2026-11-22T03:05:00Z
     let mut events = vec![
-        sysmon_process("ws-09", t, "C:\\Windows\\System32\\whoami.exe", "CORP\\frank"),
+        sysmon_process(
+            "ws-09",
+            t,
+            "C:\\Windows\\System32\\whoami.exe",
+            "CORP\\frank",
+        ),
         sysmon_process(
             "ws-10",
             t + 1,
@@ -179,7 +190,9 @@ fn evtx_files_are_scanned() {
             "CORP\\svc",
         ));
     }
-    let file = dir.path().join("Microsoft-Windows-Sysmon%4Operational.evtx");
+    let file = dir
+        .path()
+        .join("Microsoft-Windows-Sysmon%4Operational.evtx");
     write_evtx(&file, &events);
     assert!(std::fs::metadata(&file).unwrap().len() > 4096 + 2 * 65536);
     assert_eq!(
@@ -214,11 +227,7 @@ fn evtx_files_are_scanned() {
     let gz = dir.path().join("sysmon.evtx.gz");
     let status = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "gzip -c '{}' > '{}'",
-            file.display(),
-            gz.display()
-        ))
+        .arg(format!("gzip -c '{}' > '{}'", file.display(), gz.display()))
         .status()
         .unwrap();
     assert!(status.success());
@@ -237,7 +246,12 @@ fn a_broken_evtx_record_is_counted_and_the_rest_read() {
         &file,
         &[
             sysmon_process("ws-12", t, "C:\\Windows\\System32\\notepad.exe", "CORP\\h"),
-            sysmon_process("ws-13", t + 1, "C:\\Windows\\System32\\whoami.exe", "CORP\\i"),
+            sysmon_process(
+                "ws-13",
+                t + 1,
+                "C:\\Windows\\System32\\whoami.exe",
+                "CORP\\i",
+            ),
         ],
     );
     // Damage the first record's BinXML: its root element's token becomes one that does not exist.
@@ -245,7 +259,11 @@ fn a_broken_evtx_record_is_counted_and_the_rest_read() {
     // chunk is read and only that record is lost.
     let mut bytes = std::fs::read(&file).unwrap();
     let binxml = 4096 + 512 + 24;
-    assert_eq!(bytes[binxml + 4], 0x41, "<Event xmlns=...> opens the record");
+    assert_eq!(
+        bytes[binxml + 4],
+        0x41,
+        "<Event xmlns=...> opens the record"
+    );
     bytes[binxml + 4] = 0xee;
     std::fs::write(&file, &bytes).unwrap();
     let rules = rules();

@@ -189,17 +189,38 @@ mod tests {
         assert!(m.idle.is_none());
         assert_eq!(m.group_by, vec!["Computer".to_string()]);
         // Sysmon 1, Security 4688, or an input declaring the rule's own logsource.
-        assert!(m.selector.accepts(&windows(Some("sysmon"), Some("process_creation"))));
-        assert!(m.selector.accepts(&windows(Some("security"), Some("process_creation"))));
+        assert!(
+            m.selector
+                .accepts(&windows(Some("sysmon"), Some("process_creation")))
+        );
+        assert!(
+            m.selector
+                .accepts(&windows(Some("security"), Some("process_creation")))
+        );
         assert!(m.selector.accepts(&windows(None, Some("process_creation"))));
-        assert!(!m.selector.accepts(&windows(Some("sysmon"), Some("network_connection"))));
+        assert!(
+            !m.selector
+                .accepts(&windows(Some("sysmon"), Some("network_connection")))
+        );
         assert!(!m.selector.accepts(&windows(Some("sysmon"), None)));
         let registry = map(Some("windows"), None, Some("registry_event"));
-        assert!(registry.selector.accepts(&windows(Some("sysmon"), Some("registry_set"))));
+        assert!(
+            registry
+                .selector
+                .accepts(&windows(Some("sysmon"), Some("registry_set")))
+        );
         let delete = map(Some("windows"), None, Some("registry_delete"));
-        assert!(delete.selector.accepts(&windows(Some("sysmon"), Some("registry_add"))));
+        assert!(
+            delete
+                .selector
+                .accepts(&windows(Some("sysmon"), Some("registry_add")))
+        );
         let security = map(Some("windows"), Some("security"), None);
-        assert!(security.selector.accepts(&windows(Some("security"), Some("process_creation"))));
+        assert!(
+            security
+                .selector
+                .accepts(&windows(Some("security"), Some("process_creation")))
+        );
         assert!(!security.selector.accepts(&windows(Some("system"), None)));
         let web = map(None, None, Some("webserver"));
         assert!(web.idle.is_none());
