@@ -344,6 +344,7 @@ pub(crate) fn from_json(event: &mut Event<'_>, ctx: &DecodeContext, forced: bool
                 }
             }
             alias(event, "EventID", "event.code");
+            ecs_names(event);
         }
         Shape::Flat => {
             alias(event, "Provider_Name", "SourceName");
@@ -487,6 +488,46 @@ fn winlogbeat_name(key: &str) -> (Option<Cow<'static, str>>, bool) {
         _ => return (None, false),
     };
     (Some(Cow::Borrowed(name)), false)
+}
+
+/// ECS fields that Winlogbeat's Sysmon and Security modules move event data to (renamed, so the
+/// `winlog.event_data` key is gone), back under Sigma's names: the reverse of SigmaHQ's ECS pipeline.
+const ECS: &[(&str, &str)] = &[
+    ("process.executable", "Image"),
+    ("process.command_line", "CommandLine"),
+    ("process.pid", "ProcessId"),
+    ("process.entity_id", "ProcessGuid"),
+    ("process.working_directory", "CurrentDirectory"),
+    ("process.parent.executable", "ParentImage"),
+    ("process.parent.command_line", "ParentCommandLine"),
+    ("process.parent.pid", "ParentProcessId"),
+    ("process.parent.entity_id", "ParentProcessGuid"),
+    ("process.pe.original_file_name", "OriginalFileName"),
+    ("process.pe.description", "Description"),
+    ("process.pe.product", "Product"),
+    ("process.pe.company", "Company"),
+    ("process.pe.file_version", "FileVersion"),
+    ("file.path", "TargetFilename"),
+    ("source.ip", "SourceIp"),
+    ("source.port", "SourcePort"),
+    ("source.domain", "SourceHostname"),
+    ("destination.ip", "DestinationIp"),
+    ("destination.port", "DestinationPort"),
+    ("destination.domain", "DestinationHostname"),
+    ("dns.question.name", "QueryName"),
+    ("registry.path", "TargetObject"),
+];
+
+fn ecs_names(event: &mut Event<'_>) {
+    for (ecs, sigma) in ECS {
+        alias(event, sigma, ecs);
+    }
+    if event.get("User").is_none()
+        && let (Some(domain), Some(name)) = (event.get("user.domain"), event.get("user.name"))
+    {
+        let user = format!("{domain}\\{name}");
+        synthesize(event, "User", user);
+    }
 }
 
 /// `Data` is the event's data as a whole (as SigmaHQ's rules read it): the unnamed `<Data>`
@@ -781,6 +822,28 @@ mod tests {
         assert_eq!(event.get("host"), Some("ws-03"));
         assert!(event.get("ScriptBlockText").unwrap().starts_with("IEX"));
         assert_eq!(event.ts.unwrap().to_string(), "2026-11-22T03:01:02Z");
+    }
+
+    #[test]
+    fn winlogbeat_modules_ecs_fields_get_sigma_names() {
+        // Winlogbeat's Sysmon module renames event data into ECS fields.
+        let line = r##"{"@timestamp":"2026-11-22T03:01:02.000Z","event":{"code":"1"},"process":{"executable":"C:\\Windows\\System32\\whoami.exe","command_line":"whoami /all","pid":4711,"parent":{"executable":"C:\\Windows\\System32\\cmd.exe"},"pe":{"original_file_name":"whoami.exe"}},"user":{"domain":"CORP","name":"alice"},"winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":"1","computer_name":"ws-05","event_data":{"IntegrityLevel":"High"}}}"##;
+        let event = decode(line);
+        for (key, value) in [
+            ("Image", "C:\\Windows\\System32\\whoami.exe"),
+            ("CommandLine", "whoami /all"),
+            ("ProcessId", "4711"),
+            ("ParentImage", "C:\\Windows\\System32\\cmd.exe"),
+            ("OriginalFileName", "whoami.exe"),
+            ("User", "CORP\\alice"),
+            ("IntegrityLevel", "High"),
+        ] {
+            assert_eq!(event.get(key), Some(value), "{key}");
+        }
+        assert_eq!(
+            event.logsource.category.as_deref(),
+            Some("process_creation")
+        );
     }
 
     #[test]
