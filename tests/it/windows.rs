@@ -285,7 +285,7 @@ fn a_broken_evtx_record_is_counted_and_the_rest_read() {
 }
 
 #[test]
-fn a_windows_event_inside_a_syslog_message_reaches_the_daemon() {
+fn windows_events_reach_the_daemon_inside_syslog_messages_and_in_tailed_files() {
     let site = Site::new(true);
     std::fs::copy(rules(), site.path("rules/windows.yml")).unwrap();
     let daemon = site.start();
@@ -308,5 +308,23 @@ fn a_windows_event_inside_a_syslog_message_reaches_the_daemon() {
         found[0].group.get("Computer").map(String::as_str),
         Some("ws-14")
     );
+    // A Winlogbeat line in a tailed file (format auto) is recognised too.
+    site.append([r#"{"@timestamp":"2026-11-22T03:06:01.000Z","winlog":{"channel":"Security","computer_name":"ws-15","event_id":"4688","event_data":{"NewProcessName":"C:\\Windows\\System32\\whoami.exe","SubjectUserName":"ken","SubjectDomainName":"CORP"}}}"#.to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = client.list(&Filters::default()).unwrap_or_default();
+        if found
+            .iter()
+            .any(|i| i.group.get("Computer").map(String::as_str) == Some("ws-15"))
+        {
+            assert_eq!(found.len(), 2, "{found:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no incident for the tailed line after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     daemon.stop();
 }
