@@ -235,6 +235,20 @@ fn evtx_files_are_scanned() {
         scan(&gz, &[]),
         vec![pair(WHOAMI, "ws-09"), pair(WHOAMI, "ws-11")]
     );
+    let config = dir.path().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_socwatch"))
+        .args(["scan", "--rules", rules.to_str().unwrap(), "--json", "-"])
+        .env("SOCWATCH_CONFIG", &config)
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    let mut from_stdin: Vec<String> = incidents(&out)
+        .iter()
+        .map(|i| i["group"]["Computer"].as_str().unwrap().to_string())
+        .collect();
+    from_stdin.sort();
+    assert_eq!(from_stdin, ["ws-09", "ws-11"]);
 }
 
 #[test]
