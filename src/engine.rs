@@ -252,6 +252,8 @@ impl Matcher {
             stats.parse_errors += 1;
         }
         event.logsource.override_with(&source.logsource);
+        // A configured logsource can make an event Windows, or name its service.
+        crate::decode::windows::complete(&mut event);
         let ts = event.ts.or(source.last_ts).unwrap_or(received);
         source.last_ts = Some(ts);
         self.rules

@@ -52,7 +52,7 @@ enum Command {
         /// Rule file or folder; replaces the configured rules (repeatable)
         #[arg(long = "rules", value_name = "PATH")]
         rules: Vec<PathBuf>,
-        /// Log format: auto, syslog, nginx, apache, iis, json, plain
+        /// Log format: auto, syslog, nginx, apache, iis, json, windows, plain
         #[arg(long, default_value = "auto")]
         format: Format,
         /// Sigma logsource of the input, e.g. product=windows (repeatable)

@@ -84,18 +84,22 @@ pub enum Format {
     Iis,
     /// One JSON object per line.
     Json,
+    /// One Windows event per line as JSON (NXLog, Winlogbeat, the evtx rendering), taken as a
+    /// Windows event even when its keys do not say so; `.evtx` files are read as this.
+    Windows,
     /// The whole line is `message`.
     Plain,
 }
 
 impl Format {
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Auto,
         Format::Syslog,
         Format::Nginx,
         Format::Apache,
         Format::Iis,
         Format::Json,
+        Format::Windows,
         Format::Plain,
     ];
 
@@ -107,6 +111,7 @@ impl Format {
             Format::Apache => "apache",
             Format::Iis => "iis",
             Format::Json => "json",
+            Format::Windows => "windows",
             Format::Plain => "plain",
         }
     }
@@ -120,7 +125,7 @@ impl FromStr for Format {
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown format '{s}' (expected auto, syslog, nginx, apache, iis, json or plain)"
+                    "unknown format '{s}' (expected auto, syslog, nginx, apache, iis, json, windows or plain)"
                 )
             })
     }

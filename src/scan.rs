@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use crate::decode::{detect_format, prepare_line};
 use crate::engine::{CaseStates, Engine, LineStats, Matched, Matcher, Sink, Source, SourceSpec};
 use crate::model::{Format, Incident, Logsource};
 use crate::rules::RuleSet;
+use crate::sources::evtx::{EvtxLines, MAGIC as EVTX_MAGIC};
 use crate::sources::lines::read_capped_line;
 
 /// Lines read ahead to detect a file's format.
@@ -152,33 +153,77 @@ struct Stream {
     error: Option<InputError>,
 }
 
-fn open(input: &Input) -> io::Result<(Box<dyn BufRead + Send>, Option<Timestamp>)> {
+/// An input opened for reading lines (on its own thread: `Send`).
+struct Opened {
+    reader: Box<dyn BufRead + Send>,
+    mtime: Option<Timestamp>,
+    /// A Windows event log file, read as one JSON line per record.
+    evtx: bool,
+}
+
+fn open(input: &Input) -> io::Result<Opened> {
     const BUFFER: usize = 256 * 1024;
     let (raw, mtime): (Box<dyn Read + Send>, Option<Timestamp>) = match input {
         Input::Stdin => (Box::new(io::stdin()), None),
         Input::Path(path) => {
-            let file = File::open(path)?;
+            let mut file = File::open(path)?;
             let mtime = file
                 .metadata()
                 .ok()
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| Timestamp::try_from(t).ok());
+            let mut head = [0u8; 8];
+            let n = read_head(&mut file, &mut head)?;
+            file.seek(SeekFrom::Start(0))?;
+            if head[..n] == *EVTX_MAGIC {
+                let lines = EvtxLines::new(file)?;
+                return Ok(Opened {
+                    reader: Box::new(BufReader::with_capacity(BUFFER, lines)),
+                    mtime,
+                    evtx: true,
+                });
+            }
             (Box::new(file), mtime)
         }
     };
     let mut reader = BufReader::with_capacity(BUFFER, raw);
     let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    if gzip {
-        Ok((
-            Box::new(BufReader::with_capacity(
-                BUFFER,
-                MultiGzDecoder::new(reader),
-            )),
-            mtime,
+    let mut reader: Box<dyn BufRead + Send> = if gzip {
+        Box::new(BufReader::with_capacity(
+            BUFFER,
+            MultiGzDecoder::new(reader),
         ))
     } else {
-        Ok((Box::new(reader), mtime))
+        Box::new(reader)
+    };
+    if reader.fill_buf()?.starts_with(EVTX_MAGIC) {
+        // Gzipped or piped: the evtx reader seeks, so the file is read into memory first.
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes)?;
+        let lines = EvtxLines::new(io::Cursor::new(bytes))?;
+        return Ok(Opened {
+            reader: Box::new(BufReader::with_capacity(BUFFER, lines)),
+            mtime,
+            evtx: true,
+        });
     }
+    Ok(Opened {
+        reader,
+        mtime,
+        evtx: false,
+    })
+}
+
+/// Reads up to `head.len()` bytes (fewer only at the end of the file).
+fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..])? {
+            0 => break,
+            read => n += read,
+        }
+    }
+    Ok(n)
 }
 
 /// Collects changes into the incident list, in the order the incidents opened, and each case's
@@ -227,7 +272,11 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
             ..InputStats::default()
         };
         match open(input) {
-            Ok((reader, mtime)) => {
+            Ok(Opened {
+                reader,
+                mtime,
+                evtx,
+            }) => {
                 let spec = SourceSpec {
                     name: input.name(),
                     clock: input.name(),
@@ -247,7 +296,11 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
                     received: mtime.unwrap_or(opts.now),
                     error: None,
                 };
-                let format = detect(&mut stream, opts);
+                let format = if evtx {
+                    Format::Windows
+                } else {
+                    detect(&mut stream, opts)
+                };
                 stats.format = Some(format);
                 stream.source.set_format(format);
                 report.inputs.push(stats);

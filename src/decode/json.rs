@@ -16,8 +16,18 @@ const HOST_KEYS: [&str; 2] = ["hostname", "host.name"];
 /// Epoch numbers at least this large are milliseconds (seconds this large are past the year 5000).
 const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
-/// Decodes one JSON object, or `None` if the line is not exactly one object.
+/// Decodes one JSON object, or `None` if the line is not exactly one object. An object shaped like
+/// a Windows event (evtx, NXLog, Winlogbeat) becomes one (`windows::from_json`).
 pub(crate) fn decode<'a>(line: &'a str, ctx: &DecodeContext) -> Option<Event<'a>> {
+    decode_as(line, ctx, false)
+}
+
+/// As `decode`, every object taken as a Windows event (a source configured `format = "windows"`).
+pub(crate) fn decode_windows<'a>(line: &'a str, ctx: &DecodeContext) -> Option<Event<'a>> {
+    decode_as(line, ctx, true)
+}
+
+fn decode_as<'a>(line: &'a str, ctx: &DecodeContext, windows: bool) -> Option<Event<'a>> {
     let mut parser = Parser {
         text: line,
         pos: 0,
@@ -46,6 +56,9 @@ pub(crate) fn decode<'a>(line: &'a str, ctx: &DecodeContext) -> Option<Event<'a>
         .find_map(|key| event.get(key).and_then(|value| parse_timestamp(value, ctx)));
     alias(&mut event, "message", &MESSAGE_KEYS);
     alias(&mut event, "host", &HOST_KEYS);
+    if super::windows::from_json(&mut event, ctx, windows) {
+        super::windows::complete(&mut event);
+    }
     Some(event)
 }
 

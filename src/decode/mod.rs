@@ -6,6 +6,7 @@ mod iis;
 mod json;
 mod syslog;
 mod web;
+pub mod windows;
 
 use std::borrow::Cow;
 
@@ -101,16 +102,17 @@ impl Decoder {
     pub fn decode<'a>(&mut self, text: &'a str) -> Event<'a> {
         let parsed = match self.format {
             Format::Syslog => syslog::decode(text, &self.ctx, &mut self.syslog)
-                .map(|event| unwrap_web(event, &self.ctx)),
+                .map(|event| windows::in_syslog(unwrap_web(event, &self.ctx), &self.ctx)),
             Format::Nginx => web::decode(text, &self.ctx, Some("nginx")),
             Format::Apache => web::decode(text, &self.ctx, Some("apache")),
             Format::Iis => iis::decode(text, &mut self.iis),
             Format::Json => json::decode(text, &self.ctx),
+            Format::Windows => json::decode_windows(text, &self.ctx),
             Format::Plain => return Event::plain(text),
             Format::Auto => {
                 // Nothing was configured, so a line no decoder knows is not an error.
                 return syslog::decode(text, &self.ctx, &mut self.syslog)
-                    .map(|event| unwrap_web(event, &self.ctx))
+                    .map(|event| windows::in_syslog(unwrap_web(event, &self.ctx), &self.ctx))
                     .or_else(|| web::decode(text, &self.ctx, None))
                     .or_else(|| iis::decode(text, &mut self.iis))
                     .or_else(|| json::decode(text, &self.ctx))

@@ -234,7 +234,7 @@ fn hostile_lines_do_not_panic() {
     }
 }
 
-const ALL_FORMATS: [Format; 7] = Format::ALL;
+const ALL_FORMATS: [Format; 8] = Format::ALL;
 
 /// Bytes that are mostly the delimiters the decoders look for, so the search reaches deep states.
 fn line_bytes() -> impl Strategy<Value = Vec<u8>> {

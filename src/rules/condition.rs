@@ -442,14 +442,46 @@ impl Condition {
 }
 
 fn eval_field(field: &str, test: &Test, ev: &mut Evaluation<'_, '_>) -> bool {
-    let Some(value) = ev.get(field) else {
+    let event = ev.event;
+    if field == "raw"
+        && !event.derived.is_empty()
+        && !matches!(test, Test::Exists(_))
+        && !ev.captured.iter().any(|(k, _)| k == field)
+    {
+        // The whole line (Sigma keywords) is searched in its decoded texts too, as the prefilter
+        // searches them: a JSON line holds `C:\\Windows` where the event says `C:\Windows`.
+        return std::iter::once(event.raw)
+            .chain(event.derived.iter().map(|d| d.as_ref()))
+            .enumerate()
+            .any(|(i, text)| eval_text(field, text, i == 0, test, ev));
+    }
+    if let Some(at) = ev.captured.iter().rposition(|(k, _)| k == field) {
+        // Captured by an earlier regex of the rule (socwatch rules): rare, so copied.
+        let value = ev.captured[at].1.clone();
+        return eval_text(field, &value, true, test, ev);
+    }
+    // Looked up on the event itself, so the value does not borrow the evaluation.
+    let Some(value) = lookup(event, ev.meta, &[], field) else {
         return matches!(test, Test::Exists(false));
     };
+    eval_text(field, value, true, test, ev)
+}
+
+/// `test` on `value`, the text of `field`; `memo` allows sharing a regex result between rules
+/// (only for the field's own value).
+fn eval_text(
+    field: &str,
+    value: &str,
+    memo: bool,
+    test: &Test,
+    ev: &mut Evaluation<'_, '_>,
+) -> bool {
     match test {
         Test::Exists(want) => *want,
         Test::Regex { re, slot } => {
             // Memoize only on decoded fields: a captured field's value differs between rules.
-            let shareable = *slot != NO_SLOT && !ev.captured.iter().any(|(k, _)| k == field);
+            let shareable =
+                memo && *slot != NO_SLOT && !ev.captured.iter().any(|(k, _)| k == field);
             if shareable
                 && let Some(memo) = ev.memo.as_deref()
                 && let Some(result) = memo.get(*slot)

@@ -1,16 +1,15 @@
 //! Sigma logsources to the events socwatch's decoders produce: which selector a Sigma rule gets,
-//! what it adds to the detection (Sysmon event ids for Windows categories), how its incidents are
-//! grouped, and whether anything feeds it at all (rules nothing feeds load as idle).
+//! how its incidents are grouped, and whether anything feeds it at all (rules nothing feeds load
+//! as idle). A Windows category is Sigma's meaning of it: any event of that category, whichever
+//! channel produced it (`decode::windows` says which events are which category).
 
+use crate::decode::windows;
 use crate::rules::LogsourceSelector;
-use crate::rules::condition::{Condition, Test};
 
 /// Where a Sigma logsource's events come from in socwatch.
 #[derive(Debug, Clone)]
 pub struct Mapped {
     pub selector: LogsourceSelector,
-    /// Added to the detection with AND (e.g. `EventID: 1` for Sysmon process creation).
-    pub extra: Option<Condition>,
     /// Why nothing feeds this logsource, when nothing does.
     pub idle: Option<String>,
     /// Fields that separate incidents of a plain Sigma rule (an attacker's address, a host).
@@ -42,47 +41,6 @@ const AUTH_PROGRAMS: &[&str] = &[
     "unix_chkpwd",
 ];
 
-/// Sysmon's event ids for Sigma's Windows categories (Sigma's own Sysmon mapping).
-const SYSMON: &[(&str, &[&str])] = &[
-    ("process_creation", &["1"]),
-    ("file_change", &["2"]),
-    ("network_connection", &["3"]),
-    ("sysmon_status", &["4", "16"]),
-    ("process_termination", &["5"]),
-    ("driver_load", &["6"]),
-    ("image_load", &["7"]),
-    ("create_remote_thread", &["8"]),
-    ("raw_access_thread", &["9"]),
-    ("process_access", &["10"]),
-    ("file_event", &["11"]),
-    ("registry_add", &["12"]),
-    ("registry_delete", &["12"]),
-    ("registry_set", &["13"]),
-    ("registry_rename", &["14"]),
-    ("registry_event", &["12", "13", "14"]),
-    ("create_stream_hash", &["15"]),
-    ("pipe_created", &["17", "18"]),
-    ("wmi_event", &["19", "20", "21"]),
-    ("dns_query", &["22"]),
-    ("file_delete", &["23", "26"]),
-    ("clipboard_capture", &["24"]),
-    ("process_tampering", &["25"]),
-    ("file_delete_detected", &["26"]),
-    ("file_block_executable", &["27"]),
-    ("file_block_shredding", &["28"]),
-    ("file_executable_detected", &["29"]),
-    ("sysmon_error", &["255"]),
-];
-
-/// PowerShell's categories: (category, service the events come as, event ids).
-const POWERSHELL: &[(&str, &str, &[&str])] = &[
-    ("ps_module", "powershell", &["4103"]),
-    ("ps_script", "powershell", &["4104"]),
-    ("ps_classic_start", "powershell-classic", &["400"]),
-    ("ps_classic_provider_start", "powershell-classic", &["600"]),
-    ("ps_classic_script", "powershell-classic", &["800"]),
-];
-
 /// Categories that arrive as JSON (or plain) lines whose source says what they are
 /// (`--logsource category=proxy`, a source's `logsource` table).
 const GIVEN_CATEGORIES: &[&str] = &["proxy", "firewall", "dns", "application", "antivirus"];
@@ -93,16 +51,6 @@ fn list(values: &[&str]) -> Option<Vec<String>> {
 
 fn one(value: Option<&str>) -> Option<Vec<String>> {
     value.map(|v| vec![v.to_ascii_lowercase()])
-}
-
-fn event_ids(ids: &[&str]) -> Condition {
-    Condition::Field {
-        field: "EventID".into(),
-        test: Test::OneOf {
-            values: ids.iter().map(|s| s.to_string()).collect(),
-            ignore_case: false,
-        },
-    }
 }
 
 fn describe(product: Option<&str>, service: Option<&str>, category: Option<&str>) -> String {
@@ -125,7 +73,6 @@ pub fn map(product: Option<&str>, service: Option<&str>, category: Option<&str>)
             service: one(service),
             category: one(category),
         },
-        extra: None,
         idle: None,
         group_by: Vec::new(),
     };
@@ -171,22 +118,15 @@ pub fn map(product: Option<&str>, service: Option<&str>, category: Option<&str>)
             mapped.selector.service = None;
             mapped.group_by = vec!["c-ip".into()];
         }
-        (Some("windows"), service, category) => {
+        (Some("windows"), _, category) => {
             mapped.group_by = vec!["Computer".into()];
+            // Sigma's meaning: the category, from whichever channel (Sysmon, Security...), or
+            // an input that declares it; a registry_event rule sees every registry event.
             if let Some(category) = category {
-                if let Some((_, ids)) = SYSMON.iter().find(|(c, _)| *c == category) {
-                    mapped.selector.category = None;
-                    mapped.selector.service = list(&["sysmon"]);
-                    mapped.extra = Some(event_ids(ids));
-                } else if let Some((_, svc, ids)) =
-                    POWERSHELL.iter().find(|(c, _, _)| *c == category)
-                {
-                    mapped.selector.category = None;
-                    mapped.selector.service = list(&[svc]);
-                    mapped.extra = Some(event_ids(ids));
+                let satisfying = windows::satisfying(category);
+                if !satisfying.is_empty() {
+                    mapped.selector.category = list(satisfying);
                 }
-            } else if service.is_none() {
-                mapped.selector.product = list(&["windows"]);
             }
         }
         (_, _, Some(category)) if GIVEN_CATEGORIES.contains(&category) => {
@@ -239,16 +179,49 @@ mod tests {
     }
 
     #[test]
-    fn windows_categories_become_sysmon_event_ids() {
+    fn windows_categories_are_satisfied_by_any_source_of_them() {
+        let windows = |service: Option<&'static str>, category: Option<&'static str>| Logsource {
+            product: Some("windows".into()),
+            service: service.map(Into::into),
+            category: category.map(Into::into),
+        };
         let m = map(Some("windows"), None, Some("process_creation"));
         assert!(m.idle.is_none());
-        let sysmon = Logsource {
-            product: Some("windows".into()),
-            service: Some("sysmon".into()),
-            category: None,
-        };
-        assert!(m.selector.accepts(&sysmon));
-        assert!(matches!(m.extra, Some(Condition::Field { ref field, .. }) if field == "EventID"));
+        assert_eq!(m.group_by, vec!["Computer".to_string()]);
+        // Sysmon 1, Security 4688, or an input declaring the rule's own logsource.
+        assert!(
+            m.selector
+                .accepts(&windows(Some("sysmon"), Some("process_creation")))
+        );
+        assert!(
+            m.selector
+                .accepts(&windows(Some("security"), Some("process_creation")))
+        );
+        assert!(m.selector.accepts(&windows(None, Some("process_creation"))));
+        assert!(
+            !m.selector
+                .accepts(&windows(Some("sysmon"), Some("network_connection")))
+        );
+        assert!(!m.selector.accepts(&windows(Some("sysmon"), None)));
+        let registry = map(Some("windows"), None, Some("registry_event"));
+        assert!(
+            registry
+                .selector
+                .accepts(&windows(Some("sysmon"), Some("registry_set")))
+        );
+        let delete = map(Some("windows"), None, Some("registry_delete"));
+        assert!(
+            delete
+                .selector
+                .accepts(&windows(Some("sysmon"), Some("registry_add")))
+        );
+        let security = map(Some("windows"), Some("security"), None);
+        assert!(
+            security
+                .selector
+                .accepts(&windows(Some("security"), Some("process_creation")))
+        );
+        assert!(!security.selector.accepts(&windows(Some("system"), None)));
         let web = map(None, None, Some("webserver"));
         assert!(web.idle.is_none());
         assert_eq!(web.group_by, vec!["c-ip".to_string()]);

@@ -142,10 +142,7 @@ pub fn compile(doc: &Node, fallback_id: &str) -> Compiled {
         Ok(c) => c,
         Err(reason) => return unsupported(reason),
     };
-    rule.condition = match mapped.extra {
-        Some(extra) => Condition::All(vec![extra, condition]),
-        None => condition,
-    };
+    rule.condition = condition;
     rule.logsource = mapped.selector;
     rule.idle = mapped.idle;
     rule.threshold.group_by = mapped.group_by;
