@@ -289,6 +289,10 @@ pub struct Api {
     /// Operators with a token of their own: what they do is recorded under their name.
     #[serde(default)]
     pub operator: Vec<Operator>,
+    /// TLS for the API and the console: the certificate chain (PEM) and its private key (PEM, a
+    /// secret file). Both or neither.
+    pub cert_file: Option<Spanned<PathBuf>>,
+    pub key_file: Option<Spanned<PathBuf>>,
 }
 
 impl Default for Api {
@@ -297,6 +301,8 @@ impl Default for Api {
             listen: default_api_listen(),
             token_file: None,
             operator: Vec::new(),
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -582,6 +588,17 @@ impl Config {
                 "api.token_file is required when the API listens on a non-loopback address".into(),
             ),
             Ok(_) => {}
+        }
+        match (&config.api.cert_file, &config.api.key_file) {
+            (Some(cert), None) => problem(
+                cert.span(),
+                "api.cert_file needs api.key_file (TLS takes both)".into(),
+            ),
+            (None, Some(key)) => problem(
+                key.span(),
+                "api.key_file needs api.cert_file (TLS takes both)".into(),
+            ),
+            _ => {}
         }
         let mut names = std::collections::BTreeSet::new();
         for operator in &config.api.operator {

@@ -151,6 +151,99 @@ catalogue! {
     StatusSilent => "im lặng hơn 1 giờ", "silent for over an hour";
     StatusNoSource => "Không có nguồn nhật ký nào được cấu hình.", "No log source is configured.";
 
+    // The web console (`console`): labels, headings and notices.
+    ConsoleName => "Bảng điều khiển SOC", "SOC console";
+    NavQueue => "Hàng đợi", "Queue";
+    NavRules => "Quy tắc", "Rules";
+    NavSources => "Nguồn nhật ký", "Sources";
+    NavOutbox => "Hàng đợi gửi cảnh báo", "Outbox";
+    SignIn => "Đăng nhập", "Sign in";
+    SignOut => "Đăng xuất", "Sign out";
+    TokenLabel => "Mã truy cập", "Access token";
+    SignInHelp => "Dán mã truy cập API của bạn (nội dung tệp token_file của người vận hành).",
+        "Paste your API token (the content of your operator token_file).";
+    SignInWrong => "Mã truy cập không đúng.", "Wrong token.";
+    SignInTooMany => "Quá nhiều lần thử sai; hãy đợi một phút.", "Too many failed attempts; wait a minute.";
+    SignedInAs => "Người vận hành: {name}", "Operator: {name}";
+    FilterSeverity => "Mức độ từ", "Severity at least";
+    FilterStatus => "Trạng thái", "Status";
+    FilterSystem => "Hệ thống", "System";
+    FilterSince => "Khoảng thời gian", "Time window";
+    FilterText => "Tìm chữ", "Text";
+    FilterApply => "Lọc", "Filter";
+    FilterAny => "Tất cả", "Any";
+    FilterActive => "Chưa đóng (mở, đã tiếp nhận)", "Active (open, acknowledged)";
+    WindowDay => "24 giờ qua", "Last 24 hours";
+    WindowWeek => "7 ngày qua", "Last 7 days";
+    WindowMonth => "30 ngày qua", "Last 30 days";
+    ColSeverity => "Mức độ", "Severity";
+    ColIncident => "Sự cố", "Incident";
+    ColStatus => "Trạng thái", "Status";
+    ColSystem => "Hệ thống", "System";
+    ColHost => "Máy", "Host";
+    ColEntity => "Đối tượng", "Entity";
+    ColCount => "Số lần", "Count";
+    ColFirstSeen => "Lần đầu", "First seen";
+    ColLastSeen => "Lần cuối", "Last seen";
+    ColRule => "Quy tắc", "Rule";
+    HistogramTitle => "Sự cố theo thời gian (lần cuối xuất hiện)", "Incidents over time (last seen)";
+    TopRules => "Quy tắc gặp nhiều nhất", "Top rules";
+    TopSystems => "Hệ thống gặp nhiều nhất", "Top systems";
+    TopHosts => "Máy gặp nhiều nhất", "Top hosts";
+    TopTechniques => "Kỹ thuật ATT&CK gặp nhiều nhất", "Top ATT&CK techniques";
+    TopsNote => "Tính trên các sự cố bắt đầu trong khoảng thời gian đã chọn.", "Counted over the incidents that began in the chosen window.";
+    QueueEmpty => "Không có sự cố nào khớp bộ lọc.", "No incident matches the filters.";
+    QueueShown => "Hiện {shown} trong số {total} sự cố khớp.", "Showing {shown} of {total} matching incidents.";
+    QueueScanCapped => "Bộ lọc hệ thống và chữ chỉ xét {n} sự cố đầu tiên của hàng đợi; hãy thu hẹp khoảng thời gian.",
+        "The system and text filters looked at the first {n} incidents of the queue only; narrow the window.";
+    WindowCapped => "Khoảng thời gian có hơn {n} sự cố; số đếm chỉ tính {n} sự cố mới nhất.",
+        "The window holds more than {n} incidents; the counts cover the newest {n}.";
+    LiveRefresh => "Tự làm mới mỗi 10 giây.", "Refreshes every 10 seconds.";
+    EvidenceTitle => "Dòng thời gian: các dòng nhật ký làm bằng chứng", "Timeline: the evidence lines";
+    EvidenceOmitted => "và {n} dòng khớp khác không được giữ lại.", "and {n} more matching lines not kept.";
+    ColTime => "Thời điểm", "Time";
+    ColSource => "Nguồn", "Source";
+    ColLine => "Dòng nhật ký", "Log line";
+    EntitiesTitle => "Đối tượng liên quan", "Entities";
+    TagsTitle => "Nhãn ATT&CK", "ATT&CK tags";
+    NoTags => "Quy tắc không gắn nhãn ATT&CK nào.", "The rule carries no ATT&CK tag.";
+    HistoryTitle => "Lịch sử xử lý", "History";
+    NoHistory => "Chưa có thao tác nào.", "No action yet.";
+    ColAction => "Thao tác", "Action";
+    ColBy => "Người thực hiện", "By";
+    ColNote => "Ghi chú", "Note";
+    ActionsTitle => "Xử lý sự cố", "Act on this incident";
+    NotePlaceholder => "Ghi chú (tùy chọn)", "Note (optional)";
+    ActionRefused => "Không thực hiện được: {error}", "Not done: {error}";
+    DetailLevel => "Cấp độ", "Level";
+    DetailUnit => "Đơn vị vận hành", "Operating unit";
+    DetailRevision => "Phiên bản", "Revision";
+    PageNotFound => "Không tìm thấy trang hoặc sự cố này.", "No such page or incident.";
+    ColHits => "Số sự cố", "Incidents";
+    ColFalsePositives => "Cảnh báo nhầm", "False positives";
+    ColNoisy => "Nhiễu", "Noisy";
+    NoisyHelp => "Một quy tắc bị đánh dấu nhiễu khi ít nhất một phần ba số sự cố của nó (và ít nhất 3) bị đánh dấu cảnh báo nhầm.",
+        "A rule is flagged noisy when at least a third of its incidents (and at least 3) were marked false positive.";
+    RulesWindow => "Tính trên các sự cố bắt đầu trong {window}.", "Counted over the incidents that began in the {window}.";
+    ColKind => "Loại", "Kind";
+    ColLines => "Số dòng", "Lines";
+    ColLastLine => "Dòng cuối", "Last line";
+    ColRate => "Dòng mỗi phút", "Lines per minute";
+    ColSilent => "Ghi chú", "Note";
+    SourcesHelp => "Một nguồn im lặng hơn 1 giờ (hoặc chưa gửi dòng nào từ khi khởi động) được đánh dấu.",
+        "A source with no line for over an hour (or none since the start) is flagged.";
+    ColDestination => "Đích", "Destination";
+    ColPending => "Đang chờ", "Pending";
+    ColOldest => "Chờ lâu nhất", "Oldest";
+    ColDelivered => "Đã gửi", "Delivered";
+    ColDeadLetters => "Bị từ chối", "Dead letters";
+    ColLastError => "Lỗi gần nhất", "Last error";
+    ColReason => "Lý do", "Reason";
+    RetryNow => "Gửi lại ngay (kể cả thư bị từ chối)", "Retry now (dead letters included)";
+    Requeued => "Đã đưa {n} cảnh báo bị từ chối trở lại hàng đợi và đánh thức các bộ gửi.", "{n} dead letters queued again; the senders were woken.";
+    NoDestination => "Chưa cấu hình đích gửi cảnh báo nào.", "No alert destination is configured.";
+    DeadLettersTitle => "Cảnh báo bị từ chối", "Dead letters";
+
     // `socwatch run`, before the daemon's own log takes over.
     RunCannotCreateDataDir => "không tạo được thư mục dữ liệu {path}: {error}", "cannot create the data folder {path}: {error}";
     RunCannotOpenStore => "không mở được kho dữ liệu tại {path}: {error}", "cannot open the store at {path}: {error}";

@@ -18,6 +18,7 @@ mod keys;
 mod outbox;
 #[cfg(test)]
 pub(crate) mod tests;
+mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -34,6 +35,7 @@ use crate::model::{Checkpoint, HistoryEntry, Incident, Severity, Status};
 use keys::{ID_LEN, Index, Summary};
 
 pub use keys::status_name;
+pub use views::{Glance, Tally};
 pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued};
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused

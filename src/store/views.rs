@@ -1,0 +1,148 @@
+//! Bounded reads for the console: what the time index says about the incidents of a window (enough
+//! to count, chart and order them without loading one), and per-value counts of an index limited to
+//! incidents first seen in a window. Neither walks more than the window it is given.
+
+use std::ops::Bound;
+
+use jiff::Timestamp;
+
+use super::keys::{self, ID_LEN, Index, Summary};
+use super::{Store, StoreError, tree_of};
+use crate::model::{Severity, Status};
+
+/// One incident as its time-index entry tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glance {
+    pub last_seen: Timestamp,
+    pub id: String,
+    pub severity: Severity,
+    pub status: Status,
+}
+
+/// An index whose values can be tallied per window (the group-field index is left out: its values
+/// are attacker addresses and accounts, as many as incidents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    Rule,
+    Host,
+    System,
+    Status,
+}
+
+impl Tally {
+    fn index(self) -> Index {
+        match self {
+            Tally::Rule => Index::Rule,
+            Tally::Host => Index::Host,
+            Tally::System => Index::System,
+            Tally::Status => Index::Status,
+        }
+    }
+}
+
+/// The smallest id an incident first seen at or after `ts` can have: ids are ULIDs, whose first ten
+/// characters are the first event's millisecond and sort like it.
+fn lowest_id_since(ts: Timestamp) -> String {
+    let ms = u64::try_from(ts.as_millisecond()).unwrap_or(0);
+    ulid::Ulid::from_parts(ms, 0).to_string()
+}
+
+impl Store {
+    /// The time-index entries of incidents last seen in `[since, until]`, newest first, at most
+    /// `cap` of them; the flag says whether the window held more. No incident is loaded.
+    pub fn glances(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        cap: usize,
+    ) -> Result<(Vec<Glance>, bool), StoreError> {
+        let mut found = Vec::new();
+        for item in self.time_range(since, until).rev() {
+            let (key, value) = item?;
+            if found.len() >= cap {
+                return Ok((found, true));
+            }
+            let (Some(last_seen), Some(summary)) =
+                (keys::time_from_bytes(&key), Summary::decode(&value))
+            else {
+                continue;
+            };
+            let Ok(id) = std::str::from_utf8(&key[8..]) else {
+                continue;
+            };
+            found.push(Glance {
+                last_seen,
+                id: id.to_string(),
+                severity: summary.severity,
+                status: summary.status,
+            });
+        }
+        Ok((found, false))
+    }
+
+    /// For each value of `tally`'s index, how many incidents first seen at or after `since` have it,
+    /// largest first. Walks the index by distinct value (one seek each) and, inside a value, only the
+    /// entries of the window, so the cost is the window's incidents plus the number of values.
+    pub fn tally(
+        &self,
+        tally: Tally,
+        since: Timestamp,
+    ) -> Result<Vec<(String, usize)>, StoreError> {
+        let tree = &self.trees[tree_of(tally.index())];
+        let lowest = lowest_id_since(since);
+        let mut counts = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let Some(item) = tree
+                .range::<Vec<u8>, _>((Bound::Included(from.clone()), Bound::Unbounded))
+                .next()
+            else {
+                break;
+            };
+            let (key, _) = item?;
+            if key.len() < ID_LEN + 1 {
+                from = key.to_vec();
+                from.push(0);
+                continue;
+            }
+            let value = &key[..key.len() - ID_LEN - 1];
+            let mut end = value.to_vec();
+            end.push(1);
+            let mut lower = value.to_vec();
+            lower.push(0);
+            lower.extend_from_slice(lowest.as_bytes());
+            let n = tree.range(lower..end.clone()).count();
+            if n > 0 {
+                counts.push((String::from_utf8_lossy(value).into_owned(), n));
+            }
+            from = end;
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(counts)
+    }
+
+    /// Ids of the incidents with `status` first seen at or after `since`, at most `cap`.
+    pub fn ids_with_status(
+        &self,
+        status: Status,
+        since: Timestamp,
+        cap: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = keys::prefix(super::status_name(status));
+        let mut lower = prefix.clone();
+        lower.extend_from_slice(lowest_id_since(since).as_bytes());
+        let mut end = prefix[..prefix.len() - 1].to_vec();
+        end.push(1);
+        let mut ids = Vec::new();
+        for key in self.trees[tree_of(Index::Status)].range(lower..end).keys() {
+            let key = key?;
+            if let Some(id) = keys::id_after(&key, &prefix) {
+                ids.push(id.to_string());
+                if ids.len() >= cap {
+                    break;
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
