@@ -323,7 +323,7 @@ mod tests {
         glances.sort_by(queue_order);
         let order: Vec<(Severity, i64)> = glances
             .iter()
-            .map(|g| (g.severity, (now - g.last_seen).get_minutes()))
+            .map(|g| (g.severity, now.duration_since(g.last_seen).as_secs() / 60))
             .collect();
         assert_eq!(
             order,

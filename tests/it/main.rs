@@ -4,6 +4,7 @@
 mod cli;
 mod closed_pipe;
 mod config_check;
+mod console;
 mod daemon;
 mod email;
 mod fail2ban_corpus;

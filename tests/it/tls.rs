@@ -16,6 +16,9 @@ pub struct Pki {
     pub ca_der: Vec<u8>,
     pub server_cert_der: Vec<u8>,
     pub server_key_der: Vec<u8>,
+    /// The same server certificate and key as PEM, for a socwatch listener (`api.cert_file`).
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -64,6 +67,8 @@ impl Pki {
             ca_der: ca.der().to_vec(),
             server_cert_der: server_cert.der().to_vec(),
             server_key_der: server_key.serialize_der(),
+            server_cert_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
         }
     }
 }
