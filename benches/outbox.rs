@@ -32,6 +32,7 @@ fn incident(n: u64, at: Timestamp) -> Incident {
     let ip = format!("203.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
     Incident {
         id: incident_id("ssh-bruteforce", std::slice::from_ref(&ip), at, 0),
+        case_id: String::new(),
         rule_id: "ssh-bruteforce".into(),
         title: "SSH password brute force".into(),
         title_vi: Some("Dò mật khẩu SSH".into()),
@@ -127,6 +128,7 @@ fn main() {
             name: NATIONAL.into(),
             min_severity: Severity::Medium,
             every_change: true,
+            per_case: false,
         }],
         cap: alerts * 2,
     };

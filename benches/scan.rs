@@ -35,6 +35,7 @@ fn options() -> ScanOptions {
         unit: "bench".into(),
         now: "2026-11-21T00:00:00Z".parse().unwrap(),
         limits: Limits::default(),
+        case_window: socwatch::cases::DEFAULT_WINDOW,
     }
 }
 

@@ -55,6 +55,7 @@ fn incident(i: u64, total: u64, now: Timestamp, state: &mut u64) -> Incident {
         .collect();
     Incident {
         id: incident_id(rule, std::slice::from_ref(&ip), first_seen, 0),
+        case_id: String::new(),
         rule_id: rule.into(),
         title: format!("{rule} detected"),
         title_vi: None,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cases::Case;
 use crate::model::{Incident, Severity, Status};
 
 /// Why an incident state is worth telling someone about.
@@ -61,6 +62,23 @@ pub fn alert_reason(before: Option<&Incident>, after: &Incident) -> Option<Alert
     None
 }
 
+/// The reason a case state deserves an alert to a destination that hears of cases (email), given
+/// the stored `before` (None: a new case): it opened, its severity rose (a more severe incident
+/// joined, or the attack progressed), or it reopened. Incidents that join without raising it tell
+/// nobody new: the operator already has the case.
+pub fn case_alert_reason(before: Option<&Case>, after: &Case) -> Option<AlertReason> {
+    let Some(before) = before else {
+        return Some(AlertReason::Opened);
+    };
+    if after.status == Status::Open && before.status != Status::Open {
+        return Some(AlertReason::StatusChanged);
+    }
+    if after.severity > before.severity {
+        return Some(AlertReason::SeverityRaised);
+    }
+    None
+}
+
 /// One place alerts go: the national endpoint or the on-call mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -70,11 +88,13 @@ pub struct Destination {
     /// Email wakes people up: it gets new incidents, raised severities and reopenings, not every
     /// milestone or acknowledgement. The national center gets every state change.
     pub every_change: bool,
+    /// It hears of cases (one message per attack: email), not of each incident (national).
+    pub per_case: bool,
 }
 
 impl Destination {
     pub fn wants(&self, reason: AlertReason, incident: &Incident) -> bool {
-        if incident.severity < self.min_severity {
+        if self.per_case || incident.severity < self.min_severity {
             return false;
         }
         self.every_change
@@ -117,6 +137,7 @@ impl OutboxPolicy {
                 name: NATIONAL.to_string(),
                 min_severity: national.min_severity,
                 every_change: true,
+                per_case: false,
             });
         }
         if let Some(email) = &config.email {
@@ -124,12 +145,25 @@ impl OutboxPolicy {
                 name: EMAIL.to_string(),
                 min_severity: email.min_severity,
                 every_change: false,
+                per_case: true,
             });
         }
         OutboxPolicy {
             destinations,
             cap: config.daemon.outbox_cap,
         }
+    }
+
+    /// The destinations that hear of cases and want this case alert.
+    pub fn case_targets<'a>(
+        &'a self,
+        reason: AlertReason,
+        case: &'a Case,
+    ) -> impl Iterator<Item = &'a Destination> + 'a {
+        self.destinations
+            .iter()
+            .filter(move |d| d.per_case && case.severity >= d.min_severity)
+            .filter(move |_| reason != AlertReason::StatusChanged || case.status == Status::Open)
     }
 
     /// The destinations that get an alert for this change.
@@ -169,11 +203,13 @@ pub(crate) fn test_policy(cap: usize) -> OutboxPolicy {
                 name: NATIONAL.into(),
                 min_severity: Severity::Medium,
                 every_change: true,
+                per_case: false,
             },
             Destination {
                 name: EMAIL.into(),
                 min_severity: Severity::High,
                 every_change: false,
+                per_case: true,
             },
         ],
         cap,
@@ -255,8 +291,9 @@ mod tests {
                 .map(|(d, _)| d.name.clone())
                 .collect()
         };
+        // Email hears of cases (`case_targets`), never of single incidents.
         let high = incident("203.0.113.7", "r", Severity::High, 5);
-        assert_eq!(names(None, &high), ["national", "email"]);
+        assert_eq!(names(None, &high), ["national"]);
         let medium = incident("203.0.113.8", "r", Severity::Medium, 5);
         assert_eq!(names(None, &medium), ["national"]);
         let low = incident("203.0.113.9", "r", Severity::Low, 5);
@@ -270,7 +307,60 @@ mod tests {
         assert_eq!(names(Some(&high), &acked), ["national"]);
         let mut reopened = high.clone();
         reopened.status = Status::Resolved;
-        assert_eq!(names(Some(&reopened), &high), ["national", "email"]);
+        assert_eq!(names(Some(&reopened), &high), ["national"]);
+    }
+
+    #[test]
+    fn email_hears_of_a_case_when_it_opens_rises_or_reopens() {
+        let policy = test_policy(10);
+        let mut book = crate::cases::CaseBook::new(crate::cases::DEFAULT_WINDOW);
+        let mut first = incident("203.0.113.7", "a", Severity::High, 5);
+        let entity = crate::cases::Entity::of(&first, |_| None);
+        let opened = book.opened(&mut first, entity.clone(), false, "c").clone();
+        let names = |reason: Option<AlertReason>, case: &Case| -> Vec<String> {
+            reason
+                .map(|r| {
+                    policy
+                        .case_targets(r, case)
+                        .map(|d| d.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(case_alert_reason(None, &opened), Some(AlertReason::Opened));
+        assert_eq!(names(case_alert_reason(None, &opened), &opened), ["email"]);
+        let mut second = incident("203.0.113.7", "b", Severity::High, 5);
+        second.first_seen = first.first_seen + jiff::SignedDuration::from_secs(60);
+        second.id = "other".into();
+        let joined = book.opened(&mut second, entity, false, "c").clone();
+        assert_eq!(
+            case_alert_reason(Some(&opened), &joined),
+            None,
+            "same severity"
+        );
+        let mut raised = joined.clone();
+        raised.severity = Severity::Critical;
+        assert_eq!(
+            case_alert_reason(Some(&joined), &raised),
+            Some(AlertReason::SeverityRaised)
+        );
+        let mut closed = joined.clone();
+        closed.status = Status::Resolved;
+        assert_eq!(
+            case_alert_reason(Some(&closed), &joined),
+            Some(AlertReason::StatusChanged)
+        );
+        assert_eq!(
+            case_alert_reason(Some(&joined), &closed),
+            None,
+            "closing tells email nothing"
+        );
+        let mut medium = opened.clone();
+        medium.severity = Severity::Medium;
+        assert!(
+            names(Some(AlertReason::Opened), &medium).is_empty(),
+            "below email's floor"
+        );
     }
 
     #[test]

@@ -21,6 +21,40 @@ pub struct Config {
     #[serde(default)]
     pub forward: Forward,
     pub email: Option<Email>,
+    #[serde(default)]
+    pub cases: Cases,
+}
+
+/// `[cases]`: how incidents are gathered into cases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cases {
+    /// An incident joins its entity's case when it begins at most this long (event time) after the
+    /// case's last event.
+    #[serde(default = "default_case_window")]
+    pub window: Spanned<String>,
+}
+
+impl Default for Cases {
+    fn default() -> Self {
+        Cases {
+            window: default_case_window(),
+        }
+    }
+}
+
+fn default_case_window() -> Spanned<String> {
+    Spanned::new(0..0, "24h".to_string())
+}
+
+impl Cases {
+    /// The window; validation guarantees it parses and is not zero.
+    pub fn window(&self) -> std::time::Duration {
+        parse_duration(self.window.get_ref())
+            .ok()
+            .filter(|window| !window.is_zero())
+            .unwrap_or(crate::cases::DEFAULT_WINDOW)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +417,14 @@ pub struct Email {
     /// The sliding window of flood control; "1h" unless tests shrink it.
     #[serde(default = "default_flood_window")]
     pub flood_window: Spanned<String>,
+    /// A case's email waits this long after the alert that raised it, so that the incidents one
+    /// attack opens within moments of each other go out as one message.
+    #[serde(default = "default_case_hold")]
+    pub case_hold: Spanned<String>,
+}
+
+fn default_case_hold() -> Spanned<String> {
+    Spanned::new(0..0, "30s".to_string())
 }
 
 impl Email {
@@ -394,7 +436,15 @@ impl Email {
             .unwrap_or(std::time::Duration::from_secs(3600))
     }
 
+    /// How long a case's email waits for the rest of the attack; validation guarantees it parses.
+    pub fn case_hold(&self) -> std::time::Duration {
+        parse_duration(self.case_hold.get_ref()).unwrap_or(std::time::Duration::from_secs(30))
+    }
+
     fn problems(&self, problem: &mut dyn FnMut(std::ops::Range<usize>, String)) {
+        if let Err(err) = parse_duration(self.case_hold.get_ref()) {
+            problem(self.case_hold.span(), format!("email.case_hold: {err}"));
+        }
         if self.security == EmailSecurity::None {
             let host = self
                 .smtp
@@ -656,6 +706,14 @@ impl Config {
                     "forward.national.client_cert and client_key go together".into(),
                 );
             }
+        }
+        match parse_duration(config.cases.window.get_ref()) {
+            Err(err) => problem(config.cases.window.span(), format!("cases.window: {err}")),
+            Ok(window) if window.is_zero() => problem(
+                config.cases.window.span(),
+                "cases.window must be longer than zero".into(),
+            ),
+            Ok(_) => {}
         }
         if config.daemon.outbox_cap == 0 {
             problem(0..0, "daemon.outbox_cap must be at least 1".into());

@@ -238,6 +238,8 @@ pub struct RestoreReport {
     pub dropped: usize,
     /// Saved values that could not be read (counted, deleted).
     pub unreadable: usize,
+    /// Open cases taken back (filled in by the engine, which owns the case book).
+    pub cases: usize,
 }
 
 /// What correlation needs of a rule, copied out so the hot path reads it without allocating.
@@ -642,6 +644,8 @@ impl Correlator {
             .collect();
         Some(Change::Opened(Box::new(Incident {
             id,
+            // The engine's case book fills it in.
+            case_id: String::new(),
             rule_id: rule.id.clone(),
             title: rule.title.clone(),
             title_vi: rule.title_vi.clone(),
@@ -723,7 +727,7 @@ impl Correlator {
     }
 }
 
-fn signed(duration: Duration) -> jiff::SignedDuration {
+pub(crate) fn signed(duration: Duration) -> jiff::SignedDuration {
     jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::MAX)
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::cases::{Case, CaseBook, Entity};
 use crate::correlate::{
     Change, ClockId, Correlator, Limits, Observation, Origin, RestoreReport, StateDelta, Stats,
 };
@@ -15,14 +16,26 @@ use crate::decode::{DecodeContext, Decoder, prepare_line};
 use crate::model::{Format, Logsource, SourceMeta};
 use crate::rules::{MatchScratch, RuleMatch, RuleSet};
 
-/// Where the engine's changes go.
+/// Where the engine's changes go: incident changes, and the case each one touched as it now is
+/// (after the change that touched it).
 pub trait Sink {
     fn change(&mut self, change: Change);
+    fn case(&mut self, case: &Case);
 }
 
-impl Sink for Vec<Change> {
+/// Incident changes and case states in the order they came (tests and tools).
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub changes: Vec<Change>,
+    pub cases: Vec<Case>,
+}
+
+impl Sink for Recorded {
     fn change(&mut self, change: Change) {
-        self.push(change);
+        self.changes.push(change);
+    }
+    fn case(&mut self, case: &Case) {
+        self.cases.push(case.clone());
     }
 }
 
@@ -65,6 +78,8 @@ pub struct Source {
     logsource: Logsource,
     host: String,
     clock: ClockId,
+    /// The clock's name, for the case book (which saves clocks by name).
+    clock_name: String,
     last_ts: Option<Timestamp>,
     pub stats: LineStats,
 }
@@ -101,11 +116,12 @@ impl Source {
     }
 }
 
-/// Rules plus correlation: lines in, changes out.
+/// Rules plus correlation plus cases: lines in, changes out.
 #[derive(Debug)]
 pub struct Engine {
     rules: Arc<RuleSet>,
     correlator: Correlator,
+    cases: CaseBook,
     limits: Limits,
     scratch: MatchScratch,
     found: Vec<RuleMatch>,
@@ -117,6 +133,7 @@ impl Engine {
     pub fn new(rules: Arc<RuleSet>, limits: Limits, unit: &str, max_line_bytes: usize) -> Engine {
         Engine {
             correlator: Correlator::new(&rules, limits),
+            cases: CaseBook::new(crate::cases::DEFAULT_WINDOW),
             rules,
             limits,
             scratch: MatchScratch::default(),
@@ -124,6 +141,12 @@ impl Engine {
             unit: unit.to_string(),
             max_line_bytes,
         }
+    }
+
+    /// Gathers incidents into cases over `window` of event time (`[cases] window`).
+    pub fn with_case_window(mut self, window: std::time::Duration) -> Engine {
+        self.cases = CaseBook::new(window);
+        self
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -147,6 +170,7 @@ impl Engine {
             logsource: spec.logsource,
             host: spec.host,
             clock: self.correlator.clock(&spec.clock),
+            clock_name: spec.clock,
             last_ts: None,
             stats: LineStats::default(),
         }
@@ -195,8 +219,32 @@ impl Engine {
             let observation =
                 Observation::of(&self.rules, rule_match, &event, &source.meta, ts, origin)
                     .on_clock(source.clock);
-            if let Some(change) = self.correlator.observe(&self.rules, observation) {
-                sink.change(change);
+            let Some(mut change) = self.correlator.observe(&self.rules, observation) else {
+                continue;
+            };
+            let case = match &mut change {
+                Change::Opened(incident) => {
+                    let entity = Entity::of(incident, |field| {
+                        RuleSet::field_value(&event, &source.meta, &rule_match.captured, field)
+                    });
+                    let follow_up = self.rules.rule(rule_match.rule).requires.is_some();
+                    Some(
+                        self.cases
+                            .opened(incident, entity, follow_up, &source.clock_name),
+                    )
+                }
+                Change::Updated {
+                    id,
+                    count,
+                    last_seen,
+                    ..
+                } => self
+                    .cases
+                    .updated(id, *count, *last_seen, &source.clock_name),
+            };
+            sink.change(change);
+            if let Some(case) = case {
+                sink.case(case);
             }
         }
     }
@@ -209,9 +257,11 @@ impl Engine {
         self.correlator.carry_over(old)
     }
 
-    /// An operator closed the incident (or it was purged): its group starts over.
+    /// An operator closed the incident or the case (or it was purged): an incident's group starts
+    /// over, a case's entity starts a new case with its next incident.
     pub fn forget(&mut self, id: &str) {
         self.correlator.forget(id);
+        self.cases.forget(id);
     }
 
     /// Incidents the correlator still folds repeats into.
@@ -219,17 +269,31 @@ impl Engine {
         self.correlator.open_incidents()
     }
 
-    /// The correlation state changed since the last call, to save with the batch.
-    pub fn take_state_changes(&mut self) -> StateDelta {
-        self.correlator.take_state_changes()
+    /// Cases new incidents can still join.
+    pub fn open_cases(&self) -> Vec<String> {
+        self.cases.open_cases()
     }
 
-    /// Takes back the correlation state saved with the last durable batch.
+    /// The correlation and case state changed since the last call, to save with the batch.
+    pub fn take_state_changes(&mut self) -> StateDelta {
+        let mut delta = self.correlator.take_state_changes();
+        delta.extend(self.cases.take_state_changes());
+        delta
+    }
+
+    /// Takes back the correlation and case state saved with the last durable batch.
     pub fn restore_state(
         &mut self,
         saved: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> RestoreReport {
-        self.correlator.restore_state(saved)
+        let (cases, correlation): (Vec<_>, Vec<_>) = saved
+            .into_iter()
+            .partition(|(key, _)| crate::cases::is_state_key(key));
+        let mut report = self.correlator.restore_state(correlation);
+        let (restored, unreadable) = self.cases.restore_state(cases);
+        report.cases = restored;
+        report.unreadable += unreadable;
+        report
     }
 
     pub fn correlation_stats(&self) -> Stats {
@@ -283,7 +347,7 @@ suppress: 5m
         let mut engine = engine();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let mut source = engine.source(spec("a.log"), now);
-        let mut changes: Vec<Change> = Vec::new();
+        let mut recorded = Recorded::default();
         let lines: [&[u8]; 4] = [
             b"2027-01-15T08:00:00Z web sshd[1]: fail ip=1.1.1.1",
             b"2027-01-15T08:00:01Z web sshd[1]: fail ip=1.1.1.1 \xff",
@@ -291,8 +355,9 @@ suppress: 5m
             b"no time here: fail ip=1.1.1.1",
         ];
         for line in lines {
-            engine.feed(&mut source, line, line.len(), now, &mut changes);
+            engine.feed(&mut source, line, line.len(), now, &mut recorded);
         }
+        let changes = &recorded.changes;
         assert_eq!(source.stats.lines, 4);
         assert_eq!(source.stats.invalid_utf8, 1);
         assert_eq!(source.stats.nul_bytes, 1);
@@ -315,11 +380,12 @@ suppress: 5m
         let mut engine = engine();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let mut source = engine.source(spec("a.log"), now);
-        let mut changes: Vec<Change> = Vec::new();
+        let mut recorded = Recorded::default();
         for s in 0..25 {
             let line = format!("2027-01-15T08:00:{s:02}Z web sshd[1]: fail ip=1.1.1.1");
-            engine.feed(&mut source, line.as_bytes(), line.len(), now, &mut changes);
+            engine.feed(&mut source, line.as_bytes(), line.len(), now, &mut recorded);
         }
+        let changes = &recorded.changes;
         let Some(Change::Opened(first)) = changes.first() else {
             panic!("{changes:?}")
         };

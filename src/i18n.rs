@@ -43,8 +43,14 @@ catalogue! {
     ActionResolve => "xử lý xong", "resolve";
     ActionFalsePositive => "đánh dấu cảnh báo nhầm", "false positive";
     ActionReopen => "mở lại", "reopen";
+    ActionAssign => "giao xử lý", "assign";
     Transitioned => "Sự cố {id}: {status} bởi {by} (phiên bản {revision})",
         "incident {id}: {status} by {by} (revision {revision})";
+    CaseTransitioned => "Vụ việc {id}: {status} bởi {by} (phiên bản {revision}); {n} sự cố thay đổi theo",
+        "case {id}: {status} by {by} (revision {revision}); {n} of its incidents changed with it";
+    CaseAssigned => "Vụ việc {id}: giao cho {to} bởi {by}", "case {id}: assigned to {to} by {by}";
+    CaseUnassigned => "Vụ việc {id}: bỏ giao bởi {by}", "case {id}: unassigned by {by}";
+    CaseNotFound => "không có vụ việc nào có mã {id}", "no case with id {id}";
 
     // Config.
     BuiltinDefaults => "(cấu hình mặc định có sẵn)", "(built-in defaults)";
@@ -325,6 +331,7 @@ pub fn action_word(name: &str, lang: Lang) -> String {
         "resolve" => Msg::ActionResolve,
         "false_positive" => Msg::ActionFalsePositive,
         "reopen" => Msg::ActionReopen,
+        "assign" => Msg::ActionAssign,
         other => return other.to_string(),
     };
     msg.template(lang).to_string()

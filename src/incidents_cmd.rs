@@ -26,13 +26,13 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 
 #[derive(Args, Debug)]
 pub struct Lifecycle {
-    id: String,
+    pub(crate) id: String,
     #[arg(long, default_value = "")]
-    note: String,
+    pub(crate) note: String,
     /// Who acts, when the store is opened directly (default: $SUDO_USER, else $USER); through
     /// the API the token says who acts, and the shared token refuses --by
     #[arg(long, value_name = "NAME")]
-    by: Option<String>,
+    pub(crate) by: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -76,19 +76,19 @@ pub enum IncidentsAction {
     },
 }
 
-fn default_actor() -> String {
+pub(crate) fn default_actor() -> String {
     ["SUDO_USER", "USER"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn fail(err: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(err: impl std::fmt::Display) -> ExitCode {
     errln!("{err}");
     ExitCode::from(EXIT_RUNTIME)
 }
 
-fn usage(err: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn usage(err: impl std::fmt::Display) -> ExitCode {
     errln!("{err}");
     ExitCode::from(EXIT_USAGE)
 }
@@ -110,6 +110,7 @@ pub fn store_error(err: &StoreError, lang: Lang) -> String {
             expected = expected
         ),
         StoreError::NotFound(id) => tr!(lang, NotFound, id = id),
+        StoreError::CaseNotFound(id) => tr!(lang, CaseNotFound, id = id),
         StoreError::Ambiguous { prefix, matches } => {
             tr!(lang, Ambiguous, prefix = prefix, matches = matches)
         }
@@ -216,7 +217,7 @@ fn secret_error(err: &SecretError, lang: Lang) -> String {
 const SHARED_TOKEN: &str = "the API token";
 
 /// Where incidents come from: the store itself, or the running daemon's API when it holds the store.
-enum Backend {
+pub(crate) enum Backend {
     Local(Box<Store>),
     Remote {
         client: Client,
@@ -232,7 +233,11 @@ impl Backend {
     /// With `token_file` (`--token-file`, `SOCWATCH_TOKEN_FILE`: typically an operator's token),
     /// the API: the token says who acts. Otherwise the store; when another process (the daemon)
     /// holds it, or this user may not open it, the API with the shared token.
-    fn open(config: &Config, token_file: Option<&Path>, lang: Lang) -> Result<Backend, String> {
+    pub(crate) fn open(
+        config: &Config,
+        token_file: Option<&Path>,
+        lang: Lang,
+    ) -> Result<Backend, String> {
         let dir = &config.daemon.data_dir;
         if let Some(path) = token_file {
             return Self::remote(config, path, "--token-file", None, lang);
@@ -285,7 +290,7 @@ impl Backend {
     /// An API error worded for the operator. `id` is the incident asked for, if any: the API's
     /// own messages are English (like its JSON), so the ones the CLI can tell apart by status are
     /// worded here again.
-    fn remote_error(&self, err: ClientError, id: Option<&str>, by: bool) -> String {
+    pub(crate) fn remote_error(&self, err: ClientError, id: Option<&str>, by: bool) -> String {
         let Backend::Remote {
             client,
             dir,
@@ -433,7 +438,7 @@ fn client_error(err: &ClientError, listen: &str, lang: Lang) -> String {
 }
 
 /// The store's own check of an id's length, made before asking the API (whose answer is English).
-fn check_id(id: &str, lang: Lang) -> Result<(), String> {
+pub(crate) fn check_id(id: &str, lang: Lang) -> Result<(), String> {
     if id.chars().count() < MIN_ID_PREFIX {
         return Err(store_error(&StoreError::IdTooShort(id.to_string()), lang));
     }
@@ -544,7 +549,7 @@ fn transition(
     Ok(text)
 }
 
-fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
     text

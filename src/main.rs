@@ -7,6 +7,7 @@ use std::time::Instant;
 
 #[macro_use]
 mod out;
+mod cases_cmd;
 mod incidents_cmd;
 
 use clap::{Parser, Subcommand};
@@ -59,6 +60,9 @@ enum Command {
         /// Print a JSON list of incidents instead of a table
         #[arg(long)]
         json: bool,
+        /// Show the cases the incidents form (one attack, one case) instead of the incidents
+        #[arg(long)]
+        cases: bool,
         /// Zone of timestamps that carry none (default: the config's timezone, else the machine's)
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
@@ -74,6 +78,11 @@ enum Command {
     Incidents {
         #[command(subcommand)]
         action: incidents_cmd::IncidentsAction,
+    },
+    /// Query cases (the incidents of one attack), change their status, assign them
+    Cases {
+        #[command(subcommand)]
+        action: cases_cmd::CasesAction,
     },
     /// What the running daemon is doing: sources with their last line and rate, rules, store, outbox
     Status {
@@ -111,6 +120,9 @@ enum RulesAction {
         rules: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Incidents, false positives and open incidents per rule, from the store (or the daemon)
+        #[arg(long)]
+        stats: bool,
     },
 }
 
@@ -153,18 +165,41 @@ fn main() -> ExitCode {
             format,
             logsource,
             json,
+            cases,
             timezone,
             files,
         } => cmd_scan(
-            &config, lang, rules, format, &logsource, json, timezone, files,
+            &config,
+            lang,
+            rules,
+            format,
+            &logsource,
+            ScanView {
+                json,
+                cases,
+                timezone,
+            },
+            files,
         ),
         Command::Rules { action } => match action {
             RulesAction::Check { rules } => cmd_rules_check(&config, lang, rules),
             RulesAction::Test { rules } => cmd_rules_test(&config, lang, rules),
-            RulesAction::List { rules, json } => cmd_rules_list(&config, lang, rules, json),
+            RulesAction::List {
+                rules,
+                json,
+                stats: false,
+            } => cmd_rules_list(&config, lang, rules, json),
+            RulesAction::List {
+                rules,
+                json,
+                stats: true,
+            } => cases_cmd::rule_stats(&config, lang, rules, json, cli.token_file.as_deref()),
         },
         Command::Incidents { action } => {
             incidents_cmd::run(&config, lang, action, cli.token_file.as_deref())
+        }
+        Command::Cases { action } => {
+            cases_cmd::run(&config, lang, action, cli.token_file.as_deref())
         }
         Command::Outbox { action } => {
             incidents_cmd::outbox(&config, lang, action, cli.token_file.as_deref())
@@ -236,7 +271,11 @@ fn source_warnings(config: &Config, lang: Lang) -> Vec<String> {
 }
 
 /// `--rules` replaces the configured rules; without either, the shipped rules.
-fn load_rules(config: &Config, given: Vec<PathBuf>, lang: Lang) -> Result<RuleSet, ExitCode> {
+pub(crate) fn load_rules(
+    config: &Config,
+    given: Vec<PathBuf>,
+    lang: Lang,
+) -> Result<RuleSet, ExitCode> {
     let paths = if given.is_empty() {
         config.daemon.rules.clone()
     } else {
@@ -264,14 +303,20 @@ fn parse_logsource(pairs: &[String], lang: Lang) -> Result<Logsource, String> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// What `scan` prints (incidents or cases, as a table or JSON) and the zone of stamps without one.
+struct ScanView {
+    json: bool,
+    cases: bool,
+    timezone: Option<String>,
+}
+
 fn cmd_scan(
     config: &Config,
     lang: Lang,
     rules: Vec<PathBuf>,
     format: Format,
     logsource: &[String],
-    json: bool,
-    timezone: Option<String>,
+    view: ScanView,
     files: Vec<PathBuf>,
 ) -> ExitCode {
     let logsource = match parse_logsource(logsource, lang) {
@@ -281,8 +326,8 @@ fn cmd_scan(
             return ExitCode::from(2);
         }
     };
-    let zone = match timezone {
-        Some(name) => match jiff::tz::TimeZone::get(&name) {
+    let zone = match view.timezone.as_deref() {
+        Some(name) => match jiff::tz::TimeZone::get(name) {
             Ok(zone) => zone,
             Err(_) => {
                 errln!("{}", tr!(lang, UnknownZone, zone = name));
@@ -314,22 +359,26 @@ fn cmd_scan(
         unit: config.daemon.unit.clone(),
         now: jiff::Timestamp::now(),
         limits: correlate::Limits::default(),
+        case_window: config.cases.window(),
     };
     let started = Instant::now();
     let set = std::sync::Arc::new(set);
     let result = scan(&inputs, &set, &opts);
     let elapsed = started.elapsed().as_secs_f64();
 
-    if json {
-        match serde_json::to_string_pretty(&result.incidents) {
-            Ok(text) => outln!("{text}"),
-            Err(err) => {
-                errln!("{}", tr!(lang, CannotWriteOutput, error = err));
-                return ExitCode::from(EXIT_RUNTIME);
-            }
+    let text = match (view.json, view.cases) {
+        (true, false) => serde_json::to_string_pretty(&result.incidents),
+        (true, true) => serde_json::to_string_pretty(&result.cases),
+        (false, false) => Ok(report::incidents_table(&result.incidents, lang)),
+        (false, true) => Ok(report::cases_table(&result.cases, lang)),
+    };
+    match text {
+        Ok(text) if view.json => outln!("{text}"),
+        Ok(text) => out!("{text}"),
+        Err(err) => {
+            errln!("{}", tr!(lang, CannotWriteOutput, error = err));
+            return ExitCode::from(EXIT_RUNTIME);
         }
-    } else {
-        out!("{}", report::incidents_table(&result.incidents, lang));
     }
 
     err!(

@@ -318,6 +318,9 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,
+    /// The case the incident belongs to (see `cases`); empty only in stores from before cases.
+    #[serde(default)]
+    pub case_id: String,
     pub rule_id: String,
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

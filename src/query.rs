@@ -91,6 +91,28 @@ impl Filters {
         Ok(filters)
     }
 
+    /// The same filters for cases: times and severity as for incidents, `rule` a rule one of the
+    /// case's incidents has, `host` a host the case names, `field` an entity value.
+    pub fn to_case_query(
+        &self,
+        now: Timestamp,
+        default_limit: Option<usize>,
+    ) -> Result<crate::store::CaseQuery, String> {
+        let query = self.to_query(now, default_limit)?;
+        Ok(crate::store::CaseQuery {
+            since: query.since,
+            until: query.until,
+            min_severity: query.min_severity,
+            status: query.status,
+            rule: query.rule,
+            host: query.host,
+            system: query.system,
+            fields: query.fields,
+            text: None,
+            limit: query.limit,
+        })
+    }
+
     /// The inverse of [`Filters::from_pairs`].
     pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
         let mut pairs = Vec::new();

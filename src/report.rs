@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use crate::cases::Case;
 use crate::model::{Incident, Lang, Severity, Status, display_zone};
 use crate::scan::{InputStats, ScanReport};
 
@@ -574,6 +575,248 @@ pub fn outbox_table(report: &crate::store::OutboxReport, lang: Lang) -> String {
         out.push_str(&table(header, &rows));
     }
     out
+}
+
+/// A case's title in `lang` (the Vietnamese one when the rules give one).
+fn case_title(case: &Case, lang: Lang) -> &str {
+    match (lang, &case.title_vi) {
+        (Lang::Vi, Some(vi)) => vi,
+        _ => &case.title,
+    }
+}
+
+/// `kind=value, …` of a case's entities, the keyed one first.
+fn entities_text(case: &Case) -> String {
+    let mut parts = vec![format!(
+        "{}={}",
+        case.entity.kind.field(),
+        case.entity.value
+    )];
+    for (kind, values) in &case.entities {
+        for value in values {
+            let part = format!("{kind}={value}");
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+    }
+    parts.join(", ")
+}
+
+/// `cases list`: one row per case, most recently active first (as given).
+pub fn cases_table(cases: &[Case], lang: Lang) -> String {
+    let header: &[&str] = match lang {
+        Lang::Vi => &[
+            "Mã",
+            "Mức độ",
+            "Trạng thái",
+            "Đối tượng",
+            "Chiến thuật",
+            "Sự cố",
+            "Lần đầu",
+            "Lần cuối",
+            "Phụ trách",
+            "Mô tả",
+        ],
+        Lang::En => &[
+            "Id",
+            "Severity",
+            "Status",
+            "Entities",
+            "Tactics",
+            "Incidents",
+            "First seen",
+            "Last seen",
+            "Assignee",
+            "Title",
+        ],
+    };
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|c| {
+            vec![
+                short_id(&c.id).to_string(),
+                severity_name(c.severity, lang).to_string(),
+                status_name(c.status, lang).to_string(),
+                cell(&entities_text(c), 48),
+                cell(&c.tactics.join(" → "), 60),
+                c.incident_count().to_string(),
+                human_time(c.first_seen),
+                human_time(c.last_seen),
+                cell(c.assignee.as_deref().unwrap_or("-"), 24),
+                cell(case_title(c, lang), 60),
+            ]
+        })
+        .collect();
+    table(header, &rows)
+}
+
+/// `cases show`: the case, its incidents in the order they opened, and its history.
+pub fn case_detail(case: &Case, lang: Lang) -> String {
+    let vi = lang == Lang::Vi;
+    let labels: [&str; 11] = if vi {
+        [
+            "Mã",
+            "Mô tả",
+            "Mức độ",
+            "Trạng thái",
+            "Lần đầu",
+            "Lần cuối",
+            "Đối tượng",
+            "Chiến thuật",
+            "Hệ thống",
+            "Cấp độ",
+            "Phụ trách",
+        ]
+    } else {
+        [
+            "Id",
+            "Title",
+            "Severity",
+            "Status",
+            "First seen",
+            "Last seen",
+            "Entities",
+            "Tactics",
+            "System",
+            "Level",
+            "Assignee",
+        ]
+    };
+    let mut severity = severity_name(case.severity, lang).to_string();
+    if case.progressed {
+        severity.push_str(if vi {
+            " (nâng một bậc: tấn công tiến triển)"
+        } else {
+            " (raised one step: the attack progressed)"
+        });
+    }
+    let values = [
+        case.id.clone(),
+        cell(case_title(case, lang), 200),
+        severity,
+        status_name(case.status, lang).to_string(),
+        human_time(case.first_seen),
+        human_time(case.last_seen),
+        cell(&entities_text(case), 200),
+        cell(&case.tactics.join(" → "), 200),
+        cell(&case.system, 80),
+        case.level.to_string(),
+        cell(case.assignee.as_deref().unwrap_or("-"), 80),
+    ];
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (label, value) in labels.iter().zip(values) {
+        let pad = width - label.chars().count();
+        out.push_str(&format!("{label}:{} {value}\n", " ".repeat(pad)));
+    }
+    out.push_str(if vi {
+        "\nSự cố:\n"
+    } else {
+        "\nIncidents:\n"
+    });
+    let header: &[&str] = if vi {
+        &[
+            "Mã",
+            "Quy tắc",
+            "Mức độ",
+            "Trạng thái",
+            "Số lần",
+            "Lần đầu",
+            "Lần cuối",
+        ]
+    } else {
+        &[
+            "Id",
+            "Rule",
+            "Severity",
+            "Status",
+            "Count",
+            "First seen",
+            "Last seen",
+        ]
+    };
+    let rows: Vec<Vec<String>> = case
+        .incidents
+        .iter()
+        .map(|i| {
+            vec![
+                short_id(&i.id).to_string(),
+                cell(&i.rule_id, 40),
+                severity_name(i.severity, lang).to_string(),
+                status_name(i.status, lang).to_string(),
+                i.count.to_string(),
+                human_time(i.first_seen),
+                human_time(i.last_seen),
+            ]
+        })
+        .collect();
+    out.push_str(&table(header, &rows));
+    if case.incidents_omitted > 0 {
+        let more = case.incidents_omitted;
+        out.push_str(&if vi {
+            format!("  (và {more} sự cố khác)\n")
+        } else {
+            format!("  (and {more} more incidents)\n")
+        });
+    }
+    out.push_str(if vi {
+        "\nLịch sử:\n"
+    } else {
+        "\nHistory:\n"
+    });
+    if case.history.is_empty() {
+        out.push_str("  -\n");
+    }
+    for entry in &case.history {
+        out.push_str(&format!(
+            "  {}  {}  {}",
+            human_time(entry.ts),
+            cell(&crate::i18n::action_word(&entry.action, lang), 40),
+            cell(&entry.by, 60)
+        ));
+        if !entry.note.is_empty() {
+            out.push_str(&format!(": {}", cell(&entry.note, 400)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `rules list --stats`: incidents, false positives and open incidents per rule; a rule whose
+/// closed incidents are mostly false positives is flagged as noisy.
+pub fn rule_stats_table(stats: &[crate::store::RuleStats], lang: Lang) -> String {
+    let header: &[&str] = match lang {
+        Lang::Vi => &["Quy tắc", "Sự cố", "Cảnh báo nhầm", "Đang mở", "Ghi chú"],
+        Lang::En => &["Rule", "Incidents", "False positives", "Open", "Note"],
+    };
+    let rows: Vec<Vec<String>> = stats
+        .iter()
+        .map(|s| {
+            let note = if is_noisy(s) {
+                match lang {
+                    Lang::Vi => "nhiều cảnh báo nhầm",
+                    Lang::En => "noisy",
+                }
+            } else {
+                ""
+            };
+            vec![
+                cell(&s.rule_id, 48),
+                s.incidents.to_string(),
+                s.false_positives.to_string(),
+                s.open.to_string(),
+                note.to_string(),
+            ]
+        })
+        .collect();
+    table(header, &rows)
+}
+
+/// Noisy: at least 3 false positives, and they are at least half of the rule's closed incidents.
+pub fn is_noisy(stats: &crate::store::RuleStats) -> bool {
+    let closed = stats.incidents.saturating_sub(stats.open);
+    stats.false_positives >= 3 && stats.false_positives * 2 >= closed
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use flate2::read::MultiGzDecoder;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::cases::Case;
 use crate::correlate::{Change, Limits, Stats};
 use crate::decode::{detect_format, prepare_line};
 use crate::engine::{Engine, LineStats, Sink, Source, SourceSpec};
@@ -50,6 +51,8 @@ pub struct ScanOptions {
     /// "Now" for stdin's year-less timestamps.
     pub now: Timestamp,
     pub limits: Limits,
+    /// `[cases] window`: how far apart in event time incidents on one entity still share a case.
+    pub case_window: std::time::Duration,
 }
 
 /// What was read from one input, and what was wrong with it.
@@ -92,6 +95,8 @@ impl InputError {
 pub struct ScanReport {
     /// Oldest first.
     pub incidents: Vec<Incident>,
+    /// The cases the incidents form, oldest first.
+    pub cases: Vec<Case>,
     pub inputs: Vec<InputStats>,
     pub matches: u64,
     pub correlation: Stats,
@@ -154,11 +159,14 @@ fn open(input: &Input) -> io::Result<(Box<dyn BufRead>, Option<Timestamp>)> {
     }
 }
 
-/// Collects changes into the incident list, in the order the incidents opened.
+/// Collects changes into the incident list, in the order the incidents opened, and each case's
+/// latest state.
 #[derive(Default)]
 struct Collect {
     incidents: Vec<Incident>,
     slot_of: HashMap<String, usize>,
+    cases: Vec<Case>,
+    case_slot: HashMap<String, usize>,
 }
 
 impl Sink for Collect {
@@ -176,12 +184,23 @@ impl Sink for Collect {
             }
         }
     }
+
+    fn case(&mut self, case: &Case) {
+        match self.case_slot.get(&case.id) {
+            Some(&slot) => self.cases[slot] = case.clone(),
+            None => {
+                self.case_slot.insert(case.id.clone(), self.cases.len());
+                self.cases.push(case.clone());
+            }
+        }
+    }
 }
 
 /// Scans the inputs with the rules. Inputs that cannot be read are reported in `inputs`, never fatal.
 pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanReport {
     let mut report = ScanReport::default();
-    let mut engine = Engine::new(rules.clone(), opts.limits, &opts.unit, opts.max_line_bytes);
+    let mut engine = Engine::new(rules.clone(), opts.limits, &opts.unit, opts.max_line_bytes)
+        .with_case_window(opts.case_window);
     let mut streams = Vec::new();
     for input in inputs {
         let mut stats = InputStats {
@@ -263,6 +282,11 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     report
         .incidents
         .sort_by_key(|i| (i.first_seen, i.id.clone()));
+    report.cases = sink.cases;
+    for case in &mut report.cases {
+        case.revision = 1;
+    }
+    report.cases.sort_by_key(|c| (c.first_seen, c.id.clone()));
     report
 }
 

@@ -100,6 +100,46 @@ impl Client {
     }
 
     /// The running rules (`GET /api/v1/rules`).
+    pub fn cases(&self, filters: &Filters) -> Result<Vec<crate::cases::Case>, ClientError> {
+        let query = serde_urlencoded::to_string(filters.to_pairs())
+            .map_err(|err| ClientError::BadResponse(err.to_string()))?;
+        let path = if query.is_empty() {
+            "/api/v1/cases".to_string()
+        } else {
+            format!("/api/v1/cases?{query}")
+        };
+        self.json("GET", &path, None)
+    }
+
+    pub fn case(&self, id: &str) -> Result<crate::cases::Case, ClientError> {
+        self.json("GET", &format!("/api/v1/cases/{}", segment(id)), None)
+    }
+
+    /// A lifecycle action on a case (`to`: the assignee, for `assign` only).
+    pub fn case_action(
+        &self,
+        id: &str,
+        action: &str,
+        by: Option<&str>,
+        note: &str,
+        to: Option<&str>,
+    ) -> Result<crate::cases::Case, ClientError> {
+        let mut body = serde_json::json!({"note": note});
+        if let Some(by) = by {
+            body["by"] = by.into();
+        }
+        if let Some(to) = to {
+            body["to"] = to.into();
+        }
+        let body = body.to_string();
+        let path = format!("/api/v1/cases/{}/{action}", segment(id));
+        self.json("POST", &path, Some(body.as_bytes()))
+    }
+
+    pub fn rule_stats(&self) -> Result<Vec<crate::store::RuleStats>, ClientError> {
+        self.json("GET", "/api/v1/rules/stats", None)
+    }
+
     pub fn rules(&self) -> Result<Vec<super::RuleInfo>, ClientError> {
         self.json("GET", "/api/v1/rules", None)
     }

@@ -381,7 +381,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
-            StoreError::NotFound(_) => ApiError::not_found(err.to_string()),
+            StoreError::NotFound(_) | StoreError::CaseNotFound(_) => {
+                ApiError::not_found(err.to_string())
+            }
             StoreError::Ambiguous { .. } | StoreError::IdTooShort(_) => {
                 ApiError::bad_request(err.to_string())
             }
@@ -427,6 +429,10 @@ pub fn app(state: ApiState) -> Router {
         .route("/api/v1/incidents", get(list))
         .route("/api/v1/incidents/{id}", get(show))
         .route("/api/v1/incidents/{id}/{action}", post(act))
+        .route("/api/v1/cases", get(list_cases))
+        .route("/api/v1/cases/{id}", get(show_case))
+        .route("/api/v1/cases/{id}/{action}", post(act_on_case))
+        .route("/api/v1/rules/stats", get(rule_stats))
         .route("/api/v1/outbox", get(outbox))
         .route("/api/v1/outbox/retry", post(outbox_retry))
         .fallback(not_found)
@@ -600,6 +606,9 @@ struct ActionBody {
     by: Option<String>,
     #[serde(default)]
     note: String,
+    /// The assignee, for a case's `assign` (empty or absent: unassign).
+    #[serde(default)]
+    to: Option<String>,
 }
 
 pub(crate) fn action_from_path(name: &str) -> Option<Action> {
@@ -660,9 +669,17 @@ fn parse_action_body(headers: &HeaderMap, body: &[u8]) -> Result<ActionBody, Api
             "\"note\" is longer than {MAX_NOTE_CHARS} characters"
         )));
     }
+    let to = match parsed.to.as_deref().map(str::trim) {
+        Some("") | None => None,
+        Some(to) => {
+            check_actor_name(to).map_err(|why| ApiError::bad_request(format!("\"to\" {why}")))?;
+            Some(to.to_string())
+        }
+    };
     Ok(ActionBody {
         by,
         note: parsed.note,
+        to,
     })
 }
 
@@ -705,12 +722,105 @@ async fn act(
             ApiError::bad_request(format!("cannot read the body: {}", rejection.body_text()))
         }
     })?;
-    let ActionBody { by, note } = parse_action_body(&headers, &body)?;
+    let ActionBody { by, note, to } = parse_action_body(&headers, &body)?;
+    if to.is_some() {
+        return Err(ApiError::bad_request(
+            "\"to\" is for assigning a case (POST /api/v1/cases/{id}/assign)",
+        ));
+    }
     let by = actor(&caller, by)?;
     let incident = state
         .blocking(move |store| store.transition(&id, action, &by, &note, Timestamp::now()))
         .await?;
     Ok(Json(incident))
+}
+
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {BODY_LIMIT} bytes"),
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {}", rejection.body_text()))
+        }
+    })
+}
+
+async fn list_cases(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<crate::cases::Case>>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|err| ApiError::bad_request(format!("bad query string: {err}")))?;
+    let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(ApiError::bad_request)?;
+    if filters.limit.is_some_and(|l| l > MAX_LIMIT) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be at most {MAX_LIMIT}"
+        )));
+    }
+    let query = filters
+        .to_case_query(Timestamp::now(), Some(DEFAULT_LIMIT))
+        .map_err(ApiError::bad_request)?;
+    let found = state.blocking(move |store| store.cases(&query)).await?;
+    Ok(Json(found))
+}
+
+async fn show_case(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::cases::Case>, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    let found = state.blocking(move |store| store.find_case(&id)).await?;
+    Ok(Json(found))
+}
+
+/// `POST /api/v1/cases/{id}/{ack|resolve|false-positive|reopen|assign}`: the action on the case
+/// and on those of its incidents it applies to; `assign` takes `{"to": "name"}`.
+async fn act_on_case(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::cases::Case>, ApiError> {
+    let Path((id, action)) = params.map_err(path_error)?;
+    let lifecycle = action_from_path(&action);
+    if lifecycle.is_none() && action != "assign" {
+        return Err(ApiError::not_found(format!(
+            "unknown action '{action}' (expected ack, resolve, false-positive, reopen or assign)"
+        )));
+    }
+    let body = read_body(body)?;
+    let ActionBody { by, note, to } = parse_action_body(&headers, &body)?;
+    let by = actor(&caller, by)?;
+    let now = Timestamp::now();
+    let case = match lifecycle {
+        Some(action) => {
+            if to.is_some() {
+                return Err(ApiError::bad_request("\"to\" is only for assign"));
+            }
+            state
+                .blocking(move |store| store.case_transition(&id, action, &by, &note, now))
+                .await?
+        }
+        None => {
+            state
+                .blocking(move |store| store.case_assign(&id, to.as_deref(), &by, now))
+                .await?
+        }
+    };
+    Ok(Json(case))
+}
+
+/// Incidents and false positives per rule (`rules list --stats`).
+async fn rule_stats(
+    State(state): State<ApiState>,
+) -> Result<Json<Vec<crate::store::RuleStats>>, ApiError> {
+    let found = state.blocking(|store| store.rule_stats()).await?;
+    Ok(Json(found))
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, ApiError> {

@@ -826,6 +826,7 @@ async fn outbox_lists_destinations_and_dead_letters_and_retry_requeues_them() {
             name: NATIONAL.into(),
             min_severity: Severity::Medium,
             every_change: true,
+            per_case: false,
         }],
         cap: 100,
     });

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
 use super::systemd::Progress;
+use crate::cases::Case;
 use crate::config::{Config, FileSource, JournaldSource};
 use crate::correlate::{Change, Limits};
 use crate::engine::{Engine, Sink, Source, SourceSpec};
@@ -69,10 +70,13 @@ pub struct Pipeline {
     pub progress: Arc<Progress>,
 }
 
-/// Collects one batch's changes and counts them for the metrics.
+/// Collects one batch's changes and the last state of each case they touched, and counts them
+/// for the metrics.
 #[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
+    cases: Vec<Case>,
+    case_slot: HashMap<String, usize>,
     opened: u64,
     updated: u64,
 }
@@ -84,6 +88,16 @@ impl Sink for Batch {
             Change::Updated { .. } => self.updated += 1,
         }
         self.changes.push(change);
+    }
+
+    fn case(&mut self, case: &Case) {
+        match self.case_slot.get(&case.id) {
+            Some(&slot) => self.cases[slot] = case.clone(),
+            None => {
+                self.case_slot.insert(case.id.clone(), self.cases.len());
+                self.cases.push(case.clone());
+            }
+        }
     }
 }
 
@@ -97,7 +111,8 @@ impl Pipeline {
             Limits::default(),
             &self.config.daemon.unit,
             self.config.daemon.max_line_bytes,
-        );
+        )
+        .with_case_window(self.config.cases.window());
         let report = engine.restore_state(self.store.engine_state()?);
         let mut closed = 0;
         for id in engine.open_incidents() {
@@ -110,7 +125,16 @@ impl Pipeline {
                 closed += 1;
             }
         }
+        for id in engine.open_cases() {
+            // A case the book has but the store does not was saved by a batch that never reached
+            // the store's cases tree: impossible, since both are one transaction; forget it anyway.
+            if self.store.case(&id)?.is_none_or(|case| case.is_closed()) {
+                engine.forget(&id);
+                closed += 1;
+            }
+        }
         tracing::info!(
+            cases = report.cases,
             groups = report.groups,
             dropped = report.dropped,
             unreadable = report.unreadable,
@@ -247,7 +271,8 @@ impl Pipeline {
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
-            self.store.apply_batch(&batch.changes, &positions, &state)?;
+            self.store
+                .apply_batch(&batch.changes, &batch.cases, &positions, &state)?;
             self.store.flush()?;
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {

@@ -19,16 +19,19 @@ pub enum Index {
     System,
     /// Every group value as `field=value`.
     Field,
+    /// The incident's case id (incidents stored before cases have none and no entry).
+    Case,
 }
 
 impl Index {
-    pub const ALL: [Index; 6] = [
+    pub const ALL: [Index; 7] = [
         Index::Severity,
         Index::Status,
         Index::Rule,
         Index::Host,
         Index::System,
         Index::Field,
+        Index::Case,
     ];
 
     pub fn tree_name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Index {
             Index::Host => "idx_host",
             Index::System => "idx_system",
             Index::Field => "idx_field",
+            Index::Case => "idx_case",
         }
     }
 }
@@ -86,6 +90,9 @@ pub fn entries(incident: &Incident) -> Vec<(Index, Vec<u8>)> {
     ];
     for (field, value) in &incident.group {
         out.push((Index::Field, entry(&format!("{field}={value}"), id)));
+    }
+    if !incident.case_id.is_empty() {
+        out.push((Index::Case, entry(&incident.case_id, id)));
     }
     out
 }

@@ -7,13 +7,16 @@
 //! - `idx_time`: `last_seen id` → [`keys::Summary`] (severity, status, level).
 //! - `idx_severity`, `idx_status`, `idx_rule`, `idx_host`, `idx_system`, `idx_field` (`src_ip=…`):
 //!   `value \0 id` → empty.
-//! - `engine`: the correlator's saved state, group by group (see `correlate`), written with the
+//! - `idx_case`: `case_id \0 id` → empty: the incidents of a case.
+//! - `cases`: case id → case as JSON; `case_time`: `last_seen id` → summary (see `store::cases`).
+//! - `engine`: the correlator's and the case book's saved state, group by group (see `correlate`), written with the
 //!   checkpoints so positions and the counts derived from the lines before them are one state.
 //! - `meta`: the schema version.
 //!
 //! Durability: `apply` is atomic (all trees or none) but only durable after the `flush` that
 //! follows it; `transition` flushes before it returns. See ARCHITECTURE.md.
 
+mod cases;
 mod keys;
 mod outbox;
 #[cfg(test)]
@@ -34,6 +37,8 @@ use crate::correlate::Change;
 use crate::model::{Checkpoint, HistoryEntry, Incident, Severity, Status};
 use keys::{ID_LEN, Index, Summary};
 
+pub use crate::cases::Case;
+pub use cases::CaseQuery;
 pub use keys::status_name;
 pub use views::{Glance, Tally};
 pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued};
@@ -84,6 +89,8 @@ fn tree_of(index: Index) -> usize {
 const T_OUTBOX: usize = 3 + Index::ALL.len();
 const T_OUTBOX_SEVERITY: usize = T_OUTBOX + 1;
 const T_ENGINE: usize = T_OUTBOX + 2;
+const T_CASES: usize = T_OUTBOX + 3;
+const T_CASE_TIME: usize = T_OUTBOX + 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,6 +107,8 @@ pub enum StoreError {
     },
     #[error("no incident with id {0}")]
     NotFound(String),
+    #[error("no case with id {0}")]
+    CaseNotFound(String),
     #[error("id prefix {prefix} names {matches} incidents: give more characters")]
     Ambiguous { prefix: String, matches: usize },
     #[error("an incident id needs at least {MIN_ID_PREFIX} characters, got '{0}'")]
@@ -149,6 +158,18 @@ impl Action {
             _ => None,
         }
     }
+}
+
+/// What the store says about one rule's incidents (`rules list --stats`, `/api/v1/rules/stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuleStats {
+    pub rule_id: String,
+    /// Incidents stored.
+    pub incidents: u64,
+    /// Of them, closed as false positives (directly, or with their case).
+    pub false_positives: u64,
+    /// Of them, still open or acknowledged.
+    pub open: u64,
 }
 
 /// Filters of `incidents list` and `export`. Empty means everything, newest first.
@@ -403,6 +424,8 @@ impl Store {
         trees.push(outbox[0].clone());
         trees.push(outbox[1].clone());
         trees.push(db.open_tree("engine")?);
+        trees.push(db.open_tree("cases")?);
+        trees.push(db.open_tree("case_time")?);
         let store = Store {
             path,
             db,
@@ -420,6 +443,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn policy(&self) -> OutboxPolicy {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The destinations alerts are queued for.
@@ -451,6 +481,56 @@ impl Store {
                     reason,
                     enqueued: now,
                     incident: after.clone(),
+                    case: None,
+                    error: None,
+                };
+                outbox::enqueue_tx(
+                    &t[T_OUTBOX],
+                    &t[T_OUTBOX_SEVERITY],
+                    &destination.name,
+                    &entry,
+                )?;
+                match queued
+                    .iter_mut()
+                    .find(|(name, _)| *name == destination.name)
+                {
+                    Some((_, n)) => *n += 1,
+                    None => queued.push((destination.name.clone(), 1)),
+                }
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Queues the alerts of destinations that hear of cases, not incidents (email): for each case
+    /// that opened, rose in severity or reopened. The entry carries the case and, as its incident,
+    /// the most severe incident of the case this change touched.
+    fn enqueue_case_alerts_tx(
+        t: &[TransactionalTree],
+        policy: &OutboxPolicy,
+        cases: &[(Option<crate::cases::Case>, crate::cases::Case)],
+        incidents: &[(Option<Incident>, Incident)],
+        now: Timestamp,
+    ) -> TxResult<Vec<(String, u64)>> {
+        let mut queued: Vec<(String, u64)> = Vec::new();
+        for (before, after) in cases {
+            let Some(reason) = crate::alerting::case_alert_reason(before.as_ref(), after) else {
+                continue;
+            };
+            let trigger = incidents
+                .iter()
+                .map(|(_, incident)| incident)
+                .filter(|incident| incident.case_id == after.id)
+                .max_by_key(|incident| incident.severity);
+            let Some(trigger) = trigger else {
+                continue;
+            };
+            for destination in policy.case_targets(reason, after) {
+                let entry = OutboxEntry {
+                    reason,
+                    enqueued: now,
+                    incident: trigger.clone(),
+                    case: Some(Box::new(after.clone())),
                     error: None,
                 };
                 outbox::enqueue_tx(
@@ -506,7 +586,7 @@ impl Store {
             .iter()
             .map(|(key, checkpoint)| (key.clone(), Position::File(*checkpoint)))
             .collect();
-        self.apply_batch(changes, &positions, &[])
+        self.apply_batch(changes, &[], &positions, &[])
     }
 
     /// `apply`, also writing the correlator's state changes (`Some` to store, `None` to delete) in
@@ -515,17 +595,15 @@ impl Store {
     /// one. Every change is folded with `Incident::apply`. An `Opened` whose id is already stored
     /// cannot come from the engine (ids carry its saved sequence); it is logged as a collision and
     /// the stored incident is kept. An `Updated` of an id not stored (purged since) is skipped.
+    /// `cases` are the case states the engine reported with the changes (see `Case::absorb`).
     pub fn apply_batch(
         &self,
         changes: &[Change],
+        cases: &[crate::cases::Case],
         positions: &[(String, Position)],
         state: &[(Vec<u8>, Option<Vec<u8>>)],
     ) -> Result<Vec<Incident>, StoreError> {
-        let policy = self
-            .policy
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let policy = self.policy();
         let now = Timestamp::now();
         let (touched, queued, collisions) = self
             .trees
@@ -562,7 +640,15 @@ impl Store {
                         write_tx(t, before.as_ref(), after)?;
                     }
                 }
-                let queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
+                let mut queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
+                let touched_cases = cases::apply_cases_tx(t, cases, now)?;
+                queued.extend(Self::enqueue_case_alerts_tx(
+                    t,
+                    &policy,
+                    &touched_cases,
+                    &touched,
+                    now,
+                )?);
                 for (key, position) in positions {
                     match position {
                         Position::File(checkpoint) => {
@@ -707,11 +793,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Incident, StoreError> {
         let id = &self.resolve_id(id)?;
-        let policy = self
-            .policy
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let policy = self.policy();
         let (after, queued) = self
             .trees
             .as_slice()
@@ -934,11 +1016,12 @@ impl Store {
                 }
             }
             if !chunk.is_empty() {
-                deleted += self
+                let (n, case_ids) = self
                     .trees
                     .as_slice()
                     .transaction(|t| {
                         let mut n = 0;
+                        let mut case_ids: Vec<String> = Vec::new();
                         for id in &chunk {
                             // Checked again inside: it may have been updated since the scan.
                             if let Some(incident) = load_tx(&t[T_INCIDENTS], id)?
@@ -946,11 +1029,19 @@ impl Store {
                             {
                                 remove_tx(t, &incident)?;
                                 n += 1;
+                                if !incident.case_id.is_empty()
+                                    && !case_ids.contains(&incident.case_id)
+                                {
+                                    case_ids.push(incident.case_id.clone());
+                                }
                             }
                         }
-                        Ok(n)
+                        Ok((n, case_ids))
                     })
                     .map_err(from_tx)?;
+                deleted += n;
+                // A case is kept while any of its incidents is.
+                self.purge_orphan_cases(&case_ids)?;
                 // The correlator may still fold repeats into a purged incident: let it start over.
                 if let Ok(mut closed) = self.closed.lock() {
                     closed.extend(chunk.iter().cloned());
@@ -960,6 +1051,42 @@ impl Store {
                 return Ok(deleted);
             }
         }
+    }
+
+    /// Incidents, false positives and open incidents per rule, from the rule and status indexes (no
+    /// incident is read), in rule id order.
+    pub fn rule_stats(&self) -> Result<Vec<RuleStats>, StoreError> {
+        let ids_with = |status: Status| -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
+            let prefix = keys::prefix(status_name(status));
+            self.trees[tree_of(Index::Status)]
+                .scan_prefix(&prefix)
+                .keys()
+                .map(|key| Ok(key?[prefix.len()..].to_vec()))
+                .collect()
+        };
+        let false_positive = ids_with(Status::FalsePositive)?;
+        let mut open = ids_with(Status::Open)?;
+        open.extend(ids_with(Status::Acknowledged)?);
+        let mut stats: Vec<RuleStats> = Vec::new();
+        for key in self.trees[tree_of(Index::Rule)].iter().keys() {
+            let key = key?;
+            let Some(split) = key.len().checked_sub(ID_LEN + 1) else {
+                continue;
+            };
+            let (rule, id) = (&key[..split], &key[split + 1..]);
+            let rule = String::from_utf8_lossy(rule);
+            if stats.last().is_none_or(|last| last.rule_id != rule) {
+                stats.push(RuleStats {
+                    rule_id: rule.into_owned(),
+                    ..RuleStats::default()
+                });
+            }
+            let last = stats.last_mut().expect("pushed above");
+            last.incidents += 1;
+            last.false_positives += u64::from(false_positive.contains(id));
+            last.open += u64::from(open.contains(id));
+        }
+        Ok(stats)
     }
 
     /// How many incidents have `status`, from the status index (no incident is read).

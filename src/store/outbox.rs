@@ -27,6 +27,10 @@ pub struct OutboxEntry {
     #[serde(with = "crate::model::rfc3339")]
     pub enqueued: Timestamp,
     pub incident: Incident,
+    /// For destinations that hear of cases (email): the case as it was when the alert was raised;
+    /// `incident` is then the case's incident that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<Box<crate::cases::Case>>,
     /// Why the destination refused it (dead letters only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -171,11 +175,17 @@ pub(super) fn enqueue_tx(
     let seq = outbox.generate_id()?;
     let bytes = serde_json::to_vec(entry).expect("outbox entry serializes");
     outbox.insert(entry_key(destination, seq), bytes)?;
-    by_severity.insert(
-        severity_key(destination, entry.incident.severity, seq),
-        &[][..],
-    )?;
+    by_severity.insert(severity_key(destination, entry.severity(), seq), &[][..])?;
     Ok(())
+}
+
+impl OutboxEntry {
+    /// The severity the cap's eviction goes by: the case's when it is a case alert.
+    pub fn severity(&self) -> Severity {
+        self.case
+            .as_ref()
+            .map_or(self.incident.severity, |case| case.severity)
+    }
 }
 
 impl Store {
@@ -259,7 +269,7 @@ impl Store {
                     }
                     by_severity.remove(severity_key(
                         destination,
-                        queued.entry.incident.severity,
+                        queued.entry.severity(),
                         queued.seq,
                     ))?;
                 }
@@ -294,11 +304,7 @@ impl Store {
         let removed = (outbox, by_severity, dead)
             .transaction(|(outbox, by_severity, dead)| {
                 let removed = outbox.remove(key.clone())?.is_some();
-                by_severity.remove(severity_key(
-                    destination,
-                    entry.incident.severity,
-                    queued.seq,
-                ))?;
+                by_severity.remove(severity_key(destination, entry.severity(), queued.seq))?;
                 dead.insert(key.clone(), bytes.clone())?;
                 Ok(removed)
             })
@@ -328,10 +334,8 @@ impl Store {
                 .transaction(|(outbox, by_severity, dead)| {
                     dead.remove(key.clone())?;
                     outbox.insert(key.clone(), bytes.clone())?;
-                    by_severity.insert(
-                        severity_key(&destination, entry.incident.severity, seq),
-                        &[][..],
-                    )?;
+                    by_severity
+                        .insert(severity_key(&destination, entry.severity(), seq), &[][..])?;
                     Ok(())
                 })
                 .map_err(from_tx)?;

@@ -39,6 +39,7 @@ pub(crate) fn incident(
 ) -> Incident {
     Incident {
         id: incident_id(rule, &[ip.to_string()], first_seen, 0),
+        case_id: String::new(),
         rule_id: rule.into(),
         title: format!("{rule} title"),
         title_vi: None,
@@ -489,9 +490,10 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
     use crate::alerting::AlertReason::*;
     assert_eq!(reasons, [Opened, CountMilestone, StatusChanged]);
     assert_eq!(national[1].entry.incident.count, 12);
-    assert_eq!(queued_revisions(&store, "email"), [(id.clone(), 1)]);
+    // Email hears of cases, not incidents: changes applied without a case queue nothing for it.
+    assert!(queued_revisions(&store, "email").is_empty());
     assert_eq!(store.outbox_depth("national"), 3);
-    assert_eq!(store.outbox_depth("email"), 1);
+    assert_eq!(store.outbox_depth("email"), 0);
 
     store
         .outbox_delivered("national", &national[..2], first)
@@ -590,4 +592,195 @@ fn a_flush_after_queued_alerts_wakes_the_outputs_once() {
     store.flush().unwrap();
     store.flush().unwrap();
     assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Opens `incident` in `book` (setting its case id) and returns the change and the case.
+fn opened_in_case(
+    book: &mut crate::cases::CaseBook,
+    incident: &mut Incident,
+    follow_up: bool,
+) -> (Change, crate::cases::Case) {
+    let entity = crate::cases::Entity::of(incident, |_| None);
+    let case = book.opened(incident, entity, follow_up, "auth.log").clone();
+    (opened(incident), case)
+}
+
+#[test]
+fn cases_are_stored_with_their_incidents_and_email_hears_once_per_case_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), policy(100)).unwrap();
+    let first = ts("2026-11-22T03:00:00Z");
+    let later = |s: i64| first + SignedDuration::from_secs(s);
+    let mut book = crate::cases::CaseBook::new(crate::cases::DEFAULT_WINDOW);
+    let mut root = incident(
+        "ssh-root-login-attempt",
+        "203.0.113.7",
+        first,
+        Severity::High,
+        3,
+    );
+    let mut brute = incident("ssh-bruteforce", "203.0.113.7", later(5), Severity::High, 3);
+    let mut login = incident(
+        "ssh-login-after-bruteforce",
+        "203.0.113.7",
+        later(60),
+        Severity::High,
+        3,
+    );
+
+    // One batch opens two incidents of one attack: one case, one email.
+    let (a, _) = opened_in_case(&mut book, &mut root, false);
+    let (b, case) = opened_in_case(&mut book, &mut brute, false);
+    store
+        .apply_batch(&[a, b], std::slice::from_ref(&case), &[], &[])
+        .unwrap();
+    let stored = store.case(&case.id).unwrap().unwrap();
+    assert_eq!(stored.incidents.len(), 2);
+    assert_eq!(stored.revision, 1);
+    assert_eq!(store.get(&root.id).unwrap().unwrap().case_id, case.id);
+    let email = store.outbox_peek("email", 10).unwrap();
+    assert_eq!(email.len(), 1);
+    assert_eq!(email[0].entry.case.as_ref().unwrap().id, case.id);
+
+    // An update that raises nothing tells email nothing; the follow-up raises the case: one more.
+    let grown = book
+        .updated(&root.id, 9, later(30), "auth.log")
+        .unwrap()
+        .clone();
+    store
+        .apply_batch(&[updated(&root, 9, later(30))], &[grown], &[], &[])
+        .unwrap();
+    assert_eq!(store.outbox_depth("email"), 1);
+    let (c, raised) = opened_in_case(&mut book, &mut login, true);
+    assert_eq!(raised.severity, Severity::Critical);
+    store.apply_batch(&[c], &[raised], &[], &[]).unwrap();
+    let email = store.outbox_peek("email", 10).unwrap();
+    assert_eq!(email.len(), 2);
+    assert_eq!(
+        email[1].entry.reason,
+        crate::alerting::AlertReason::SeverityRaised
+    );
+    assert_eq!(
+        email[1].entry.incident.id, login.id,
+        "the incident that raised it"
+    );
+    // The national center still hears of every incident, each naming its case.
+    let national = store.outbox_peek("national", 10).unwrap();
+    assert_eq!(national.len(), 3);
+    assert!(national.iter().all(|q| q.entry.incident.case_id == case.id));
+
+    // Resolving the case resolves its incidents, recorded in both histories, and tells the
+    // pipeline to forget the case and the incidents.
+    let resolved = store
+        .case_transition(
+            &case.id[..10],
+            Action::Resolve,
+            "lan",
+            "blocked at the firewall",
+            later(90),
+        )
+        .unwrap();
+    assert_eq!(resolved.status, Status::Resolved);
+    assert!(
+        resolved
+            .incidents
+            .iter()
+            .all(|i| i.status == Status::Resolved)
+    );
+    for id in [&root.id, &brute.id, &login.id] {
+        let incident = store.get(id).unwrap().unwrap();
+        assert_eq!(incident.status, Status::Resolved);
+        let entry = incident.history.last().unwrap();
+        assert_eq!(
+            (entry.action.as_str(), entry.by.as_str()),
+            ("resolve", "lan")
+        );
+        assert!(entry.note.contains(&case.id) && entry.note.contains("firewall"));
+    }
+    let closed = store.take_closed();
+    assert!(
+        closed.contains(&case.id) && closed.contains(&login.id),
+        "{closed:?}"
+    );
+    assert!(matches!(
+        store.case_transition(&case.id, Action::Resolve, "lan", "", later(91)),
+        Err(StoreError::InvalidTransition { .. })
+    ));
+
+    // False positive on the case counts per rule.
+    store
+        .case_transition(&case.id, Action::FalsePositive, "lan", "", later(92))
+        .unwrap();
+    let stats = store.rule_stats().unwrap();
+    let brute_stats = stats
+        .iter()
+        .find(|s| s.rule_id == "ssh-bruteforce")
+        .unwrap();
+    assert_eq!(
+        (
+            brute_stats.incidents,
+            brute_stats.false_positives,
+            brute_stats.open
+        ),
+        (1, 1, 0)
+    );
+
+    // Assign and listing.
+    let assigned = store
+        .case_assign(&case.id, Some("minh"), "lan", later(93))
+        .unwrap();
+    assert_eq!(assigned.assignee.as_deref(), Some("minh"));
+    let query = CaseQuery {
+        fields: vec![("src_ip".into(), "203.0.113.7".into())],
+        ..CaseQuery::default()
+    };
+    assert_eq!(store.cases(&query).unwrap().len(), 1);
+    let query = CaseQuery {
+        status: Some(Status::Open),
+        ..CaseQuery::default()
+    };
+    assert!(store.cases(&query).unwrap().is_empty());
+    assert!(matches!(
+        store.find_case("ZZZZZZZZZZ"),
+        Err(StoreError::CaseNotFound(_))
+    ));
+}
+
+#[test]
+fn retention_keeps_a_case_while_any_of_its_incidents_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), policy(100)).unwrap();
+    let old = ts("2026-01-01T00:00:00Z");
+    let recent = ts("2026-11-20T00:00:00Z");
+    let mut book = crate::cases::CaseBook::new(std::time::Duration::from_secs(400 * 86400));
+    let mut a = incident("r1", "203.0.113.7", old, Severity::High, 0);
+    let mut b = incident("r2", "203.0.113.7", recent, Severity::High, 0);
+    let (ca, _) = opened_in_case(&mut book, &mut a, false);
+    let (cb, case) = opened_in_case(&mut book, &mut b, false);
+    store
+        .apply_batch(&[ca, cb], std::slice::from_ref(&case), &[], &[])
+        .unwrap();
+    let now = ts("2026-11-22T00:00:00Z");
+    let floors = BTreeMap::new();
+    assert_eq!(
+        store
+            .purge(now, Duration::from_secs(30 * 86400), &floors)
+            .unwrap(),
+        1
+    );
+    assert!(
+        store.case(&case.id).unwrap().is_some(),
+        "one incident is still kept"
+    );
+    assert_eq!(
+        store
+            .purge(now, Duration::from_secs(86400), &floors)
+            .unwrap(),
+        1
+    );
+    assert!(
+        store.case(&case.id).unwrap().is_none(),
+        "its last incident went"
+    );
+    assert!(store.take_closed().contains(&case.id));
 }

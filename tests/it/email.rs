@@ -179,6 +179,7 @@ fn ts(text: &str) -> Timestamp {
 fn incident(n: usize, severity: Severity, line: &str) -> Incident {
     Incident {
         id: format!("01JD3V6X8Q4W0Z5N2K7M{n:06}"),
+        case_id: String::new(),
         rule_id: "ssh-bruteforce".into(),
         title: "SSH password brute force".into(),
         title_vi: Some("Dò mật khẩu SSH".into()),

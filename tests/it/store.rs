@@ -190,6 +190,7 @@ fn evidence(ts: Timestamp, line: &str) -> Evidence {
 fn sample(rule: &str, ip: &str, first_seen: Timestamp, severity: Severity) -> Incident {
     Incident {
         id: incident_id(rule, &[ip.to_string()], first_seen, 0),
+        case_id: String::new(),
         rule_id: rule.into(),
         title: format!("{rule} title"),
         title_vi: None,

@@ -640,6 +640,7 @@ mod tests {
     fn ssh_incident() -> Incident {
         Incident {
             id: "01JD3V6X8Q4W0Z5N2K7M9P1R3T".into(),
+            case_id: String::new(),
             rule_id: "ssh-bruteforce".into(),
             title: "SSH password brute force".into(),
             title_vi: Some("Dò mật khẩu SSH".into()),
