@@ -192,18 +192,29 @@ catalogue! {
     ColFirstSeen => "Lần đầu", "First seen";
     ColLastSeen => "Lần cuối", "Last seen";
     ColRule => "Quy tắc", "Rule";
-    HistogramTitle => "Sự cố theo thời gian (lần cuối xuất hiện)", "Incidents over time (last seen)";
+    HistogramTitle => "Vụ việc theo thời gian (lần cuối xuất hiện)", "Cases over time (last seen)";
     TopRules => "Quy tắc gặp nhiều nhất", "Top rules";
     TopSystems => "Hệ thống gặp nhiều nhất", "Top systems";
     TopHosts => "Máy gặp nhiều nhất", "Top hosts";
     TopTechniques => "Kỹ thuật ATT&CK gặp nhiều nhất", "Top ATT&CK techniques";
     TopsNote => "Tính trên các sự cố bắt đầu trong khoảng thời gian đã chọn.", "Counted over the incidents that began in the chosen window.";
-    QueueEmpty => "Không có sự cố nào khớp bộ lọc.", "No incident matches the filters.";
-    QueueShown => "Hiện {shown} trong số {total} sự cố khớp.", "Showing {shown} of {total} matching incidents.";
-    QueueScanCapped => "Bộ lọc hệ thống và chữ chỉ xét {n} sự cố đầu tiên của hàng đợi; hãy thu hẹp khoảng thời gian.",
-        "The system and text filters looked at the first {n} incidents of the queue only; narrow the window.";
-    WindowCapped => "Khoảng thời gian có hơn {n} sự cố; số đếm chỉ tính {n} sự cố mới nhất.",
-        "The window holds more than {n} incidents; the counts cover the newest {n}.";
+    QueueEmpty => "Không có vụ việc nào khớp bộ lọc.", "No case matches the filters.";
+    QueueShown => "Hiện {shown} trong số {total} vụ việc khớp.", "Showing {shown} of {total} matching cases.";
+    ColCase => "Vụ việc", "Case";
+    ColAssignee => "Người phụ trách", "Assignee";
+    Unassigned => "chưa giao", "unassigned";
+    AssignTo => "Giao cho", "Assign to";
+    CaseIncidentsTitle => "Các sự cố của vụ việc", "The case's incidents";
+    CaseTimelineTitle => "Dòng thời gian: bằng chứng của mọi sự cố trong vụ việc", "Timeline: the evidence of every incident in the case";
+    TacticsTitle => "Chiến thuật ATT&CK", "ATT&CK tactics";
+    CaseProgressed => "Mức độ đã được nâng một bậc vì cuộc tấn công có tiến triển.", "Severity raised one step: the attack progressed.";
+    IncidentsOmitted => "và {n} sự cố khác không được liệt kê.", "and {n} more incidents not listed.";
+    PartOfCase => "Thuộc vụ việc", "Part of case";
+    CaseActionsTitle => "Xử lý vụ việc (áp dụng cho các sự cố của nó)", "Act on this case (applies to its incidents)";
+    QueueScanCapped => "Bộ lọc hệ thống và chữ chỉ xét {n} vụ việc đầu tiên của hàng đợi; hãy thu hẹp khoảng thời gian.",
+        "The system and text filters looked at the first {n} cases of the queue only; narrow the window.";
+    WindowCapped => "Khoảng thời gian có hơn {n} vụ việc; số đếm chỉ tính {n} vụ việc mới nhất.",
+        "The window holds more than {n} cases; the counts cover the newest {n}.";
     LiveRefresh => "Tự làm mới mỗi 10 giây.", "Refreshes every 10 seconds.";
     EvidenceTitle => "Dòng thời gian: các dòng nhật ký làm bằng chứng", "Timeline: the evidence lines";
     EvidenceOmitted => "và {n} dòng khớp khác không được giữ lại.", "and {n} more matching lines not kept.";

@@ -5,8 +5,9 @@
 //! every answer carries a strict Content-Security-Policy (no inline script or style), so log text,
 //! which askama escapes, can never run.
 //!
-//! Routes: `GET /login`, `POST /login`, `POST /logout`, `GET /` (the queue), `GET /incidents/{id}`,
-//! `POST /incidents/{id}/{action}`, `GET /rules`, `GET /sources`, `GET /outbox`,
+//! Routes: `GET /login`, `POST /login`, `POST /logout`, `GET /` (the queue of cases),
+//! `GET /cases/{id}`, `POST /cases/{id}/{action}` (ack, resolve, false-positive, reopen, assign),
+//! `GET /incidents/{id}`, `POST /incidents/{id}/{action}`, `GET /rules`, `GET /sources`, `GET /outbox`,
 //! `POST /outbox/retry`, `GET /assets/{file}`.
 
 mod pages;
@@ -76,6 +77,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: ApiState) -> Router<S> {
     }));
     let signed_in = Router::new()
         .route("/", get(pages::queue))
+        .route("/cases/{id}", get(pages::case))
+        .route("/cases/{id}/{action}", post(pages::act_on_case))
         .route("/incidents/{id}", get(pages::incident))
         .route("/incidents/{id}/{action}", post(pages::act))
         .route("/rules", get(pages::rules))

@@ -16,7 +16,8 @@ use super::{Console, Ctx, SESSION_COOKIE, cookie, form_value};
 use crate::api::action_from_path;
 use crate::i18n::{Msg, action_word};
 use crate::model::{Incident, Lang, Severity, Status};
-use crate::store::{Action, Glance, Store, StoreError, Tally, status_name};
+use crate::cases::Case;
+use crate::store::{Action, CaseQuery, Glance, Store, StoreError, Tally, status_name};
 
 /// Rows the queue shows at most.
 pub const PAGE: usize = 100;
@@ -105,7 +106,9 @@ async fn blocking<R: Send + 'static>(
     let store = console.0.api.store().clone();
     match tokio::task::spawn_blocking(move || call(&store)).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(StoreError::NotFound(_) | StoreError::IdTooShort(_))) => Err(error_page(
+        Ok(Err(
+            StoreError::NotFound(_) | StoreError::CaseNotFound(_) | StoreError::IdTooShort(_),
+        )) => Err(error_page(
             ctx,
             StatusCode::NOT_FOUND,
             ctx.t.s(Msg::PageNotFound).to_string(),
@@ -301,24 +304,10 @@ impl QueueParams {
     }
 }
 
-/// Whether `incident` holds `needle` (already lowercased) in its title, rule, host, system, group
-/// or evidence lines.
-fn text_matches(incident: &Incident, needle: &str) -> bool {
-    let has = |text: &str| text.to_lowercase().contains(needle);
-    has(&incident.title)
-        || incident.title_vi.as_deref().is_some_and(has)
-        || has(&incident.rule_id)
-        || has(&incident.host)
-        || has(&incident.system)
-        || has(&incident.id)
-        || incident.group.iter().any(|(k, v)| has(k) || has(v))
-        || incident.evidence.iter().any(|e| has(&e.line))
-}
-
 /// Everything the queue shows, read from the store in one blocking call.
 pub struct QueueData {
-    pub rows: Vec<Incident>,
-    /// Matching incidents (a lower bound when the system/text filters stopped at `SCAN_CAP`).
+    pub rows: Vec<Case>,
+    /// Matching cases (a lower bound when the system/text filters stopped at `SCAN_CAP`).
     pub total: usize,
     pub scan_capped: bool,
     pub window_capped: bool,
@@ -329,15 +318,16 @@ pub struct QueueData {
     pub hosts: Vec<(String, usize)>,
 }
 
-/// Reads the queue: the window's time-index entries (no incident loaded) give the counters, the
-/// chart and the order; only the rows shown (or, with a system or text filter, at most `SCAN_CAP`)
-/// are loaded. Bounded by the window, never by the store's size.
+/// Reads the queue of cases: the window's time-index entries (no case loaded) give the counters,
+/// the chart and the order; only the rows shown (or, with a system or text filter, at most
+/// `SCAN_CAP`) are loaded. The top lists count incidents by index. Bounded by the window, never by
+/// the store's size.
 pub fn read_queue(
     store: &Store,
     params: &QueueParams,
     since: Timestamp,
 ) -> Result<QueueData, StoreError> {
-    let (mut glances, window_capped) = store.glances(Some(since), None, GLANCE_CAP)?;
+    let (mut glances, window_capped) = store.case_glances(Some(since), GLANCE_CAP)?;
     glances.retain(|g| params.status.matches(g.status));
     let mut counts = [0usize; 5];
     for g in &glances {
@@ -348,8 +338,12 @@ pub fn read_queue(
         .filter(|g| params.severity.is_none_or(|min| g.severity >= min))
         .collect();
     candidates.sort_by(|a, b| view::queue_order(a, b));
-    let needle = params.q.to_lowercase();
-    let filtered = params.system.is_some() || !needle.is_empty();
+    let narrow = CaseQuery {
+        system: params.system.clone(),
+        text: (!params.q.is_empty()).then(|| params.q.clone()),
+        ..CaseQuery::default()
+    };
+    let filtered = narrow.system.is_some() || narrow.text.is_some();
     let mut rows = Vec::new();
     let mut total = candidates.len();
     let mut scan_capped = false;
@@ -360,24 +354,22 @@ pub fn read_queue(
                 scan_capped = true;
                 break;
             }
-            let Some(incident) = store.get(&g.id)? else {
+            let Some(case) = store.case(&g.id)? else {
                 continue;
             };
-            if params.system.as_ref().is_some_and(|s| *s != incident.system)
-                || (!needle.is_empty() && !text_matches(&incident, &needle))
-            {
+            if !narrow.matches(&case) {
                 continue;
             }
             matched += 1;
             if rows.len() < PAGE {
-                rows.push(incident);
+                rows.push(case);
             }
         }
         total = matched;
     } else {
         for g in candidates.iter().take(PAGE) {
-            if let Some(incident) = store.get(&g.id)? {
-                rows.push(incident);
+            if let Some(case) = store.case(&g.id)? {
+                rows.push(case);
             }
         }
     }
@@ -535,7 +527,7 @@ pub fn queue_page(
     let rows: Vec<QueueRow> = data
         .rows
         .iter()
-        .map(|i| QueueRow::from_incident(i, lang))
+        .map(|c| QueueRow::from_case(c, lang))
         .collect();
     let shown_note = crate::tr!(lang, QueueShown, shown = rows.len(), total = data.total);
     QueuePage {
@@ -745,6 +737,227 @@ pub async fn act(
         }
         Err(err) => {
             tracing::error!(error = %err, "console action task failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+// ---- a case ---------------------------------------------------------------------------------
+
+pub struct CaseIncidentRow {
+    pub href: String,
+    pub id: String,
+    pub title: String,
+    pub rule_id: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub count: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+pub struct TimelineRow {
+    pub ts: String,
+    pub rule_id: String,
+    pub incident_href: String,
+    pub source: String,
+    pub line: String,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    layout: Layout,
+    row: QueueRow,
+    case: Case,
+    entities: Vec<(String, String)>,
+    techniques: Vec<String>,
+    incidents: Vec<CaseIncidentRow>,
+    omitted: Option<String>,
+    timeline: Vec<TimelineRow>,
+    history: Vec<HistoryRow>,
+    actions: Vec<ActionButton>,
+    assignee: String,
+    error: Option<String>,
+}
+
+fn case_page(ctx: &Ctx, case: Case, incidents: Vec<Incident>, error: Option<String>) -> CasePage {
+    let lang = ctx.lang();
+    let mut timeline: Vec<(Timestamp, TimelineRow)> = incidents
+        .iter()
+        .flat_map(|incident| {
+            incident.evidence.iter().map(move |e| {
+                (
+                    e.ts,
+                    TimelineRow {
+                        ts: view::when(e.ts),
+                        rule_id: incident.rule_id.clone(),
+                        incident_href: format!("/incidents/{}", incident.id),
+                        source: e.source.clone(),
+                        line: e.line.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
+    timeline.sort_by_key(|(ts, _)| *ts);
+    let mut techniques: Vec<String> = Vec::new();
+    for incident in &incidents {
+        for technique in view::techniques(&incident.tags) {
+            if !techniques.contains(&technique) {
+                techniques.push(technique);
+            }
+        }
+    }
+    let actions = [
+        Action::Ack,
+        Action::Resolve,
+        Action::FalsePositive,
+        Action::Reopen,
+    ]
+    .into_iter()
+    .filter(|a| a.target(case.status).is_some())
+    .map(|a| ActionButton {
+        path: crate::api::action_path(a),
+        label: action_word(a.name(), lang),
+    })
+    .collect();
+    CasePage {
+        layout: Layout::new(ctx, "queue"),
+        row: QueueRow::from_case(&case, lang),
+        entities: case
+            .entities
+            .iter()
+            .flat_map(|(k, values)| values.iter().map(move |v| (k.clone(), v.clone())))
+            .collect(),
+        techniques,
+        incidents: case
+            .incidents
+            .iter()
+            .map(|i| CaseIncidentRow {
+                href: format!("/incidents/{}", i.id),
+                id: i.id.clone(),
+                title: view::title_of(&i.title, i.title_vi.as_deref(), lang).to_string(),
+                rule_id: i.rule_id.clone(),
+                severity: i.severity,
+                status: i.status,
+                count: i.count,
+                first_seen: view::when(i.first_seen),
+                last_seen: view::when(i.last_seen),
+            })
+            .collect(),
+        omitted: (case.incidents_omitted > 0)
+            .then(|| crate::tr!(lang, IncidentsOmitted, n = case.incidents_omitted)),
+        timeline: timeline.into_iter().map(|(_, row)| row).collect(),
+        history: case
+            .history
+            .iter()
+            .map(|h| HistoryRow {
+                ts: view::when(h.ts),
+                action: action_word(&h.action, lang),
+                by: h.by.clone(),
+                note: h.note.clone(),
+            })
+            .collect(),
+        actions,
+        assignee: case
+            .assignee
+            .clone()
+            .unwrap_or_else(|| ctx.t.s(Msg::Unassigned).to_string()),
+        case,
+        error,
+    }
+}
+
+pub async fn case(State(console): State<Console>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let read = blocking(&console, &ctx, move |store| {
+        let case = store.find_case(&id)?;
+        let incidents = store.case_incidents(&case.id)?;
+        Ok((case, incidents))
+    })
+    .await;
+    match read {
+        Ok((case, incidents)) => render(
+            &ctx,
+            StatusCode::OK,
+            &case_page(&ctx, case, incidents, None),
+        ),
+        Err(response) => response,
+    }
+}
+
+/// `POST /cases/{id}/{ack|resolve|false-positive|reopen}` (form `note`) and `POST
+/// /cases/{id}/assign` (form `to`; empty clears it), recorded under the signed-in operator.
+pub async fn act_on_case(
+    State(console): State<Console>,
+    ctx: Ctx,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let lifecycle = action_from_path(&action);
+    if lifecycle.is_none() && action != "assign" {
+        return error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            ctx.t.s(Msg::PageNotFound).to_string(),
+        );
+    }
+    let Some(by) = ctx.session.as_ref().map(|s| s.name().to_string()) else {
+        return (StatusCode::FORBIDDEN, "not signed in").into_response();
+    };
+    let note: String = form_value(&body, "note")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(crate::api::MAX_NOTE_CHARS)
+        .collect();
+    let to = form_value(&body, "to")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if let Some(to) = &to
+        && let Err(why) = crate::api::check_actor_name(to)
+    {
+        return error_page(&ctx, StatusCode::BAD_REQUEST, format!("\"to\" {why}"));
+    }
+    let target = id.clone();
+    let store = console.0.api.store().clone();
+    let done = tokio::task::spawn_blocking(move || match lifecycle {
+        Some(action) => store.case_transition(&target, action, &by, &note, Timestamp::now()),
+        None => store.case_assign(&target, to.as_deref(), &by, Timestamp::now()),
+    })
+    .await;
+    match done {
+        Ok(Ok(case)) => Redirect::to(&format!("/cases/{}", case.id)).into_response(),
+        Ok(Err(err @ StoreError::InvalidTransition { .. })) => {
+            let message = crate::tr!(ctx.lang(), ActionRefused, error = err);
+            let read = blocking(&console, &ctx, move |store| {
+                let case = store.find_case(&id)?;
+                let incidents = store.case_incidents(&case.id)?;
+                Ok((case, incidents))
+            })
+            .await;
+            match read {
+                Ok((case, incidents)) => render(
+                    &ctx,
+                    StatusCode::CONFLICT,
+                    &case_page(&ctx, case, incidents, Some(message)),
+                ),
+                Err(response) => response,
+            }
+        }
+        Ok(Err(
+            StoreError::NotFound(_) | StoreError::CaseNotFound(_) | StoreError::IdTooShort(_),
+        )) => error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            ctx.t.s(Msg::PageNotFound).to_string(),
+        ),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "console case action failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "console case action task failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use crate::cases::Case;
 use crate::i18n::{Msg, status_word};
 use crate::model::{Incident, Lang, Severity, Status};
 use crate::report::{human_time, severity_name};
@@ -78,6 +79,30 @@ impl QueueRow {
             count: incident.count,
             first_seen: when(incident.first_seen),
             last_seen: when(incident.last_seen),
+        }
+    }
+
+    /// A case's line: its entity, its incidents' rules, how many incidents.
+    pub fn from_case(case: &Case, lang: Lang) -> QueueRow {
+        let mut rules: Vec<&str> = Vec::new();
+        for incident in &case.incidents {
+            if !rules.contains(&incident.rule_id.as_str()) {
+                rules.push(&incident.rule_id);
+            }
+        }
+        QueueRow {
+            href: format!("/cases/{}", case.id),
+            id: case.id.clone(),
+            title: title_of(&case.title, case.title_vi.as_deref(), lang).to_string(),
+            severity: case.severity,
+            status: case.status,
+            rule_id: rules.join(", "),
+            system: case.system.clone(),
+            host: case.host.clone(),
+            entity: format!("{}={}", case.entity.kind.field(), case.entity.value),
+            count: case.incident_count(),
+            first_seen: when(case.first_seen),
+            last_seen: when(case.last_seen),
         }
     }
 

@@ -7,10 +7,10 @@ use std::ops::Bound;
 use jiff::Timestamp;
 
 use super::keys::{self, ID_LEN, Index, Summary};
-use super::{Store, StoreError, tree_of};
+use super::{Store, StoreError, T_CASE_TIME, tree_of};
 use crate::model::{Severity, Status};
 
-/// One incident as its time-index entry tells it.
+/// One incident or case as its time-index entry tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glance {
     pub last_seen: Timestamp,
@@ -58,6 +58,43 @@ impl Store {
     ) -> Result<(Vec<Glance>, bool), StoreError> {
         let mut found = Vec::new();
         for item in self.time_range(since, until).rev() {
+            let (key, value) = item?;
+            if found.len() >= cap {
+                return Ok((found, true));
+            }
+            let (Some(last_seen), Some(summary)) =
+                (keys::time_from_bytes(&key), Summary::decode(&value))
+            else {
+                continue;
+            };
+            let Ok(id) = std::str::from_utf8(&key[8..]) else {
+                continue;
+            };
+            found.push(Glance {
+                last_seen,
+                id: id.to_string(),
+                severity: summary.severity,
+                status: summary.status,
+            });
+        }
+        Ok((found, false))
+    }
+
+    /// [`Store::glances`] over the cases' time index: the console's queue.
+    pub fn case_glances(
+        &self,
+        since: Option<Timestamp>,
+        cap: usize,
+    ) -> Result<(Vec<Glance>, bool), StoreError> {
+        let lower = match since {
+            Some(t) => Bound::Included(keys::time_bytes(t).to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut found = Vec::new();
+        for item in self.trees[T_CASE_TIME]
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .rev()
+        {
             let (key, value) = item?;
             if found.len() >= cap {
                 return Ok((found, true));

@@ -264,7 +264,7 @@ fn an_operator_works_an_incident_in_a_real_browser() {
         c.goto(&format!("{base}/?severity=critical")).await.unwrap();
         c.wait().for_element(Locator::Id("empty")).await.unwrap();
 
-        // The incident: acknowledge it with a note; the history shows who and why.
+        // The case: acknowledge it with a note; the history shows who and why.
         c.goto(&format!("{base}/?q=203.0.113.7")).await.unwrap();
         c.wait()
             .for_element(Locator::Css("#queue tbody tr td a"))
@@ -274,9 +274,12 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             .await
             .unwrap();
         c.wait().for_element(Locator::Id("evidence")).await.unwrap();
-        assert!(path_of(c).await.starts_with("/incidents/"));
-        let tags = c.find(Locator::Id("tags")).await.unwrap().text().await.unwrap();
-        assert!(tags.is_empty() || tags.contains('T'), "{tags}");
+        assert!(path_of(c).await.starts_with("/cases/"));
+        let case_id = path_of(c).await.trim_start_matches("/cases/").to_string();
+        let entities = c.find(Locator::Id("entities")).await.unwrap().text().await.unwrap();
+        assert!(entities.contains("203.0.113.7"), "{entities}");
+        let timeline = c.find(Locator::Id("evidence")).await.unwrap().text().await.unwrap();
+        assert!(timeline.contains("attempt 1 from 203.0.113.7") && timeline.contains("attempt 2"), "{timeline}");
         assert!(c.find(Locator::Id("no-history")).await.is_ok());
         c.find(Locator::Id("note-ack"))
             .await
@@ -293,15 +296,30 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             c.find(Locator::Id("status")).await.unwrap().text().await.unwrap(),
             "acknowledged"
         );
+        // Assign it (to the signed-in operator, the field's default).
+        c.find(Locator::Id("do-assign")).await.unwrap().click().await.unwrap();
+        eventually("the assignee", || async {
+            let shown = c.find(Locator::Id("assignee")).await.ok()?.text().await.ok()?;
+            (shown == OPERATOR).then_some(())
+        })
+        .await;
+        screenshot(c, "case").await;
+
+        // Its incident was acknowledged with it, under the operator's name.
+        c.find(Locator::Css("#incidents tbody tr td a")).await.unwrap().click().await.unwrap();
+        let history = c.wait().for_element(Locator::Id("history")).await.unwrap();
+        assert!(history.text().await.unwrap().contains(OPERATOR));
+        assert!(path_of(c).await.starts_with("/incidents/"));
+        let link = c.find(Locator::Id("case-link")).await.unwrap();
+        assert_eq!(link.text().await.unwrap(), case_id);
         screenshot(c, "incident").await;
-        // The store recorded the operator, whatever a form could claim.
         let id = path_of(c).await.trim_start_matches("/incidents/").to_string();
         let stored = daemon.client().get(&id).unwrap();
         assert_eq!(stored.history.len(), 1);
         assert_eq!(stored.history[0].by, OPERATOR);
         assert_eq!(stored.history[0].action, "ack");
 
-        // The hostile line is shown as text, and nothing of it ran.
+        // The hostile line is shown as text, on the case and on the incident, and nothing ran.
         c.goto(&format!("{base}/?q=198.51.100.66")).await.unwrap();
         c.wait()
             .for_element(Locator::Css("#queue tbody tr td a"))
@@ -313,6 +331,14 @@ fn an_operator_works_an_incident_in_a_real_browser() {
         let evidence = c.wait().for_element(Locator::Id("evidence")).await.unwrap();
         let shown = evidence.text().await.unwrap();
         assert!(shown.contains(HOSTILE), "the line is not shown literally: {shown}");
+        assert_inert(c).await;
+        c.find(Locator::Css("#incidents tbody tr td a")).await.unwrap().click().await.unwrap();
+        eventually("the incident page", || async {
+            path_of(c).await.starts_with("/incidents/").then_some(())
+        })
+        .await;
+        let evidence = c.wait().for_element(Locator::Id("evidence")).await.unwrap();
+        assert!(evidence.text().await.unwrap().contains(HOSTILE));
         assert_inert(c).await;
 
         // Vietnamese by the switch, remembered by a cookie.
@@ -368,8 +394,10 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             (path_of(c).await == "/login").then_some(())
         })
         .await;
-        c.goto(&format!("{base}/incidents/{id}")).await.unwrap();
-        assert_eq!(path_of(c).await, "/login");
+        for page in [format!("/incidents/{id}"), format!("/cases/{case_id}")] {
+            c.goto(&format!("{base}{page}")).await.unwrap();
+            assert_eq!(path_of(c).await, "/login", "{page}");
+        }
         browser.close().await;
     });
     daemon.stop();
@@ -467,7 +495,9 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
                 .unwrap();
             assert_eq!(answer.status(), 403);
         }
-        for path in ["/outbox/retry", "/logout"] {
+        let case_id = daemon.client().get(&id).unwrap().case_id;
+        assert!(!case_id.is_empty());
+        for path in [format!("/cases/{case_id}/ack"), format!("/cases/{case_id}/assign"), "/outbox/retry".into(), "/logout".into()] {
             let answer = http()
                 .post(format!("{base}{path}"))
                 .header("cookie", &cookie)
