@@ -901,6 +901,25 @@ min_severity = "high"
     }
 
     #[test]
+    fn tls_on_the_api_takes_a_certificate_and_a_key() {
+        let only_cert = "[api]\ncert_file = \"/c.pem\"\n";
+        let problems = Config::parse("c.toml", only_cert).unwrap_err();
+        assert_eq!(
+            (problems[0].line, problems[0].message.as_str()),
+            (2, "api.cert_file needs api.key_file (TLS takes both)")
+        );
+        let only_key = "[api]\nkey_file = \"/k.pem\"\n";
+        let problems = Config::parse("c.toml", only_key).unwrap_err();
+        assert_eq!(problems[0].line, 2, "{problems:?}");
+        let both = Config::parse(
+            "c.toml",
+            "[api]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
+        )
+        .unwrap();
+        assert!(both.api.cert_file.is_some() && both.api.key_file.is_some());
+    }
+
+    #[test]
     fn every_kind_of_source_checks_its_level() {
         let text = "[[source.file]]\npaths = [\"/x\"]\nlevel = 6\n\n\
                     [[source.syslog]]\nlisten = \"127.0.0.1:5514\"\nlevel = 9\n\n\

@@ -206,7 +206,6 @@ catalogue! {
     AssignTo => "Giao cho", "Assign to";
     CaseIncidentsTitle => "Các sự cố của vụ việc", "The case's incidents";
     CaseTimelineTitle => "Dòng thời gian: bằng chứng của mọi sự cố trong vụ việc", "Timeline: the evidence of every incident in the case";
-    TacticsTitle => "Chiến thuật ATT&CK", "ATT&CK tactics";
     CaseProgressed => "Mức độ đã được nâng một bậc vì cuộc tấn công có tiến triển.", "Severity raised one step: the attack progressed.";
     IncidentsOmitted => "và {n} sự cố khác không được liệt kê.", "and {n} more incidents not listed.";
     PartOfCase => "Thuộc vụ việc", "Part of case";

@@ -320,7 +320,8 @@ impl ApiState {
                 || (configured.kind == "file"
                     && sources.iter().any(|s| {
                         s.kind == "file"
-                            && glob::Pattern::new(&configured.name).is_ok_and(|p| p.matches(&s.name))
+                            && glob::Pattern::new(&configured.name)
+                                .is_ok_and(|p| p.matches(&s.name))
                     }));
             if !seen {
                 sources.push(SourceStatus {

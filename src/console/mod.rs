@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 
 use crate::api::ApiState;
 use crate::model::Lang;
+pub use pages::{QueueError, render_queue};
 pub use session::Session;
 use session::{Limiter, Sessions};
 use view::T;
@@ -227,6 +228,19 @@ impl FromRequestParts<Console> for Ctx {
 }
 
 impl Ctx {
+    /// A request's context without a browser behind it (no session, loopback client): for
+    /// rendering a page outside a request, as the benchmark does.
+    pub fn detached(lang: Lang, query: Vec<(String, String)>) -> Ctx {
+        Ctx {
+            t: T(lang),
+            session: None,
+            path: "/".into(),
+            query,
+            chosen: None,
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+
     pub fn lang(&self) -> Lang {
         self.t.0
     }

@@ -14,9 +14,9 @@ use jiff::Timestamp;
 use super::view::{self, Chart, Counter, QueueRow, T, Top};
 use super::{Console, Ctx, SESSION_COOKIE, cookie, form_value};
 use crate::api::action_from_path;
+use crate::cases::Case;
 use crate::i18n::{Msg, action_word};
 use crate::model::{Incident, Lang, Severity, Status};
-use crate::cases::Case;
 use crate::store::{Action, CaseQuery, Glance, Store, StoreError, Tally, status_name};
 
 /// Rows the queue shows at most.
@@ -26,7 +26,7 @@ pub const GLANCE_CAP: usize = 250_000;
 /// Incidents loaded at most to apply the system and text filters.
 pub const SCAN_CAP: usize = 5_000;
 /// The time window a queue without `since` shows.
-pub const DEFAULT_WINDOW: &str = "7d";
+pub const DEFAULT_WINDOW: &str = "24h";
 /// False-positive incidents loaded at most for `/rules`.
 const FP_CAP: usize = 10_000;
 
@@ -161,7 +161,11 @@ pub async fn login_form(ctx: Ctx) -> Response {
 pub async fn login(State(console): State<Console>, ctx: Ctx, body: Bytes) -> Response {
     let now = Instant::now();
     if !console.0.limiter.allows(ctx.client, now) {
-        return login_page(&ctx, StatusCode::TOO_MANY_REQUESTS, Some(Msg::SignInTooMany));
+        return login_page(
+            &ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Msg::SignInTooMany),
+        );
     }
     let token = form_value(&body, "token").unwrap_or_default();
     let Some(caller) = console.0.api.auth().caller(token.trim().as_bytes()) else {
@@ -191,9 +195,7 @@ pub async fn logout(State(console): State<Console>, headers: HeaderMap) -> Respo
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_static(
-            "socwatch_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
+        HeaderValue::from_static("socwatch_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
 }
@@ -354,7 +356,7 @@ pub fn read_queue(
                 scan_capped = true;
                 break;
             }
-            let Some(case) = store.case(&g.id)? else {
+            let Some(case) = store.case_as_stored(&g.id)? else {
                 continue;
             };
             if !narrow.matches(&case) {
@@ -368,7 +370,7 @@ pub fn read_queue(
         total = matched;
     } else {
         for g in candidates.iter().take(PAGE) {
-            if let Some(case) = store.case(&g.id)? {
+            if let Some(case) = store.case_as_stored(&g.id)? {
                 rows.push(case);
             }
         }
@@ -451,7 +453,11 @@ pub fn queue_page(
             t.s(Msg::FilterActive),
             params.status == StatusFilter::Active,
         ),
-        opt("any", t.s(Msg::FilterAny), params.status == StatusFilter::Any),
+        opt(
+            "any",
+            t.s(Msg::FilterAny),
+            params.status == StatusFilter::Any,
+        ),
     ];
     for s in [
         Status::Open,
@@ -550,29 +556,26 @@ pub fn queue_page(
     }
 }
 
-pub async fn queue(State(console): State<Console>, ctx: Ctx) -> Response {
-    let now = Timestamp::now();
-    let parsed = QueueParams::parse(&ctx.query).and_then(|params| {
-        let since = crate::query::parse_when(&params.since, now, false)?;
-        Ok((params, since))
-    });
-    let (params, since) = match parsed {
-        Ok(ok) => ok,
-        Err(error) => {
-            return error_page(
-                &ctx,
-                StatusCode::BAD_REQUEST,
-                crate::tr!(ctx.lang(), BadFilter, error = error),
-            );
-        }
-    };
-    let read = params.clone();
-    let data = match blocking(&console, &ctx, move |store| read_queue(store, &read, since)).await
-    {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let rules = console.0.api.rule_infos();
+/// Why the queue could not be shown.
+#[derive(Debug)]
+pub enum QueueError {
+    BadFilter(String),
+    Store(StoreError),
+    Template(askama::Error),
+}
+
+/// The queue page as HTML for the request's filters, read from `store`: what `GET /` answers, and
+/// what `benches/console.rs` times. `rules` give the techniques of the top rules.
+pub fn render_queue(
+    store: &Store,
+    ctx: &Ctx,
+    rules: &[crate::api::RuleInfo],
+    now: Timestamp,
+) -> Result<String, QueueError> {
+    let params = QueueParams::parse(&ctx.query).map_err(QueueError::BadFilter)?;
+    let since =
+        crate::query::parse_when(&params.since, now, false).map_err(QueueError::BadFilter)?;
+    let data = read_queue(store, &params, since).map_err(QueueError::Store)?;
     let tags_of = |id: &str| {
         rules
             .iter()
@@ -580,8 +583,42 @@ pub async fn queue(State(console): State<Console>, ctx: Ctx) -> Response {
             .map(|r| r.tags.clone())
             .unwrap_or_default()
     };
-    let page = queue_page(&ctx, params, data, since, now, tags_of);
-    render(&ctx, StatusCode::OK, &page)
+    queue_page(ctx, params, data, since, now, tags_of)
+        .render()
+        .map_err(QueueError::Template)
+}
+
+pub async fn queue(State(console): State<Console>, ctx: Ctx) -> Response {
+    let store = console.0.api.store().clone();
+    let rules = console.0.api.rule_infos();
+    let (ctx, rendered) = match tokio::task::spawn_blocking(move || {
+        let rendered = render_queue(&store, &ctx, &rules, Timestamp::now());
+        (ctx, rendered)
+    })
+    .await
+    {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::error!(error = %err, "console queue task failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    match rendered {
+        Ok(html) => ctx.html(StatusCode::OK, html),
+        Err(QueueError::BadFilter(error)) => error_page(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            crate::tr!(ctx.lang(), BadFilter, error = error),
+        ),
+        Err(QueueError::Store(err)) => {
+            tracing::error!(error = %err, "console queue read failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+        Err(QueueError::Template(err)) => {
+            tracing::error!(error = %err, "console template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
 }
 
 // ---- an incident -----------------------------------------------------------------------------

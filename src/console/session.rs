@@ -183,7 +183,10 @@ mod tests {
         // Idle for 30 minutes: gone.
         let id = sessions.create(Caller::Admin, t0);
         assert!(sessions.touch(&id, t0 + IDLE).is_none());
-        assert!(sessions.touch(&id, t0).is_none(), "removed, not only hidden");
+        assert!(
+            sessions.touch(&id, t0).is_none(),
+            "removed, not only hidden"
+        );
         assert!(sessions.touch("unknown", t0).is_none());
     }
 

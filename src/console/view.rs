@@ -281,8 +281,12 @@ pub fn techniques(tags: &[String]) -> Vec<String> {
 pub fn tactics(tags: &[String]) -> Vec<String> {
     tags.iter()
         .filter_map(|tag| tag.strip_prefix("attack."))
-        .filter(|rest| !rest.starts_with(['t', 'T']) || !rest[1..].starts_with(|c: char| c.is_ascii_digit()))
-        .filter(|rest| !rest.starts_with(['g', 's']) || !rest[1..].starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|rest| {
+            !rest.starts_with(['t', 'T']) || !rest[1..].starts_with(|c: char| c.is_ascii_digit())
+        })
+        .filter(|rest| {
+            !rest.starts_with(['g', 's']) || !rest[1..].starts_with(|c: char| c.is_ascii_digit())
+        })
         .map(str::to_string)
         .collect()
 }
@@ -339,7 +343,7 @@ mod tests {
     #[test]
     fn the_queue_puts_severity_before_time() {
         let now: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
-        let mut glances = vec![
+        let mut glances = [
             glance(1, Severity::Low, now),
             glance(50, Severity::Critical, now),
             glance(5, Severity::Critical, now),
@@ -413,10 +417,11 @@ mod tests {
 
     #[test]
     fn entities_lead_with_the_attacker() {
-        let group: BTreeMap<String, String> = [("user", "root"), ("port", "22"), ("src_ip", "203.0.113.7")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let group: BTreeMap<String, String> =
+            [("user", "root"), ("port", "22"), ("src_ip", "203.0.113.7")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(entity_text(&group), "src_ip=203.0.113.7 user=root port=22");
     }
 

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use jiff::Timestamp;
 
 use super::keys::{self, ID_LEN, Index, Summary};
-use super::{Store, StoreError, T_CASE_TIME, tree_of};
+use super::{Store, StoreError, T_CASE_TIME, T_CASES, tree_of};
 use crate::model::{Severity, Status};
 
 /// One incident or case as its time-index entry tells it.
@@ -115,6 +115,22 @@ impl Store {
             });
         }
         Ok((found, false))
+    }
+
+    /// A case as stored, without reading its incidents (their status and counts are as the case
+    /// last saw them): what a queue row shows, at one read per case however many incidents it has.
+    pub fn case_as_stored(&self, id: &str) -> Result<Option<crate::cases::Case>, StoreError> {
+        match self.trees[T_CASES].get(id.as_bytes())? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|err| StoreError::Corrupt {
+                        key: id.to_string(),
+                        reason: err.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
     }
 
     /// For each value of `tally`'s index, how many incidents first seen at or after `since` have it,

@@ -16,6 +16,17 @@ use crate::support::rfc3164;
 const OPERATOR: &str = "lan";
 const OPERATOR_TOKEN: &str = "operator-lan-token-5d2f8a61c0b94e7f9a3c";
 
+const RULE: &str = r#"
+id: test-attempt
+title: every attempt
+severity: high
+tags: [attack.credential_access, attack.t1110.001]
+match:
+  message: 'attempt (?P<n>\d+) from (?P<src_ip>\S+)'
+threshold: {count: 1, within: 1s, group_by: [src_ip]}
+suppress: 3650d
+"#;
+
 /// The hostile evidence: markup that would run script if it were ever put in a page unescaped.
 const HOSTILE: &str = r#""><img src=x onerror="alert(1);window.__pwned=1"><script>alert(2);window.__pwned=2</script>"#;
 
@@ -23,6 +34,9 @@ const HOSTILE: &str = r#""><img src=x onerror="alert(1);window.__pwned=1"><scrip
 fn site() -> Site {
     use std::os::unix::fs::PermissionsExt;
     let site = Site::new(false);
+    site.daemon_settings(&format!("timezone = \"{}\"", crate::support::ZONE));
+    // The site's rule, tagged like a shipped one so the pages show ATT&CK techniques and tactics.
+    std::fs::write(site.path("rules/test.yml"), RULE).unwrap();
     let token = site.path("lan.token");
     std::fs::write(&token, format!("{OPERATOR_TOKEN}\n")).unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -184,7 +198,11 @@ async fn assert_inert(client: &Client) {
         )
         .await
         .unwrap();
-    assert_eq!(flag, json!(["undefined", 0, 0]), "script ran or markup became elements");
+    assert_eq!(
+        flag,
+        json!(["undefined", 0, 0]),
+        "script ran or markup became elements"
+    );
 }
 
 #[test]
@@ -209,46 +227,104 @@ fn an_operator_works_an_incident_in_a_real_browser() {
         screenshot(c, "login").await;
 
         // A wrong token: the form again, with a message, and no cookie.
-        c.find(Locator::Id("token")).await.unwrap().send_keys("not-a-token").await.unwrap();
-        c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys("not-a-token")
+            .await
+            .unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let error = c.wait().for_element(Locator::Id("error")).await.unwrap();
         assert_eq!(error.text().await.unwrap(), "Wrong token.");
         assert!(
-            c.get_all_cookies().await.unwrap().iter().all(|k| k.name() != "socwatch_session"),
+            c.get_all_cookies()
+                .await
+                .unwrap()
+                .iter()
+                .all(|k| k.name() != "socwatch_session"),
             "a wrong token set a session cookie"
         );
 
         // The operator's token: the queue, and an HttpOnly session cookie.
-        c.find(Locator::Id("token")).await.unwrap().send_keys(OPERATOR_TOKEN).await.unwrap();
-        c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(OPERATOR_TOKEN)
+            .await
+            .unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         c.wait().for_element(Locator::Id("queue")).await.unwrap();
         assert_eq!(path_of(c).await, "/");
         let cookie = c.get_named_cookie("socwatch_session").await.unwrap();
         assert_eq!(cookie.http_only(), Some(true));
         assert_eq!(
-            c.execute("return document.cookie.includes('socwatch_session');", vec![])
-                .await
-                .unwrap(),
+            c.execute(
+                "return document.cookie.includes('socwatch_session');",
+                vec![]
+            )
+            .await
+            .unwrap(),
             json!(false),
             "script can read the session cookie"
         );
-        let operator = c.find(Locator::Id("operator")).await.unwrap().text().await.unwrap();
+        let operator = c
+            .find(Locator::Id("operator"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(operator, format!("Operator: {OPERATOR}"));
 
         // Both incidents the lines caused, and the counters say so.
         assert_eq!(rows(c).await, 2);
-        let queue = c.find(Locator::Id("queue")).await.unwrap().text().await.unwrap();
+        let queue = c
+            .find(Locator::Id("queue"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(queue.contains("src_ip=203.0.113.7"), "{queue}");
         assert!(queue.contains("src_ip=198.51.100.66"), "{queue}");
-        let high = c.find(Locator::Css("#count-high .n")).await.unwrap().text().await.unwrap();
+        let high = c
+            .find(Locator::Css("#count-high .n"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(high, "2");
+        let tops = c
+            .find(Locator::Css(".panels"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(tops.contains("T1110.001"), "the top techniques: {tops}");
         assert_inert(c).await;
         screenshot(c, "queue").await;
 
         // Filter by text: htmx swaps the list in place and puts the filter in the URL.
         let q = c.find(Locator::Id("q")).await.unwrap();
         q.send_keys("203.0.113.7").await.unwrap();
-        c.find(Locator::Id("apply")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("apply"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the filtered queue", || async {
             let url = c.current_url().await.ok()?;
             (rows(c).await == 1 && url.query().is_some_and(|q| q.contains("q=203.0.113.7")))
@@ -276,10 +352,36 @@ fn an_operator_works_an_incident_in_a_real_browser() {
         c.wait().for_element(Locator::Id("evidence")).await.unwrap();
         assert!(path_of(c).await.starts_with("/cases/"));
         let case_id = path_of(c).await.trim_start_matches("/cases/").to_string();
-        let entities = c.find(Locator::Id("entities")).await.unwrap().text().await.unwrap();
+        let entities = c
+            .find(Locator::Id("entities"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(entities.contains("203.0.113.7"), "{entities}");
-        let timeline = c.find(Locator::Id("evidence")).await.unwrap().text().await.unwrap();
-        assert!(timeline.contains("attempt 1 from 203.0.113.7") && timeline.contains("attempt 2"), "{timeline}");
+        let tags = c
+            .find(Locator::Id("tags"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            tags.contains("credential_access") && tags.contains("T1110.001"),
+            "{tags}"
+        );
+        let timeline = c
+            .find(Locator::Id("evidence"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            timeline.contains("attempt 1 from 203.0.113.7") && timeline.contains("attempt 2"),
+            "{timeline}"
+        );
         assert!(c.find(Locator::Id("no-history")).await.is_ok());
         c.find(Locator::Id("note-ack"))
             .await
@@ -287,33 +389,65 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             .send_keys("blocked at the firewall <b>now</b>")
             .await
             .unwrap();
-        c.find(Locator::Id("do-ack")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("do-ack"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let history = c.wait().for_element(Locator::Id("history")).await.unwrap();
         let text = history.text().await.unwrap();
         assert!(text.contains(OPERATOR), "{text}");
-        assert!(text.contains("blocked at the firewall <b>now</b>"), "{text}");
+        assert!(
+            text.contains("blocked at the firewall <b>now</b>"),
+            "{text}"
+        );
         assert_eq!(
-            c.find(Locator::Id("status")).await.unwrap().text().await.unwrap(),
+            c.find(Locator::Id("status"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
             "acknowledged"
         );
         // Assign it (to the signed-in operator, the field's default).
-        c.find(Locator::Id("do-assign")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("do-assign"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the assignee", || async {
-            let shown = c.find(Locator::Id("assignee")).await.ok()?.text().await.ok()?;
+            let shown = c
+                .find(Locator::Id("assignee"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
             (shown == OPERATOR).then_some(())
         })
         .await;
         screenshot(c, "case").await;
 
         // Its incident was acknowledged with it, under the operator's name.
-        c.find(Locator::Css("#incidents tbody tr td a")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("#incidents tbody tr td a"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let history = c.wait().for_element(Locator::Id("history")).await.unwrap();
         assert!(history.text().await.unwrap().contains(OPERATOR));
         assert!(path_of(c).await.starts_with("/incidents/"));
         let link = c.find(Locator::Id("case-link")).await.unwrap();
         assert_eq!(link.text().await.unwrap(), case_id);
         screenshot(c, "incident").await;
-        let id = path_of(c).await.trim_start_matches("/incidents/").to_string();
+        let id = path_of(c)
+            .await
+            .trim_start_matches("/incidents/")
+            .to_string();
         let stored = daemon.client().get(&id).unwrap();
         assert_eq!(stored.history.len(), 1);
         assert_eq!(stored.history[0].by, OPERATOR);
@@ -329,10 +463,18 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             .await
             .unwrap();
         let evidence = c.wait().for_element(Locator::Id("evidence")).await.unwrap();
-        let shown = evidence.text().await.unwrap();
-        assert!(shown.contains(HOSTILE), "the line is not shown literally: {shown}");
         assert_inert(c).await;
-        c.find(Locator::Css("#incidents tbody tr td a")).await.unwrap().click().await.unwrap();
+        let shown = evidence.text().await.unwrap();
+        assert!(
+            shown.contains(HOSTILE),
+            "the line is not shown literally: {shown}"
+        );
+        c.find(Locator::Css("#incidents tbody tr td a"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the incident page", || async {
             path_of(c).await.starts_with("/incidents/").then_some(())
         })
@@ -342,14 +484,31 @@ fn an_operator_works_an_incident_in_a_real_browser() {
         assert_inert(c).await;
 
         // Vietnamese by the switch, remembered by a cookie.
-        c.find(Locator::Id("lang-switch")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("lang-switch"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the Vietnamese page", || async {
-            let lang = c.find(Locator::Css("html")).await.ok()?.attr("lang").await.ok()??;
+            let lang = c
+                .find(Locator::Css("html"))
+                .await
+                .ok()?
+                .attr("lang")
+                .await
+                .ok()??;
             (lang == "vi").then_some(())
         })
         .await;
         c.goto(&format!("{base}/")).await.unwrap();
-        let nav = c.find(Locator::Css("header nav")).await.unwrap().text().await.unwrap();
+        let nav = c
+            .find(Locator::Css("header nav"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(nav.contains("Hàng đợi"), "{nav}");
         let status = c
             .find(Locator::Css("#queue tbody tr td.status"))
@@ -358,7 +517,10 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             .text()
             .await
             .unwrap();
-        assert!(["Mở", "Đã tiếp nhận"].contains(&status.as_str()), "{status}");
+        assert!(
+            ["Mở", "Đã tiếp nhận"].contains(&status.as_str()),
+            "{status}"
+        );
         screenshot(c, "queue-vi").await;
         c.goto(&format!("{base}/?lang=en")).await.unwrap();
 
@@ -379,17 +541,32 @@ fn an_operator_works_an_incident_in_a_real_browser() {
             .unwrap();
         let text = source.text().await.unwrap();
         assert!(text.contains("app.log"), "{text}");
-        assert_eq!(source.attr("class").await.unwrap(), None, "a live source is not silent");
+        assert_eq!(
+            source.attr("class").await.unwrap(),
+            None,
+            "a live source is not silent"
+        );
         screenshot(c, "sources").await;
         c.goto(&format!("{base}/outbox")).await.unwrap();
-        c.wait().for_element(Locator::Id("retry-now")).await.unwrap().click().await.unwrap();
+        c.wait()
+            .for_element(Locator::Id("retry-now"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let notice = c.wait().for_element(Locator::Id("notice")).await.unwrap();
         assert!(notice.text().await.unwrap().starts_with("0 dead letters"));
         screenshot(c, "outbox").await;
 
         // Signing out ends the session: pages send the browser back to the form.
         c.goto(&format!("{base}/")).await.unwrap();
-        c.find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("header form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the sign-in form", || async {
             (path_of(c).await == "/login").then_some(())
         })
@@ -437,19 +614,33 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
     site.append([attempt(1, "203.0.113.7", "")]);
     let daemon = site.start();
     daemon.wait_for(1);
-    let id = daemon.client().list(&Default::default()).unwrap()[0].id.clone();
+    let id = daemon.client().list(&Default::default()).unwrap()[0]
+        .id
+        .clone();
     let base = format!("http://{}", daemon.api);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // Signed out: every page answers 303 to the form, which is Vietnamese by the config.
-        for page in ["/", "/rules", "/sources", "/outbox", &format!("/incidents/{id}")] {
+        for page in [
+            "/",
+            "/rules",
+            "/sources",
+            "/outbox",
+            &format!("/incidents/{id}"),
+        ] {
             let answer = http().get(format!("{base}{page}")).send().await.unwrap();
             assert_eq!(answer.status(), 303, "{page}");
             assert_eq!(answer.headers()["location"], "/login", "{page}");
         }
         let form = http().get(format!("{base}/login")).send().await.unwrap();
-        let csp = form.headers()["content-security-policy"].to_str().unwrap().to_string();
-        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        let csp = form.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(form.headers()["x-frame-options"], "DENY");
         assert!(form.text().await.unwrap().contains("Đăng nhập"));
@@ -464,7 +655,10 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
         assert_eq!(answer.status(), 303);
         assert_eq!(answer.headers()["location"], "/");
         let set = session_cookie(&answer).expect("a session cookie");
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
         assert!(!set.contains("Secure"), "{set}");
         let cookie = set.split(';').next().unwrap().to_string();
 
@@ -485,7 +679,10 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
 
         // A POST without the CSRF token, or with another one, is refused and changes nothing.
         let ack = format!("{base}/incidents/{id}/ack");
-        for form in [vec![("note", "forged")], vec![("note", "forged"), ("csrf", "0123")]] {
+        for form in [
+            vec![("note", "forged")],
+            vec![("note", "forged"), ("csrf", "0123")],
+        ] {
             let answer = http()
                 .post(&ack)
                 .header("cookie", &cookie)
@@ -497,7 +694,12 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
         }
         let case_id = daemon.client().get(&id).unwrap().case_id;
         assert!(!case_id.is_empty());
-        for path in [format!("/cases/{case_id}/ack"), format!("/cases/{case_id}/assign"), "/outbox/retry".into(), "/logout".into()] {
+        for path in [
+            format!("/cases/{case_id}/ack"),
+            format!("/cases/{case_id}/assign"),
+            "/outbox/retry".into(),
+            "/logout".into(),
+        ] {
             let answer = http()
                 .post(format!("{base}{path}"))
                 .header("cookie", &cookie)
@@ -561,15 +763,39 @@ fn over_tls_the_session_cookie_is_secure() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     site.edit_config(|config| {
         config.replace(
-            "[api]\n",
+            "[api]\nlisten = \"127.0.0.1:0\"\n",
             &format!(
-                "[api]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                "[api]\nlisten = \"127.0.0.1:0\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
                 cert.display(),
                 key.display()
             ),
         )
     });
+    site.append([attempt(1, "203.0.113.7", "")]);
     let daemon: Daemon = site.start();
+    // The CLI reaches the daemon over the same TLS listener, trusting the configured certificate.
+    site.point_cli_at(&daemon);
+    let config = site.path("socwatch.toml");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = crate::support::socwatch(&[
+            "--config",
+            config.to_str().unwrap(),
+            "incidents",
+            "list",
+            "--json",
+        ]);
+        assert!(
+            listed.status.success(),
+            "{}",
+            crate::support::stderr(&listed)
+        );
+        if crate::support::incidents(&listed).len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the incident never showed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let base = format!("https://{}", daemon.api);
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&pki.ca_pem).unwrap()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
