@@ -203,7 +203,7 @@ catalogue! {
     ColCase => "Vụ việc", "Case";
     ColAssignee => "Người phụ trách", "Assignee";
     Unassigned => "chưa giao", "unassigned";
-    AssignTo => "Giao cho", "Assign to";
+    AssignTo => "Giao việc cho", "Assign to";
     CaseIncidentsTitle => "Các sự cố của vụ việc", "The case's incidents";
     CaseTimelineTitle => "Dòng thời gian: bằng chứng của mọi sự cố trong vụ việc", "Timeline: the evidence of every incident in the case";
     CaseProgressed => "Mức độ đã được nâng một bậc vì cuộc tấn công có tiến triển.", "Severity raised one step: the attack progressed.";
