@@ -199,3 +199,78 @@ impl Store {
         Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::Change;
+    use crate::store::tests::incident;
+
+    #[test]
+    fn glances_and_tallies_stay_inside_their_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Default::default()).unwrap();
+        let now: Timestamp = "2026-11-22T03:00:00Z".parse().unwrap();
+        let hours = |h: i64| now - jiff::SignedDuration::from_hours(h);
+        let incidents = [
+            incident("ssh", "203.0.113.1", hours(1), Severity::High, 3),
+            incident("ssh", "203.0.113.2", hours(2), Severity::Low, 3),
+            incident("web", "203.0.113.3", hours(3), Severity::Critical, 3),
+            // Outside a 24-hour window.
+            incident("web", "203.0.113.4", hours(30), Severity::High, 3),
+            incident("dns", "203.0.113.5", hours(40), Severity::High, 3),
+        ];
+        let changes: Vec<Change> = incidents
+            .iter()
+            .map(|i| Change::Opened(Box::new(i.clone())))
+            .collect();
+        store.apply(&changes, &[]).unwrap();
+        let since = hours(24);
+        let (glances, capped) = store.glances(Some(since), None, 100).unwrap();
+        assert!(!capped);
+        let ids: Vec<&str> = glances.iter().map(|g| g.id.as_str()).collect();
+        let expected: Vec<&str> = incidents[..3].iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, expected, "newest first, the window only");
+        assert_eq!(glances[2].severity, Severity::Critical);
+        let (two, capped) = store.glances(Some(since), None, 2).unwrap();
+        assert_eq!((two.len(), capped), (2, true));
+
+        let rules = store.tally(Tally::Rule, since).unwrap();
+        assert_eq!(rules, [("ssh".to_string(), 2), ("web".to_string(), 1)]);
+        let all = store.tally(Tally::Rule, hours(100)).unwrap();
+        assert_eq!(
+            all,
+            [
+                ("ssh".to_string(), 2),
+                ("web".to_string(), 2),
+                ("dns".to_string(), 1)
+            ]
+        );
+        assert_eq!(
+            store.tally(Tally::System, since).unwrap(),
+            [("dvc-portal".to_string(), 3)]
+        );
+        store
+            .transition(
+                &incidents[0].id,
+                crate::store::Action::FalsePositive,
+                "an",
+                "",
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            store
+                .ids_with_status(Status::FalsePositive, since, 10)
+                .unwrap(),
+            [incidents[0].id.clone()]
+        );
+        assert!(
+            store
+                .ids_with_status(Status::FalsePositive, hours(0), 10)
+                .unwrap()
+                .is_empty(),
+            "first seen before the window"
+        );
+    }
+}
