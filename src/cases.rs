@@ -7,9 +7,13 @@
 //! - **Entity.** An incident's entity is its attacking address (`src_ip` or `c-ip`), else its
 //!   account (`user`), else its target `host`: looked up in the incident's group first, then in the
 //!   event that opened it. An SSH and a web incident from one address share the address entity.
-//! - **Window.** An incident joins the case of its entity when its first event is at most
-//!   `window` after the case's last event; otherwise it starts a new case. Closing a case (resolve,
-//!   false positive) forgets it: the entity's next incident starts a new case.
+//! - **Window.** An incident joins the case of its entity whose span (first to last event),
+//!   widened by `window` on both sides, holds the incident's first event; otherwise it starts a new
+//!   case. Widening both sides makes the answer the same whether an old file or the live log is
+//!   read first; and when an incident (opened or grown) falls within the window of two of the
+//!   entity's cases, they become one (the older absorbs the newer), so the cases are those that
+//!   reading every line in time order gives, whatever order two sources came in. Closing a case
+//!   (resolve, false positive) forgets it: the entity's next incident starts a new case.
 //! - **Severity.** The highest severity of the case's incidents, raised one step (up to critical)
 //!   once the case shows progress: an incident of a rule with `requires` joins it (such a rule fires
 //!   only after another rule's incident on the same group, e.g. a successful login after a brute
@@ -169,6 +173,10 @@ pub struct Case {
     pub history: Vec<HistoryEntry>,
     /// Grows with every change; (id, revision) identifies one state of the case.
     pub revision: u64,
+    /// Cases this one absorbed in this change (an incident bridged them, see the module doc): the
+    /// store moves their incidents and history here and deletes them. Never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
 }
 
 impl Case {
@@ -213,6 +221,7 @@ impl Case {
             assignee,
             history,
             revision: self.revision,
+            merged_from: Vec::new(),
             ..core.clone()
         };
         let reopened = gained && self.is_closed();
@@ -328,10 +337,10 @@ struct OpenCase {
     omitted_ids: Vec<String>,
 }
 
-/// What a case's key in the saved state looks like: `c` then the entity as JSON.
-fn state_key(entity: &Entity) -> Vec<u8> {
+/// What a case's key in the saved state looks like: `c` then the case id.
+fn state_key(case_id: &str) -> Vec<u8> {
     let mut key = b"c".to_vec();
-    key.extend(serde_json::to_vec(entity).unwrap_or_default());
+    key.extend_from_slice(case_id.as_bytes());
     key
 }
 
@@ -340,15 +349,20 @@ pub fn is_state_key(key: &[u8]) -> bool {
     key.first() == Some(&b'c')
 }
 
-/// The open cases by entity: incidents in, cases out.
+/// Cases kept joinable per entity: the newest few (an address that attacks on many separate days
+/// from files read out of order has several).
+const CASES_PER_ENTITY: usize = 4;
+
+/// The open cases: incidents in, cases out.
 #[derive(Debug, Clone)]
 pub struct CaseBook {
     window: Duration,
-    open: HashMap<Entity, OpenCase>,
-    entity_of_incident: HashMap<String, Entity>,
-    entity_of_case: HashMap<String, Entity>,
+    open: HashMap<String, OpenCase>,
+    /// Open case ids per entity, oldest first.
+    by_entity: HashMap<Entity, Vec<String>>,
+    case_of_incident: HashMap<String, String>,
     clock_now: HashMap<Arc<str>, Timestamp>,
-    dirty: HashSet<Entity>,
+    dirty: HashSet<String>,
     stale_keys: Vec<Vec<u8>>,
     since_sweep: usize,
 }
@@ -358,8 +372,8 @@ impl CaseBook {
         CaseBook {
             window,
             open: HashMap::new(),
-            entity_of_incident: HashMap::new(),
-            entity_of_case: HashMap::new(),
+            by_entity: HashMap::new(),
+            case_of_incident: HashMap::new(),
             clock_now: HashMap::new(),
             dirty: HashSet::new(),
             stale_keys: Vec::new(),
@@ -373,6 +387,75 @@ impl CaseBook {
             None => {
                 self.clock_now.insert(Arc::from(clock), ts);
             }
+        }
+    }
+
+    /// The entity's case whose span, widened by the window on both sides, holds `at`: the same
+    /// answer whichever order the incidents of two sources came in.
+    /// Every such case, oldest first.
+    fn joinable(&self, entity: &Entity, from: Timestamp, to: Timestamp) -> Vec<String> {
+        let window = crate::correlate::signed(self.window);
+        let Some(ids) = self.by_entity.get(entity) else {
+            return Vec::new();
+        };
+        let mut found: Vec<&Case> = ids
+            .iter()
+            .filter_map(|id| self.open.get(id).map(|open| &open.case))
+            .filter(|case| to >= case.first_seen - window && from <= case.last_seen + window)
+            .collect();
+        found.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        found.into_iter().map(|case| case.id.clone()).collect()
+    }
+
+    /// Folds the cases `others` into `survivor`: their incidents (in opening order), entities,
+    /// tactics and omitted ids move over, and they leave the book.
+    fn merge_into(&mut self, survivor: &str, others: &[String]) {
+        for other in others {
+            let Some(old) = self.open.remove(other) else {
+                continue;
+            };
+            if let Some(ids) = self.by_entity.get_mut(&old.case.entity) {
+                ids.retain(|id| id != other);
+            }
+            self.dirty.insert(other.clone());
+            for incident in &old.case.incidents {
+                self.case_of_incident
+                    .insert(incident.id.clone(), survivor.to_string());
+            }
+            for incident in &old.omitted_ids {
+                self.case_of_incident
+                    .insert(incident.clone(), survivor.to_string());
+            }
+            let open = self.open.get_mut(survivor).expect("the survivor is open");
+            let case = &mut open.case;
+            for incident in old.case.incidents {
+                if case.incidents.len() < MAX_CASE_INCIDENTS {
+                    case.incidents.push(incident);
+                } else {
+                    case.incidents_omitted += 1;
+                    case.severity = case.severity.max(incident.severity);
+                    open.omitted_ids.push(incident.id);
+                }
+            }
+            case.incidents
+                .sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+            case.incidents_omitted += old.case.incidents_omitted;
+            case.severity = case.severity.max(old.case.severity);
+            open.omitted_ids.extend(old.omitted_ids);
+            for (kind, values) in &old.case.entities {
+                for value in values {
+                    add_entity(&mut case.entities, kind, value);
+                }
+            }
+            for tactic in old.case.tactics {
+                if !case.tactics.contains(&tactic) {
+                    case.tactics.push(tactic);
+                }
+            }
+            case.first_seen = case.first_seen.min(old.case.first_seen);
+            case.last_seen = case.last_seen.max(old.case.last_seen);
+            case.merged_from.push(other.clone());
+            case.merged_from.extend(old.case.merged_from);
         }
     }
 
@@ -390,12 +473,6 @@ impl CaseBook {
         if self.since_sweep >= SWEEP_EVERY {
             self.sweep();
         }
-        let joinable = self.open.get(&entity).is_some_and(|open| {
-            incident.first_seen <= open.case.last_seen + crate::correlate::signed(self.window)
-        });
-        if !joinable && let Some(old) = self.open.remove(&entity) {
-            self.drop_case(&old);
-        }
         let summary = CaseIncident {
             id: incident.id.clone(),
             rule_id: incident.rule_id.clone(),
@@ -408,32 +485,56 @@ impl CaseBook {
             last_seen: incident.last_seen,
             follow_up,
         };
-        let open = self.open.entry(entity.clone()).or_insert_with(|| OpenCase {
-            case: Case {
-                id: case_id(&entity, &incident.id, incident.first_seen),
-                title: String::new(),
-                title_vi: None,
-                severity: incident.severity,
-                status: Status::Open,
-                first_seen: incident.first_seen,
-                last_seen: incident.last_seen,
-                entity: entity.clone(),
-                entities: BTreeMap::new(),
-                incidents: Vec::new(),
-                incidents_omitted: 0,
-                tactics: Vec::new(),
-                progressed: false,
-                host: incident.host.clone(),
-                system: incident.system.clone(),
-                level: incident.level,
-                unit: incident.unit.clone(),
-                assignee: None,
-                history: Vec::new(),
-                revision: 0,
-            },
-            clock: clock.to_string(),
-            omitted_ids: Vec::new(),
-        });
+        let joinable = self.joinable(&entity, incident.first_seen, incident.first_seen);
+        let id = match joinable.split_first() {
+            Some((oldest, others)) => {
+                let oldest = oldest.clone();
+                self.start_change(&oldest);
+                self.merge_into(&oldest, others);
+                oldest
+            }
+            None => {
+                let id = case_id(&entity, &incident.id, incident.first_seen);
+                let ids = self.by_entity.entry(entity.clone()).or_default();
+                ids.push(id.clone());
+                if ids.len() > CASES_PER_ENTITY {
+                    let oldest = ids.remove(0);
+                    self.drop_case(&oldest);
+                }
+                self.open.insert(
+                    id.clone(),
+                    OpenCase {
+                        case: Case {
+                            id: id.clone(),
+                            title: String::new(),
+                            title_vi: None,
+                            severity: incident.severity,
+                            status: Status::Open,
+                            first_seen: incident.first_seen,
+                            last_seen: incident.last_seen,
+                            entity: entity.clone(),
+                            entities: BTreeMap::new(),
+                            incidents: Vec::new(),
+                            incidents_omitted: 0,
+                            tactics: Vec::new(),
+                            progressed: false,
+                            host: incident.host.clone(),
+                            system: incident.system.clone(),
+                            level: incident.level,
+                            unit: incident.unit.clone(),
+                            assignee: None,
+                            history: Vec::new(),
+                            revision: 0,
+                            merged_from: Vec::new(),
+                        },
+                        clock: clock.to_string(),
+                        omitted_ids: Vec::new(),
+                    },
+                );
+                id
+            }
+        };
+        let open = self.open.get_mut(&id).expect("joinable or inserted");
         open.clock = clock.to_string();
         let case = &mut open.case;
         add_entity(&mut case.entities, entity.kind.field(), &entity.value);
@@ -457,17 +558,14 @@ impl CaseBook {
             // Still counted toward severity: an omitted critical incident must raise the case.
             case.incidents_omitted += 1;
             open.omitted_ids.push(incident.id.clone());
-            if summary.severity > case.severity {
-                case.severity = summary.severity;
-            }
+            case.severity = case.severity.max(summary.severity);
         }
         settle(case);
-        incident.case_id = case.id.clone();
-        self.entity_of_incident
-            .insert(incident.id.clone(), entity.clone());
-        self.entity_of_case.insert(case.id.clone(), entity.clone());
-        self.dirty.insert(entity.clone());
-        &self.open[&entity].case
+        incident.case_id = id.clone();
+        self.case_of_incident
+            .insert(incident.id.clone(), id.clone());
+        self.dirty.insert(id.clone());
+        &self.open[&id].case
     }
 
     /// An incident of an open case grew: its count and last event move the case's.
@@ -479,8 +577,9 @@ impl CaseBook {
         clock: &str,
     ) -> Option<&Case> {
         self.tick(clock, last_seen);
-        let entity = self.entity_of_incident.get(incident_id)?.clone();
-        let open = self.open.get_mut(&entity)?;
+        let mut id = self.case_of_incident.get(incident_id)?.clone();
+        self.start_change(&id);
+        let open = self.open.get_mut(&id)?;
         open.clock = clock.to_string();
         let case = &mut open.case;
         if let Some(listed) = case.incidents.iter_mut().find(|i| i.id == incident_id) {
@@ -488,39 +587,60 @@ impl CaseBook {
             listed.last_seen = listed.last_seen.max(last_seen);
         }
         case.last_seen = case.last_seen.max(last_seen);
-        self.dirty.insert(entity.clone());
-        Some(&self.open[&entity].case)
+        let (entity, first, last) = (case.entity.clone(), case.first_seen, case.last_seen);
+        // Grown, the case may now reach another of the entity's cases: they become one.
+        let reached = self.joinable(&entity, first, last);
+        if reached.len() > 1 {
+            let oldest = reached[0].clone();
+            if oldest != id {
+                self.start_change(&oldest);
+            }
+            let others: Vec<String> = reached[1..].to_vec();
+            self.merge_into(&oldest, &others);
+            id = oldest;
+        }
+        self.dirty.insert(id.clone());
+        Some(&self.open[&id].case)
     }
 
-    fn drop_case(&mut self, old: &OpenCase) {
-        self.entity_of_case.remove(&old.case.id);
+    /// A change to case `id` begins: what the previous one merged has been told already.
+    fn start_change(&mut self, id: &str) {
+        if let Some(open) = self.open.get_mut(id) {
+            open.case.merged_from.clear();
+        }
+    }
+
+    /// Removes a case from the book (its saved record goes with the next batch).
+    fn drop_case(&mut self, id: &str) {
+        let Some(old) = self.open.remove(id) else {
+            return;
+        };
         for incident in &old.case.incidents {
-            self.entity_of_incident.remove(&incident.id);
+            self.case_of_incident.remove(&incident.id);
         }
-        for id in &old.omitted_ids {
-            self.entity_of_incident.remove(id);
+        for incident in &old.omitted_ids {
+            self.case_of_incident.remove(incident);
         }
+        if let Some(ids) = self.by_entity.get_mut(&old.case.entity) {
+            ids.retain(|other| other != id);
+            if ids.is_empty() {
+                self.by_entity.remove(&old.case.entity);
+            }
+        }
+        self.dirty.insert(id.to_string());
     }
 
     /// An operator closed the case (or it was purged): its entity's next incident starts a new one.
     /// Returns whether the id named an open case.
     pub fn forget(&mut self, case_id: &str) -> bool {
-        let Some(entity) = self.entity_of_case.get(case_id).cloned() else {
-            return false;
-        };
-        if let Some(old) = self.open.remove(&entity) {
-            self.drop_case(&old);
-        }
-        self.dirty.insert(entity);
-        true
+        let known = self.open.contains_key(case_id);
+        self.drop_case(case_id);
+        known
     }
 
     /// The ids of the cases incidents can still join.
     pub fn open_cases(&self) -> Vec<String> {
-        self.open
-            .values()
-            .map(|open| open.case.id.clone())
-            .collect()
+        self.open.keys().cloned().collect()
     }
 
     /// Cases tracked (for status and memory accounting).
@@ -532,7 +652,7 @@ impl CaseBook {
     fn sweep(&mut self) {
         self.since_sweep = 0;
         let window = crate::correlate::signed(self.window);
-        let expired: Vec<Entity> = self
+        let expired: Vec<String> = self
             .open
             .iter()
             .filter(|(_, open)| {
@@ -540,25 +660,22 @@ impl CaseBook {
                     .get(open.clock.as_str())
                     .is_some_and(|now| open.case.last_seen + window < *now)
             })
-            .map(|(entity, _)| entity.clone())
+            .map(|(id, _)| id.clone())
             .collect();
-        for entity in expired {
-            if let Some(old) = self.open.remove(&entity) {
-                self.drop_case(&old);
-            }
-            self.dirty.insert(entity);
+        for id in expired {
+            self.drop_case(&id);
         }
     }
 
     /// The saved-state changes since the last call (keys start with `c`), to write with the batch.
     pub fn take_state_changes(&mut self) -> StateDelta {
         let mut out: StateDelta = self.stale_keys.drain(..).map(|k| (k, None)).collect();
-        for entity in self.dirty.drain() {
+        for id in self.dirty.drain() {
             let value = self
                 .open
-                .get(&entity)
+                .get(&id)
                 .map(|open| serde_json::to_vec(open).expect("case state serializes"));
-            out.push((state_key(&entity), value));
+            out.push((state_key(&id), value));
         }
         out
     }
@@ -570,28 +687,34 @@ impl CaseBook {
         saved: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> (usize, usize) {
         let (mut restored, mut unreadable) = (0, 0);
+        let mut cases: Vec<OpenCase> = Vec::new();
         for (key, value) in saved {
             match serde_json::from_slice::<OpenCase>(&value) {
-                Ok(open) if state_key(&open.case.entity) == key => {
-                    let entity = open.case.entity.clone();
-                    self.tick(&open.clock.clone(), open.case.last_seen);
-                    for incident in &open.case.incidents {
-                        self.entity_of_incident
-                            .insert(incident.id.clone(), entity.clone());
-                    }
-                    for id in &open.omitted_ids {
-                        self.entity_of_incident.insert(id.clone(), entity.clone());
-                    }
-                    self.entity_of_case
-                        .insert(open.case.id.clone(), entity.clone());
-                    self.open.insert(entity, open);
-                    restored += 1;
-                }
+                Ok(open) if state_key(&open.case.id) == key => cases.push(open),
                 _ => {
                     unreadable += 1;
                     self.stale_keys.push(key);
                 }
             }
+        }
+        // Oldest first, as they were opened, so each entity's list keeps its order.
+        cases.sort_by(|a, b| (a.case.first_seen, &a.case.id).cmp(&(b.case.first_seen, &b.case.id)));
+        for open in cases {
+            let id = open.case.id.clone();
+            self.tick(&open.clock.clone(), open.case.last_seen);
+            for incident in &open.case.incidents {
+                self.case_of_incident
+                    .insert(incident.id.clone(), id.clone());
+            }
+            for incident in &open.omitted_ids {
+                self.case_of_incident.insert(incident.clone(), id.clone());
+            }
+            self.by_entity
+                .entry(open.case.entity.clone())
+                .or_default()
+                .push(id.clone());
+            self.open.insert(id, open);
+            restored += 1;
         }
         (restored, unreadable)
     }

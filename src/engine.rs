@@ -23,6 +23,55 @@ pub trait Sink {
     fn case(&mut self, case: &Case);
 }
 
+/// The latest state of each case a run of changes touched, in the order first touched. A case
+/// that absorbed others keeps every `merged_from` it reported (a later change clears the book's),
+/// and an absorbed case leaves the list.
+#[derive(Debug, Default)]
+pub struct CaseStates {
+    cases: Vec<Case>,
+    slot: std::collections::HashMap<String, usize>,
+}
+
+impl CaseStates {
+    pub fn record(&mut self, case: &Case) {
+        let mut merged: Vec<String> = Vec::new();
+        match self.slot.get(&case.id) {
+            Some(&at) => {
+                merged = std::mem::take(&mut self.cases[at].merged_from);
+                self.cases[at] = case.clone();
+            }
+            None => {
+                self.slot.insert(case.id.clone(), self.cases.len());
+                self.cases.push(case.clone());
+            }
+        }
+        let at = self.slot[&case.id];
+        for id in merged {
+            if !self.cases[at].merged_from.contains(&id) {
+                self.cases[at].merged_from.push(id);
+            }
+        }
+        if !case.merged_from.is_empty() {
+            let gone: std::collections::HashSet<&String> = case.merged_from.iter().collect();
+            self.cases.retain(|c| !gone.contains(&c.id));
+            self.slot = self
+                .cases
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i))
+                .collect();
+        }
+    }
+
+    pub fn cases(&self) -> &[Case] {
+        &self.cases
+    }
+
+    pub fn into_cases(self) -> Vec<Case> {
+        self.cases
+    }
+}
+
 /// Incident changes and case states in the order they came (tests and tools).
 #[derive(Debug, Default)]
 pub struct Recorded {

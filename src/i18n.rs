@@ -44,6 +44,7 @@ catalogue! {
     ActionFalsePositive => "đánh dấu cảnh báo nhầm", "false positive";
     ActionReopen => "mở lại", "reopen";
     ActionAssign => "giao xử lý", "assign";
+    ActionMerge => "gộp vụ việc", "merge";
     Transitioned => "Sự cố {id}: {status} bởi {by} (phiên bản {revision})",
         "incident {id}: {status} by {by} (revision {revision})";
     CaseTransitioned => "Vụ việc {id}: {status} bởi {by} (phiên bản {revision}); {n} sự cố thay đổi theo",
@@ -149,8 +150,8 @@ catalogue! {
         "socwatch {version} running since {since} ({age}).";
     StatusRulesLine => "Quy tắc: {loaded} đang dùng, {idle} không có nguồn nhật ký phù hợp.",
         "Rules: {loaded} in use, {idle} with no matching log source.";
-    StatusStoreLine => "Kho dữ liệu: {path} ({size}), {open} sự cố đang mở.",
-        "Store: {path} ({size}), {open} open incidents.";
+    StatusStoreLine => "Kho dữ liệu: {path} ({size}), {open} sự cố và {cases} vụ việc đang mở.",
+        "Store: {path} ({size}), {open} open incidents in {cases} open cases.";
     StatusDropsLine => "Syslog bị bỏ (hàng đợi đầy): {dropped}; dòng không phân tích được: {undecoded}.",
         "Syslog dropped (queue full): {dropped}; lines no decoder understood: {undecoded}.";
     StatusNoLineYet => "chưa có dòng nào", "no line yet";
@@ -342,6 +343,7 @@ pub fn action_word(name: &str, lang: Lang) -> String {
         "false_positive" => Msg::ActionFalsePositive,
         "reopen" => Msg::ActionReopen,
         "assign" => Msg::ActionAssign,
+        "merge" => Msg::ActionMerge,
         other => return other.to_string(),
     };
     msg.template(lang).to_string()

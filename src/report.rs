@@ -241,15 +241,20 @@ pub fn incident_detail(incident: &Incident, lang: Lang) -> String {
             format!("  (and {more} more lines)\n")
         });
     }
-    out.push_str(if vi {
-        "\nLịch sử:\n"
-    } else {
-        "\nHistory:\n"
+    out.push_str(&history_lines(&incident.history, lang));
+    out
+}
+
+/// The "History:" block of `incidents show` and `cases show`: when, action, who and the note.
+fn history_lines(history: &[crate::model::HistoryEntry], lang: Lang) -> String {
+    let mut out = String::from(match lang {
+        Lang::Vi => "\nLịch sử:\n",
+        Lang::En => "\nHistory:\n",
     });
-    if incident.history.is_empty() {
+    if history.is_empty() {
         out.push_str("  -\n");
     }
-    for entry in &incident.history {
+    for entry in history {
         out.push_str(&format!(
             "  {}  {}  {}",
             human_time(entry.ts),
@@ -401,7 +406,8 @@ pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp
             StatusStoreLine,
             path = status.store_path,
             size = human_bytes(status.store_bytes),
-            open = status.incidents_open
+            open = status.incidents_open,
+            cases = status.cases_open
         ),
     ];
     if status.syslog_dropped > 0 || status.parse_errors > 0 {
@@ -760,26 +766,7 @@ pub fn case_detail(case: &Case, lang: Lang) -> String {
             format!("  (and {more} more incidents)\n")
         });
     }
-    out.push_str(if vi {
-        "\nLịch sử:\n"
-    } else {
-        "\nHistory:\n"
-    });
-    if case.history.is_empty() {
-        out.push_str("  -\n");
-    }
-    for entry in &case.history {
-        out.push_str(&format!(
-            "  {}  {}  {}",
-            human_time(entry.ts),
-            cell(&crate::i18n::action_word(&entry.action, lang), 40),
-            cell(&entry.by, 60)
-        ));
-        if !entry.note.is_empty() {
-            out.push_str(&format!(": {}", cell(&entry.note, 400)));
-        }
-        out.push('\n');
-    }
+    out.push_str(&history_lines(&case.history, lang));
     out
 }
 

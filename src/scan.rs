@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::cases::Case;
 use crate::correlate::{Change, Limits, Stats};
 use crate::decode::{detect_format, prepare_line};
-use crate::engine::{Engine, LineStats, Sink, Source, SourceSpec};
+use crate::engine::{CaseStates, Engine, LineStats, Sink, Source, SourceSpec};
 use crate::model::{Format, Incident, Logsource};
 use crate::rules::RuleSet;
 use crate::sources::lines::read_capped_line;
@@ -165,8 +165,7 @@ fn open(input: &Input) -> io::Result<(Box<dyn BufRead>, Option<Timestamp>)> {
 struct Collect {
     incidents: Vec<Incident>,
     slot_of: HashMap<String, usize>,
-    cases: Vec<Case>,
-    case_slot: HashMap<String, usize>,
+    cases: CaseStates,
 }
 
 impl Sink for Collect {
@@ -186,13 +185,7 @@ impl Sink for Collect {
     }
 
     fn case(&mut self, case: &Case) {
-        match self.case_slot.get(&case.id) {
-            Some(&slot) => self.cases[slot] = case.clone(),
-            None => {
-                self.case_slot.insert(case.id.clone(), self.cases.len());
-                self.cases.push(case.clone());
-            }
-        }
+        self.cases.record(case);
     }
 }
 
@@ -279,12 +272,24 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     report.matches = report.inputs.iter().map(|i| i.counts.matches).sum();
     report.correlation = engine.correlation_stats();
     report.incidents = sink.incidents;
+    report.cases = sink.cases.into_cases();
+    // An incident names the case it ended in (cases bridged by a later incident became one).
+    let case_of: HashMap<&str, &str> = report
+        .cases
+        .iter()
+        .flat_map(|c| c.incidents.iter().map(|i| (i.id.as_str(), c.id.as_str())))
+        .collect();
+    for incident in &mut report.incidents {
+        if let Some(case) = case_of.get(incident.id.as_str()) {
+            incident.case_id = case.to_string();
+        }
+    }
     report
         .incidents
         .sort_by_key(|i| (i.first_seen, i.id.clone()));
-    report.cases = sink.cases;
     for case in &mut report.cases {
         case.revision = 1;
+        case.merged_from.clear();
     }
     report.cases.sort_by_key(|c| (c.first_seen, c.id.clone()));
     report

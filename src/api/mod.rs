@@ -131,6 +131,9 @@ pub struct DaemonStatus {
     pub store_path: String,
     pub store_bytes: u64,
     pub incidents_open: usize,
+    /// Cases open (not acknowledged, resolved or false positive).
+    #[serde(default)]
+    pub cases_open: usize,
     pub outbox: Vec<crate::store::DestinationStatus>,
     pub syslog_dropped: u64,
     pub parse_errors: u64,
@@ -565,11 +568,9 @@ async fn rules(State(state): State<ApiState>) -> Json<Vec<RuleInfo>> {
     Json(state.rule_infos())
 }
 
-async fn list(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Vec<Incident>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+/// The filters of a list request's query string (incidents and cases read the same ones).
+fn parse_filters(raw: Option<&str>) -> Result<Filters, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|err| ApiError::bad_request(format!("bad query string: {err}")))?;
     let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ApiError::bad_request)?;
@@ -578,6 +579,14 @@ async fn list(
             "limit must be at most {MAX_LIMIT}"
         )));
     }
+    Ok(filters)
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<Incident>>, ApiError> {
+    let filters = parse_filters(raw.as_deref())?;
     let query = filters
         .to_query(Timestamp::now(), Some(DEFAULT_LIMIT))
         .map_err(ApiError::bad_request)?;
@@ -713,16 +722,7 @@ async fn act(
             "unknown action '{action}' (expected ack, resolve, false-positive or reopen)"
         ))
     })?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {BODY_LIMIT} bytes"),
-            )
-        } else {
-            ApiError::bad_request(format!("cannot read the body: {}", rejection.body_text()))
-        }
-    })?;
+    let body = read_body(body)?;
     let ActionBody { by, note, to } = parse_action_body(&headers, &body)?;
     if to.is_some() {
         return Err(ApiError::bad_request(
@@ -753,15 +753,7 @@ async fn list_cases(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<crate::cases::Case>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|err| ApiError::bad_request(format!("bad query string: {err}")))?;
-    let filters = Filters::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(ApiError::bad_request)?;
-    if filters.limit.is_some_and(|l| l > MAX_LIMIT) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be at most {MAX_LIMIT}"
-        )));
-    }
+    let filters = parse_filters(raw.as_deref())?;
     let query = filters
         .to_case_query(Timestamp::now(), Some(DEFAULT_LIMIT))
         .map_err(ApiError::bad_request)?;
@@ -826,12 +818,13 @@ async fn rule_stats(
 
 async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, ApiError> {
     let known = state.0.destinations.clone();
-    let (outbox, store_bytes, incidents_open) = state
+    let (outbox, store_bytes, incidents_open, cases_open) = state
         .blocking(move |store| {
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
             let report = store.outbox_report(&known, Timestamp::now())?;
             let open = store.count_status(crate::model::Status::Open)?;
-            Ok((report.destinations, store.size_on_disk()?, open))
+            let cases = store.count_cases(crate::model::Status::Open)?;
+            Ok((report.destinations, store.size_on_disk()?, open, cases))
         })
         .await?;
     let (rules_loaded, rules_idle) = match &state.0.live_rules {
@@ -853,6 +846,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, Api
         store_path: state.0.store.path().display().to_string(),
         store_bytes,
         incidents_open,
+        cases_open,
         outbox,
         syslog_dropped: metrics
             .syslog_dropped

@@ -353,3 +353,71 @@ fn tactics_are_the_tags_that_are_not_techniques() {
         ["credential_access", "impact"]
     );
 }
+
+/// The partition of `incidents` into cases after opening them in `order` (indexes).
+fn partition(incidents: &[Incident], order: &[usize]) -> Vec<Vec<String>> {
+    let mut book = CaseBook::new(DEFAULT_WINDOW);
+    let mut states = crate::engine::CaseStates::default();
+    for &at in order {
+        let mut incident = incidents[at].clone();
+        let entity = Entity::of(&incident, |_| None);
+        states.record(book.opened(&mut incident, entity, false, "x"));
+    }
+    let mut groups: Vec<Vec<String>> = states
+        .cases()
+        .iter()
+        .map(|c| {
+            let mut rules: Vec<String> = c.incidents.iter().map(|i| i.rule_id.clone()).collect();
+            rules.sort();
+            rules
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+#[test]
+fn an_incident_that_bridges_two_cases_makes_them_one_in_any_order() {
+    // a at 0, c a day and ten minutes later (outside a's window), b at 12 minutes: within both.
+    let incidents = [
+        incident("a", "203.0.113.7", 0, Severity::Low, &[]),
+        incident("c", "203.0.113.7", 24 * 60 + 10, Severity::Low, &[]),
+        incident("b", "203.0.113.7", 12, Severity::Low, &[]),
+        incident("far", "203.0.113.7", 10 * 24 * 60, Severity::Low, &[]),
+    ];
+    let time_order = partition(&incidents, &[0, 2, 1, 3]);
+    assert_eq!(time_order, [vec!["a", "b", "c"], vec!["far"]]);
+    for order in [[0, 1, 2, 3], [1, 0, 2, 3], [3, 1, 2, 0], [2, 3, 1, 0]] {
+        assert_eq!(partition(&incidents, &order), time_order, "order {order:?}");
+    }
+}
+
+#[test]
+fn a_case_that_grows_into_another_absorbs_it() {
+    let mut book = CaseBook::new(Duration::from_secs(3600));
+    let mut a = incident("a", "203.0.113.7", 0, Severity::Low, &[]);
+    let mut c = incident("c", "203.0.113.7", 150, Severity::High, &[]);
+    let first = open(&mut book, &mut a, false);
+    let second = open(&mut book, &mut c, false);
+    assert_ne!(first.id, second.id);
+    // a's attack goes on until minute 100: within an hour of c's.
+    let merged = book
+        .updated(&a.id, 40, at(100), "auth.log")
+        .unwrap()
+        .clone();
+    assert_eq!(merged.id, first.id, "the older case absorbs the newer");
+    assert_eq!(merged.merged_from, std::slice::from_ref(&second.id));
+    assert_eq!(merged.incidents.len(), 2);
+    assert_eq!(merged.severity, Severity::High);
+    assert_eq!(book.tracked(), 1);
+    assert!(
+        book.updated(&c.id, 2, at(151), "auth.log")
+            .is_some_and(|case| case.id == first.id && case.merged_from.is_empty())
+    );
+    let delta = book.take_state_changes();
+    assert!(
+        delta
+            .iter()
+            .any(|(key, value)| key.ends_with(second.id.as_bytes()) && value.is_none())
+    );
+}

@@ -253,6 +253,7 @@ pub async fn run(
             },
             limit: *settings.max_per_hour.get_ref(),
             window: settings.flood_window(),
+            case_hold: settings.case_hold(),
         };
         outputs.spawn(email::deliver::run(
             sender,

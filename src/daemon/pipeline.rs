@@ -16,7 +16,7 @@ use super::systemd::Progress;
 use crate::cases::Case;
 use crate::config::{Config, FileSource, JournaldSource};
 use crate::correlate::{Change, Limits};
-use crate::engine::{Engine, Sink, Source, SourceSpec};
+use crate::engine::{CaseStates, Engine, Sink, Source, SourceSpec};
 use crate::metrics::Metrics;
 use crate::model::{Format, Logsource, Status};
 use crate::rules::RuleSet;
@@ -75,8 +75,7 @@ pub struct Pipeline {
 #[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
-    cases: Vec<Case>,
-    case_slot: HashMap<String, usize>,
+    cases: CaseStates,
     opened: u64,
     updated: u64,
 }
@@ -91,13 +90,7 @@ impl Sink for Batch {
     }
 
     fn case(&mut self, case: &Case) {
-        match self.case_slot.get(&case.id) {
-            Some(&slot) => self.cases[slot] = case.clone(),
-            None => {
-                self.case_slot.insert(case.id.clone(), self.cases.len());
-                self.cases.push(case.clone());
-            }
-        }
+        self.cases.record(case);
     }
 }
 
@@ -272,7 +265,7 @@ impl Pipeline {
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
             self.store
-                .apply_batch(&batch.changes, &batch.cases, &positions, &state)?;
+                .apply_batch(&batch.changes, batch.cases.cases(), &positions, &state)?;
             self.store.flush()?;
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {

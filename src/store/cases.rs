@@ -137,13 +137,45 @@ pub(super) fn remove_case_tx(t: &[TransactionalTree], case: &Case) -> TxResult<(
 
 /// Folds the case states a batch produced into the stored cases (inside the batch's transaction).
 /// Returns (before, after) per case that changed.
+/// A case that absorbed others (`merged_from`) takes their history and deletes them, and the
+/// incidents it lists that still name another case are moved to it (those in `written` were
+/// already, with the batch's incident changes).
 pub(super) fn apply_cases_tx(
     t: &[TransactionalTree],
     cases: &[Case],
+    written: &std::collections::HashSet<&str>,
     now: Timestamp,
 ) -> TxResult<Vec<(Option<Case>, Case)>> {
     let mut touched: Vec<(Option<Case>, Case)> = Vec::new();
     let mut slot_of: HashMap<&str, usize> = HashMap::new();
+    let mut absorbed_history: HashMap<&str, Vec<HistoryEntry>> = HashMap::new();
+    for core in cases {
+        for gone in &core.merged_from {
+            if let Some(old) = load_case_tx(&t[T_CASES], gone)? {
+                remove_case_tx(t, &old)?;
+                let history = absorbed_history.entry(core.id.as_str()).or_default();
+                history.extend(old.history);
+                history.push(HistoryEntry {
+                    ts: now,
+                    action: "merge".to_string(),
+                    by: "socwatch".to_string(),
+                    note: format!("case {gone}"),
+                });
+            }
+        }
+        for listed in &core.incidents {
+            if written.contains(listed.id.as_str()) {
+                continue;
+            }
+            if let Some(incident) = load_tx(&t[T_INCIDENTS], &listed.id)?
+                && incident.case_id != core.id
+            {
+                let mut moved = incident.clone();
+                moved.case_id = core.id.clone();
+                write_tx(t, Some(&incident), &moved)?;
+            }
+        }
+    }
     for core in cases {
         match slot_of.get(core.id.as_str()) {
             Some(&slot) => {
@@ -162,6 +194,11 @@ pub(super) fn apply_cases_tx(
                 slot_of.insert(&core.id, touched.len());
                 touched.push((stored, after));
             }
+        }
+    }
+    for (_, after) in &mut touched {
+        if let Some(history) = absorbed_history.remove(after.id.as_str()) {
+            after.history.extend(history);
         }
     }
     touched.retain(|(before, after)| before.as_ref() != Some(after));
@@ -272,6 +309,17 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Cases in `status`, from the time index's summaries (no case is read).
+    pub fn count_cases(&self, status: Status) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for value in self.trees[T_CASE_TIME].iter().values() {
+            if Summary::decode(&value?).is_some_and(|s| s.status == status) {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Cases stored (walks the tree: for tests and status).

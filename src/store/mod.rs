@@ -342,6 +342,14 @@ fn remove_tx(t: &[TransactionalTree], incident: &Incident) -> TxResult<()> {
     Ok(())
 }
 
+/// One more alert queued for `destination` in a transaction's tally.
+fn count_queued(queued: &mut Vec<(String, u64)>, destination: &str) {
+    match queued.iter_mut().find(|(name, _)| *name == destination) {
+        Some((_, n)) => *n += 1,
+        None => queued.push((destination.to_string(), 1)),
+    }
+}
+
 fn open_error(path: &Path, err: sled::Error) -> StoreError {
     // sled reports a held lock as a plain io::Error; its text is the only way to tell.
     if let sled::Error::Io(io) = &err
@@ -490,13 +498,7 @@ impl Store {
                     &destination.name,
                     &entry,
                 )?;
-                match queued
-                    .iter_mut()
-                    .find(|(name, _)| *name == destination.name)
-                {
-                    Some((_, n)) => *n += 1,
-                    None => queued.push((destination.name.clone(), 1)),
-                }
+                count_queued(&mut queued, &destination.name);
             }
         }
         Ok(queued)
@@ -539,13 +541,7 @@ impl Store {
                     &destination.name,
                     &entry,
                 )?;
-                match queued
-                    .iter_mut()
-                    .find(|(name, _)| *name == destination.name)
-                {
-                    Some((_, n)) => *n += 1,
-                    None => queued.push((destination.name.clone(), 1)),
-                }
+                count_queued(&mut queued, &destination.name);
             }
         }
         Ok(queued)
@@ -635,13 +631,25 @@ impl Store {
                         (Change::Updated { .. }, None) => {}
                     }
                 }
+                // An incident names the case it ended in: cases a later incident bridged became one.
+                let case_of: HashMap<&str, &str> = cases
+                    .iter()
+                    .flat_map(|c| c.incidents.iter().map(|i| (i.id.as_str(), c.id.as_str())))
+                    .collect();
+                for (_, after) in &mut touched {
+                    if let Some(case) = case_of.get(after.id.as_str()) {
+                        after.case_id = case.to_string();
+                    }
+                }
                 for (before, after) in &touched {
                     if before.as_ref() != Some(after) {
                         write_tx(t, before.as_ref(), after)?;
                     }
                 }
                 let mut queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
-                let touched_cases = cases::apply_cases_tx(t, cases, now)?;
+                let written: std::collections::HashSet<&str> =
+                    touched.iter().map(|(_, i)| i.id.as_str()).collect();
+                let touched_cases = cases::apply_cases_tx(t, cases, &written, now)?;
                 queued.extend(Self::enqueue_case_alerts_tx(
                     t,
                     &policy,

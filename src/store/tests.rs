@@ -784,3 +784,48 @@ fn retention_keeps_a_case_while_any_of_its_incidents_is_kept() {
     );
     assert!(store.take_closed().contains(&case.id));
 }
+
+#[test]
+fn a_merged_case_takes_the_others_incidents_and_history_and_the_other_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), policy(100)).unwrap();
+    let first = ts("2026-11-22T03:00:00Z");
+    let at = |minutes: i64| first + SignedDuration::from_mins(minutes);
+    let mut book = crate::cases::CaseBook::new(std::time::Duration::from_secs(3600));
+    let mut a = incident("a", "203.0.113.7", first, Severity::Low, 3);
+    let mut c = incident("c", "203.0.113.7", at(150), Severity::Low, 3);
+    let (ca, one) = opened_in_case(&mut book, &mut a, false);
+    let (cc, two) = opened_in_case(&mut book, &mut c, false);
+    store
+        .apply_batch(&[ca, cc], &[one.clone(), two.clone()], &[], &[])
+        .unwrap();
+    store
+        .case_transition(&two.id, Action::Ack, "lan", "xem", at(151))
+        .unwrap();
+    let merged = book
+        .updated(&a.id, 40, at(100), "auth.log")
+        .unwrap()
+        .clone();
+    store
+        .apply_batch(&[updated(&a, 40, at(100))], &[merged], &[], &[])
+        .unwrap();
+    assert!(
+        store.case(&two.id).unwrap().is_none(),
+        "the absorbed case is gone"
+    );
+    let kept = store.case(&one.id).unwrap().unwrap();
+    assert_eq!(kept.incidents.len(), 2);
+    assert!(
+        kept.history
+            .iter()
+            .any(|h| h.action == "ack" && h.by == "lan")
+    );
+    assert!(
+        kept.history
+            .iter()
+            .any(|h| h.action == "merge" && h.note.contains(&two.id))
+    );
+    assert_eq!(store.get(&c.id).unwrap().unwrap().case_id, one.id);
+    assert_eq!(store.case_incidents(&one.id).unwrap().len(), 2);
+    assert!(store.check_indexes().unwrap().is_empty());
+}

@@ -1,4 +1,5 @@
-//! The oracle of issue 10: the daemon's incidents equal `socwatch scan` over the same lines.
+//! The oracle of issue 10: the daemon's incidents equal `socwatch scan` over the same lines, and
+//! so do their cases (issue 12): which incidents share a case.
 //!
 //! Each case is random streams of lines for 2-3 tailed files and one TCP syslog sender, over a rule
 //! set holding every kind of rule (count 1 with suppression, count N within a window, `distinct`,
@@ -662,7 +663,7 @@ impl<'a> Run<'a> {
         assert!(out.status.success(), "scan failed: {}", stderr(&out));
         let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|err| panic!("scan --json is not JSON ({err}): {}", stdout(&out)));
-        sorted(found.iter().map(Key::of).collect())
+        keys(&found)
     }
 
     fn daemon_incidents(&mut self) -> Vec<Key> {
@@ -671,12 +672,11 @@ impl<'a> Run<'a> {
             ..Filters::default()
         };
         let found = self.daemon().client().list(&all).expect("list incidents");
-        sorted(
-            found
-                .iter()
-                .map(|i| Key::of(&serde_json::to_value(i).unwrap()))
-                .collect(),
-        )
+        let found: Vec<serde_json::Value> = found
+            .iter()
+            .map(|i| serde_json::to_value(i).unwrap())
+            .collect();
+        keys(&found)
     }
 
     fn describe_lines(&self) -> String {
@@ -716,6 +716,39 @@ struct Key {
     first_seen: String,
     last_seen: String,
     status: String,
+    /// The case it belongs to, named by its first member (ids differ between the daemon and
+    /// `scan` when lines arrive in another order; the grouping must not).
+    case: String,
+}
+
+/// The keys of `incidents`, each naming its case by the smallest key among the case's incidents.
+fn keys(incidents: &[serde_json::Value]) -> Vec<Key> {
+    let base: Vec<(Key, String)> = incidents
+        .iter()
+        .map(|i| {
+            (
+                Key::of(i),
+                i["case_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let mut label: BTreeMap<String, String> = BTreeMap::new();
+    for (key, case) in &base {
+        let name = format!("{} {} {}", key.rule, key.group, key.first_seen);
+        let entry = label.entry(case.clone()).or_insert_with(|| name.clone());
+        if name < *entry {
+            *entry = name;
+        }
+    }
+    sorted(
+        base.into_iter()
+            .map(|(mut key, case)| {
+                assert!(!case.is_empty(), "every incident names its case: {key}");
+                key.case = label[&case].clone();
+                key
+            })
+            .collect(),
+    )
 }
 
 impl Key {
@@ -728,6 +761,7 @@ impl Key {
             first_seen: text("first_seen"),
             last_seen: text("last_seen"),
             status: text("status"),
+            case: String::new(),
         }
     }
 
@@ -748,8 +782,14 @@ impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} count={} {} .. {} {}",
-            self.rule, self.group, self.count, self.first_seen, self.last_seen, self.status
+            "{} {} count={} {} .. {} {} case=[{}]",
+            self.rule,
+            self.group,
+            self.count,
+            self.first_seen,
+            self.last_seen,
+            self.status,
+            self.case
         )
     }
 }

@@ -40,11 +40,14 @@ fn status_tells_what_the_daemon_is_doing_and_when_it_is_not_running() {
     assert!(listener.get("last_line").is_none(), "{json}");
     assert_eq!(json["rules_loaded"], 1);
     assert_eq!(json["incidents_open"], 1);
+    assert_eq!(json["cases_open"], 1, "the one incident is one case");
     assert!(json["store_bytes"].as_u64().unwrap() > 0);
 
     let en = stdout(&status(&site, &["--lang", "en", "status"]));
     assert!(
-        en.contains("running since") && en.contains("no line yet"),
+        en.contains("running since")
+            && en.contains("no line yet")
+            && en.contains("1 open incidents in 1 open cases"),
         "{en}"
     );
     let vi = stdout(&status(&site, &["--lang", "vi", "status"]));

@@ -1,6 +1,11 @@
 //! The email sender: drains the `email` outbox in order through the flood gate. An alert the gate
 //! admits is mailed on its own; one it folds leaves the outbox in the same transaction that saves
 //! the gate holding it, and goes out in the next digest. The gate's state survives restarts.
+//!
+//! Alerts are per case: the oldest one waits `case_hold` after it was queued, then every alert
+//! of that case queued by then goes out as one message showing the case as the store has it now.
+//! So the incidents one attack opens within moments of each other make one email, and the flood
+//! gate counts cases.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +13,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
-use super::{Admission, FloodGate, Mailer, RenderContext, render_alert, render_digest};
+use super::{
+    Admission, FloodGate, Mailer, RenderContext, render_alert, render_case, render_digest,
+};
 use crate::alerting::EMAIL;
 use crate::metrics::Metrics;
 use crate::outputs::national::IDLE_POLL;
@@ -45,20 +52,18 @@ async fn save_gate(store: &Arc<Store>, gate: &FloodGate) {
     }
 }
 
-/// The gate took `queued` (sent it, or folded it into the next digest): the entry leaves the
+/// Alerts of one case looked for behind the oldest: more than a burst of one attack ever queues.
+const CASE_SCAN: usize = 1024;
+
+/// The gate took `queued` (sent them, or folded them into the next digest): the entries leave the
 /// outbox and the gate's new state is saved, both in one transaction, so a crash cannot keep one
 /// without the other.
-async fn take(store: &Arc<Store>, gate: &FloodGate, queued: &Queued, now: Timestamp) {
+async fn take(store: &Arc<Store>, gate: &FloodGate, queued: &[Queued], now: Timestamp) {
     let bytes = serde_json::to_vec(gate).expect("gate serializes");
-    let queued = queued.clone();
+    let queued = queued.to_vec();
     let taken = off_thread(store, move |store| {
         store
-            .outbox_delivered_with_state(
-                EMAIL,
-                std::slice::from_ref(&queued),
-                now,
-                Some((GATE_KEY, &bytes)),
-            )
+            .outbox_delivered_with_state(EMAIL, &queued, now, Some((GATE_KEY, &bytes)))
             .and_then(|()| store.flush())
     })
     .await;
@@ -72,6 +77,8 @@ pub struct EmailSender {
     pub context: RenderContext,
     pub limit: usize,
     pub window: Duration,
+    /// How long a case's alert waits for the rest of the attack (`email.case_hold`).
+    pub case_hold: Duration,
 }
 
 /// What one step of the loop did.
@@ -133,10 +140,19 @@ async fn step(
     if gate.digest_due(now)
         && let Some(digest) = gate.pending_digest()
     {
+        // The gate folds cases (and, from before cases, incidents): a case is listed by its most
+        // severe incident.
         let ids = digest.incident_ids.clone();
         let incidents: Vec<_> = off_thread(store, move |store| {
             ids.iter()
-                .filter_map(|id| store.get(id).ok().flatten())
+                .filter_map(|id| match store.get(id).ok().flatten() {
+                    Some(incident) => Some(incident),
+                    None => {
+                        let case = store.case(id).ok().flatten()?;
+                        let top = case.incidents.iter().max_by_key(|i| i.severity)?;
+                        store.get(&top.id).ok().flatten()
+                    }
+                })
                 .collect()
         })
         .await;
@@ -186,10 +202,13 @@ async fn step(
             .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO));
         return Step::Idle(until_digest.map_or(IDLE_POLL, |d| d.min(IDLE_POLL)));
     };
+    if queued.entry.case.is_some() {
+        return step_case(sender, store, gate, delivered, queued, now).await;
+    }
     let incident = &queued.entry.incident;
     match gate.admit(&incident.id, now) {
         Admission::Fold => {
-            take(store, gate, &queued, now).await;
+            take(store, gate, std::slice::from_ref(&queued), now).await;
             Step::Sent
         }
         Admission::Send => {
@@ -200,7 +219,7 @@ async fn step(
                 Ok(()) => {
                     let sent_at = Timestamp::now();
                     gate.record_sent(sent_at);
-                    take(store, gate, &queued, sent_at).await;
+                    take(store, gate, std::slice::from_ref(&queued), sent_at).await;
                     Metrics::inc(delivered, 1);
                     Step::Sent
                 }
@@ -217,6 +236,98 @@ async fn step(
                     .await;
                     if let Err(err) = moved {
                         tracing::error!(error = %err, "cannot move the alert to the dead letters");
+                    }
+                    Step::Failed {
+                        error: err.message,
+                        retriable: false,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The oldest alert is a case's: after its hold, one message for every alert of that case queued
+/// so far.
+async fn step_case(
+    sender: &EmailSender,
+    store: &Arc<Store>,
+    gate: &mut FloodGate,
+    delivered: &std::sync::atomic::AtomicU64,
+    oldest: Queued,
+    now: Timestamp,
+) -> Step {
+    let Some(case) = oldest.entry.case.as_deref() else {
+        return Step::Idle(IDLE_POLL);
+    };
+    let due = oldest.entry.enqueued
+        + jiff::SignedDuration::try_from(sender.case_hold).unwrap_or(jiff::SignedDuration::ZERO);
+    if now < due {
+        let wait = Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO);
+        return Step::Idle(wait.min(IDLE_POLL));
+    }
+    let case_id = case.id.clone();
+    let id = case_id.clone();
+    let found = off_thread(store, move |store| {
+        let queued = store.outbox_peek(EMAIL, CASE_SCAN)?;
+        let current = store.case(&id)?;
+        Ok::<_, crate::store::StoreError>((queued, current))
+    })
+    .await;
+    let (queued, current) = match found {
+        Ok(found) => found,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the email outbox");
+            return Step::Idle(IDLE_POLL);
+        }
+    };
+    let same: Vec<Queued> = queued
+        .into_iter()
+        .filter(|q| q.entry.case.as_ref().is_some_and(|c| c.id == case_id))
+        .collect();
+    let newest = same
+        .last()
+        .and_then(|q| q.entry.case.as_deref())
+        .unwrap_or(case);
+    // The store's case (its incidents' current status); the newest alert's when it is gone.
+    let case = current.unwrap_or_else(|| newest.clone());
+    let trigger = same
+        .iter()
+        .map(|q| &q.entry.incident)
+        .max_by_key(|i| i.severity)
+        .unwrap_or(&oldest.entry.incident);
+    match gate.admit(&case_id, now) {
+        Admission::Fold => {
+            take(store, gate, &same, now).await;
+            Step::Sent
+        }
+        Admission::Send => {
+            let email = render_case(&case, trigger, &sender.context);
+            // Resent after a crash with the same Message-ID, so mail clients fold it.
+            let key = format!("case.{}.{}", case.id, case.revision);
+            match sender.mailer.send_keyed(&email, &key).await {
+                Ok(()) => {
+                    let sent_at = Timestamp::now();
+                    gate.record_sent(sent_at);
+                    take(store, gate, &same, sent_at).await;
+                    Metrics::inc(delivered, 1);
+                    tracing::info!(case = %case.id, alerts = same.len(), "case email sent");
+                    Step::Sent
+                }
+                Err(err) if err.retriable => Step::Failed {
+                    error: err.message,
+                    retriable: true,
+                },
+                Err(err) => {
+                    tracing::error!(error = %err.message, case = %case.id, "the SMTP server refused the case email; kept as a dead letter (socwatch outbox retry sends it again)");
+                    let reason = err.message.clone();
+                    let moved = off_thread(store, move |store| {
+                        same.iter()
+                            .try_for_each(|q| store.outbox_dead_letter(EMAIL, q, &reason))
+                    })
+                    .await;
+                    if let Err(err) = moved {
+                        tracing::error!(error = %err, "cannot move the alerts to the dead letters");
                     }
                     Step::Failed {
                         error: err.message,

@@ -16,7 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::config::{self, EmailSecurity};
 
 pub use flood::{Admission, FloodGate, PendingDigest};
-pub use render::{RenderContext, RenderedEmail, render_alert, render_digest};
+pub use render::{RenderContext, RenderedEmail, render_alert, render_case, render_digest};
 
 /// Connecting and each SMTP command; lettre's own default is 60 s.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);

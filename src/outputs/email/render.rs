@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use crate::cases::Case;
 use crate::model::{Incident, Lang, Severity, display_zone};
 use crate::report::{human_time, severity_name};
 
@@ -139,6 +140,173 @@ pub fn render_alert(incident: &Incident, ctx: &RenderContext) -> RenderedEmail {
         h(l.footer)
     ));
 
+    RenderedEmail {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The email for one case: what the attack is (entities, tactics, how many incidents), its
+/// incidents, and the evidence of `trigger`, the incident that raised the alert. One message per
+/// case step (opened, severity raised, reopened) instead of one per incident.
+pub fn render_case(case: &Case, trigger: &Incident, ctx: &RenderContext) -> RenderedEmail {
+    let l = Labels::of(ctx.lang);
+    let vi = ctx.lang == Lang::Vi;
+    let case_title = match (ctx.lang, &case.title_vi) {
+        (Lang::Vi, Some(t)) if !t.is_empty() => t.as_str(),
+        _ => case.title.as_str(),
+    };
+    let mut line = case_title.to_string();
+    if !case.host.is_empty() {
+        line.push_str(&format!(" - {}", case.host));
+    }
+    if !case.system.is_empty() {
+        line.push_str(&format!(" ({})", case.system));
+    }
+    let subject = clean_subject(&format!(
+        "[socwatch][{}] {}",
+        subject_severity(case.severity, ctx.lang),
+        line
+    ));
+    let mut severity = severity_name(case.severity, ctx.lang).to_string();
+    if case.progressed {
+        severity.push_str(if vi {
+            " (nâng một bậc: tấn công tiến triển)"
+        } else {
+            " (raised one step: the attack progressed)"
+        });
+    }
+    let entities: Vec<String> = case
+        .entities
+        .iter()
+        .map(|(kind, values)| format!("{kind}={}", values.join(", ")))
+        .collect();
+    let rows: Vec<(&str, String)> = vec![
+        (l.severity, severity),
+        (l.title, case_title.to_string()),
+        (
+            if vi { "Đối tượng" } else { "Entities" },
+            entities.join("; "),
+        ),
+        (
+            if vi { "Chiến thuật" } else { "Tactics" },
+            or_dash(&case.tactics.join(" → ")),
+        ),
+        (l.first_seen, human_time(case.first_seen)),
+        (l.last_seen, human_time(case.last_seen)),
+        (
+            if vi { "Số sự cố" } else { "Incidents" },
+            case.incident_count().to_string(),
+        ),
+        (l.host, or_dash(&case.host)),
+        (
+            l.system,
+            match (case.level, vi) {
+                (0, _) => or_dash(&case.system),
+                (level, true) => format!("{} (cấp độ {level})", or_dash(&case.system)),
+                (level, false) => format!("{} (level {level})", or_dash(&case.system)),
+            },
+        ),
+        (l.unit, or_dash(&case.unit)),
+        (if vi { "Mã vụ việc" } else { "Case id" }, case.id.clone()),
+    ];
+    let incident_rows: Vec<[String; 5]> = case
+        .incidents
+        .iter()
+        .map(|i| {
+            let title = match (ctx.lang, &i.title_vi) {
+                (Lang::Vi, Some(t)) if !t.is_empty() => t.clone(),
+                _ => i.title.clone(),
+            };
+            [
+                severity_name(i.severity, ctx.lang).to_string(),
+                title,
+                i.rule_id.clone(),
+                i.count.to_string(),
+                human_time(i.first_seen),
+            ]
+        })
+        .collect();
+    let ack = format!("socwatch cases ack {}", case.id);
+    let incidents_label = if vi { "Các sự cố" } else { "Incidents" };
+    let evidence_label = format!("{} ({})", l.evidence, trigger.rule_id);
+
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!("{}\n\n", inert(&line));
+    for (label, value) in &rows {
+        let pad = " ".repeat(width - label.chars().count());
+        text.push_str(&format!("{label}:{pad} {}\n", inert(value)));
+    }
+    text.push_str(&format!("\n{incidents_label}:\n"));
+    for row in &incident_rows {
+        let row: Vec<String> = row.iter().map(|cell| inert(cell)).collect();
+        text.push_str(&format!("  {}\n", row.join("  ")));
+    }
+    text.push_str(&format!("\n{}:\n", inert(&evidence_label)));
+    for ev in &trigger.evidence {
+        text.push_str(&format!(
+            "  {}  {}  {}\n",
+            evidence_time(ev.ts),
+            inert(&ev.source),
+            inert(&cut(&ev.line, MAX_EVIDENCE_CHARS))
+        ));
+    }
+    text.push_str(&format!("\n{}:\n  {}\n", l.to_ack, inert(&ack)));
+    text.push_str(&format!("\n-- \n{}\n", l.footer));
+
+    let mut html = html_head(ctx.lang, &subject);
+    html.push_str(&format!(
+        "<h2 style=\"{}\">{}</h2>\n<table style=\"border-collapse:collapse\">\n",
+        severity_style(case.severity),
+        h(&line)
+    ));
+    for (label, value) in &rows {
+        html.push_str(&format!(
+            "<tr><th style=\"text-align:left;padding:2px 12px 2px 0;vertical-align:top\">{}</th><td>{}</td></tr>\n",
+            h(label),
+            h(value)
+        ));
+    }
+    html.push_str(&format!(
+        "</table>\n<h3>{}</h3>\n<table style=\"border-collapse:collapse\">\n",
+        h(incidents_label)
+    ));
+    for row in &incident_rows {
+        html.push_str("<tr>");
+        for cell in row {
+            html.push_str(&format!(
+                "<td style=\"padding:1px 8px 1px 0\">{}</td>",
+                h(cell)
+            ));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str(&format!("</table>\n<h3>{}</h3>\n", h(&evidence_label)));
+    html.push_str(
+        "<table style=\"border-collapse:collapse;font-family:monospace;font-size:12px\">\n",
+    );
+    for ev in &trigger.evidence {
+        html.push_str(&format!(
+            "<tr><td style=\"padding:1px 8px 1px 0;white-space:nowrap;vertical-align:top\">{}</td><td style=\"padding:1px 8px 1px 0;vertical-align:top\">{}</td><td style=\"word-break:break-all\">{}</td></tr>\n",
+            h(&evidence_time(ev.ts)),
+            h(&ev.source),
+            h(&cut(&ev.line, MAX_EVIDENCE_CHARS))
+        ));
+    }
+    html.push_str(&format!(
+        "</table>\n<h3>{}</h3>\n<pre style=\"background:#f4f4f4;padding:6px\">{}</pre>\n",
+        h(l.to_ack),
+        h(&ack)
+    ));
+    html.push_str(&format!(
+        "<p style=\"color:#777;font-size:11px\">{}</p>\n</body>\n</html>\n",
+        h(l.footer)
+    ));
     RenderedEmail {
         subject,
         text,
