@@ -799,6 +799,7 @@ proptest! {
             let console = ["/", "/login", "/logout", "/rules", "/sources", "/outbox", "/outbox/retry"]
                 .contains(&path)
                 || path.starts_with("/incidents/")
+                || path.starts_with("/cases/")
                 || path.starts_with("/assets/");
             let allowed: &[u16] = if console {
                 &[200, 303, 400, 401, 403, 404, 405, 413, 415, 429]
