@@ -824,6 +824,9 @@ fn over_tls_the_session_cookie_is_secure() {
             .send()
             .await;
         assert!(plain.is_err() || !plain.unwrap().status().is_success());
+        // That failed handshake cost only its own connection.
+        let again = https.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(again.status(), 200);
     });
     daemon.stop();
 }
