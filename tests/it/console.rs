@@ -611,6 +611,11 @@ async fn sign_in(base: &str, token: &str) -> reqwest::Response {
 fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
     let site = site();
     site.edit_config(|config| config.replace("lang = \"en\"", "lang = \"vi\""));
+    // A second source that never gets a line: /sources must flag it.
+    site.add_config(&format!(
+        "[[source.file]]\npaths = [\"{}\"]\nsystem = \"quiet\"\n",
+        site.path("logs/quiet.log").display()
+    ));
     site.append([attempt(1, "203.0.113.7", "")]);
     let daemon = site.start();
     daemon.wait_for(1);
@@ -729,6 +734,58 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
         assert_eq!(answer.status(), 303);
         let stored = daemon.client().get(&id).unwrap();
         assert_eq!(stored.history.last().unwrap().by, OPERATOR);
+
+        // A rule most of whose incidents were false positives is flagged noisy on /rules.
+        let page = |path: &'static str| {
+            let cookie = cookie.clone();
+            let base = base.clone();
+            async move {
+                let answer = http()
+                    .get(format!("{base}{path}"))
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200, "{path}");
+                answer.text().await.unwrap()
+            }
+        };
+        assert!(
+            page("/rules")
+                .await
+                .contains("<tr data-rule=\"test-attempt\">")
+        );
+        site.append((2..=4).map(|n| attempt(n, &format!("198.51.100.{n}"), "")));
+        daemon.wait_for(4);
+        let client = daemon.client();
+        for incident in client.list(&Default::default()).unwrap() {
+            if incident.id != id {
+                client
+                    .transition(
+                        &incident.id,
+                        socwatch::store::Action::FalsePositive,
+                        None,
+                        "",
+                    )
+                    .unwrap();
+            }
+        }
+        let rules = page("/rules").await;
+        assert!(
+            rules.contains("<tr data-rule=\"test-attempt\" class=\"noisy\">"),
+            "3 false positives of 4 incidents: {rules}"
+        );
+        // The source that never delivered a line is flagged; the one that did is not.
+        let sources = page("/sources").await;
+        let row = |name: &str| {
+            sources
+                .split("<tr data-source=\"")
+                .find(|r| r.contains(name))
+                .map(|r| r.split('>').next().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert!(row("quiet.log").contains("class=\"silent\""), "{sources}");
+        assert!(!row("app.log").contains("silent"), "{sources}");
 
         // /api keeps taking only the bearer token: a session cookie opens nothing there.
         let api = http()
