@@ -36,6 +36,9 @@ fn options() -> ScanOptions {
         now: "2026-11-21T00:00:00Z".parse().unwrap(),
         limits: Limits::default(),
         case_window: socwatch::cases::DEFAULT_WINDOW,
+        threads: 1,
+        progress: None,
+        keep_matches: false,
     }
 }
 

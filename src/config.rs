@@ -303,6 +303,15 @@ pub struct SyslogSource {
     /// that logs in UTC gets `timezone = "UTC"` on its own listener.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
+    /// `protocol = "tls"`: the server's certificate chain (PEM).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// `protocol = "tls"`: its private key (PEM), a secret file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// `protocol = "tls"`, optional: senders must present a certificate from this CA (PEM).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -311,6 +320,8 @@ pub enum Protocol {
     #[default]
     Udp,
     Tcp,
+    /// RFC 5425: syslog over TLS.
+    Tls,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -624,6 +635,20 @@ impl Config {
                     format!("bad listen address '{}'", source.listen.get_ref()),
                 );
             }
+            let tls_files = [&source.cert_file, &source.key_file, &source.client_ca_file];
+            match source.protocol {
+                Protocol::Tls if source.cert_file.is_none() || source.key_file.is_none() => {
+                    problem(
+                        source.listen.span(),
+                        "protocol = \"tls\" needs cert_file and key_file".into(),
+                    )
+                }
+                Protocol::Udp | Protocol::Tcp if tls_files.iter().any(|f| f.is_some()) => problem(
+                    source.listen.span(),
+                    "cert_file, key_file and client_ca_file are for protocol = \"tls\"".into(),
+                ),
+                _ => {}
+            }
         }
         for source in &config.source.journald {
             source.problems(&mut problem);
@@ -935,6 +960,34 @@ min_severity = "high"
                 (3, "level must be 1-5"),
                 (7, "level must be 1-5"),
                 (10, "level must be 1-5")
+            ],
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn tls_listeners_need_a_certificate_and_key_and_only_they_take_them() {
+        let good = "[[source.syslog]]\nlisten = \"127.0.0.1:6514\"\nprotocol = \"tls\"\n\
+                    cert_file = \"/etc/socwatch/syslog.pem\"\nkey_file = \"/etc/socwatch/syslog.key\"\n\
+                    client_ca_file = \"/etc/socwatch/senders-ca.pem\"\n";
+        let config = Config::parse("c.toml", good).unwrap();
+        assert_eq!(config.source.syslog[0].protocol, Protocol::Tls);
+        let bad = "[[source.syslog]]\nlisten = \"127.0.0.1:6514\"\nprotocol = \"tls\"\n\
+                   cert_file = \"/x.pem\"\n\n\
+                   [[source.syslog]]\nlisten = \"127.0.0.1:5514\"\nprotocol = \"tcp\"\nkey_file = \"/x.key\"\n";
+        let problems = Config::parse("c.toml", bad).unwrap_err();
+        let found: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, "protocol = \"tls\" needs cert_file and key_file"),
+                (
+                    7,
+                    "cert_file, key_file and client_ca_file are for protocol = \"tls\""
+                )
             ],
             "{problems:?}"
         );

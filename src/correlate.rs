@@ -350,6 +350,14 @@ impl Correlator {
         id
     }
 
+    /// The name of a clock made by `clock`.
+    pub fn clock_name(&self, id: ClockId) -> &str {
+        self.clock_names
+            .get(id.0 as usize)
+            .map(|name| name.as_ref())
+            .unwrap_or("")
+    }
+
     /// Forgets an incident an operator closed (or that the store no longer has): the next match of
     /// its group starts over (threshold and all) and opens a new incident instead of updating it.
     pub fn forget(&mut self, id: &str) {
@@ -886,6 +894,76 @@ requires: {rule: brute, within: 1h}
             }
         }
         (result, correlator)
+    }
+
+    /// A slow rule watches days: its state per group must stay bounded by the rule (the count's
+    /// timestamps, at most 256 for a distinct count, 10 evidence lines), never grow with the lines.
+    #[test]
+    fn long_windows_keep_bounded_state_per_group() {
+        let set = RuleSet::build(&[RuleSource {
+            name: "slow.yml".into(),
+            text: r#"
+id: slow-count
+title: slow count
+severity: low
+match:
+  message: 'fail user=(?P<user>\S+) ip=(?P<src_ip>\S+)'
+threshold: {count: 20, within: 3d, group_by: [src_ip]}
+suppress: 1d
+---
+id: slow-distinct
+title: slow distinct
+severity: low
+match:
+  message: 'fail user=(?P<user>\S+) ip=(?P<src_ip>\S+)'
+threshold: {distinct: user, count: 50, within: 3d, group_by: [src_ip]}
+suppress: 1d
+"#
+            .into(),
+        }])
+        .unwrap();
+        let mut correlator = Correlator::new(&set, Limits::default());
+        let mut largest = [0usize; 2];
+        // 60 days: 19 failures every 3 days and 4 minutes (never 20 in 3 days) from one address,
+        // cycling over 30 user names (never 50 distinct), with a long user name so that keeping
+        // evidence beyond its cap would show.
+        let long = "x".repeat(500);
+        let mut ts = 0i64;
+        for round in 0..20 {
+            for i in 0..19 {
+                ts = round * (3 * 86_400 + 240) + i * 600;
+                let line = format!("fail user=u{}{long} ip=203.0.113.7", (round * 19 + i) % 30);
+                let changes = feed(&set, &mut correlator, ts, &line);
+                assert!(
+                    changes.is_empty(),
+                    "no threshold is ever crossed: {changes:?}"
+                );
+            }
+            for (key, value) in correlator.take_state_changes() {
+                let rule = usize::from(key.windows(8).any(|w| w == b"distinct"));
+                largest[rule] = largest[rule].max(value.map_or(0, |v| v.len()));
+            }
+        }
+        // And 50,000 failures in the distinct rule's window, which keeps at most 256 times.
+        for i in 0..50_000 {
+            let line = format!("fail user=u{} ip=198.51.100.9", i % 30);
+            feed(&set, &mut correlator, ts + i, &line);
+        }
+        for (key, value) in correlator.take_state_changes() {
+            if key.windows(12).any(|w| w == b"198.51.100.9") {
+                let rule = usize::from(key.windows(8).any(|w| w == b"distinct"));
+                largest[rule] = largest[rule].max(value.map_or(0, |v| v.len()));
+            }
+        }
+        // 20 times and 10 evidence lines of about 560 bytes; 256 times, 30 names, 10 lines.
+        assert!(
+            largest[0] < 10 * 600 + 20 * 40 + 1_000,
+            "count rule state: {largest:?}"
+        );
+        assert!(
+            largest[1] < 10 * 600 + 256 * 40 + 30 * 560 + 1_000,
+            "distinct rule state: {largest:?}"
+        );
     }
 
     #[test]

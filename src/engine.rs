@@ -127,8 +127,6 @@ pub struct Source {
     logsource: Logsource,
     host: String,
     clock: ClockId,
-    /// The clock's name, for the case book (which saves clocks by name).
-    clock_name: String,
     last_ts: Option<Timestamp>,
     pub stats: LineStats,
 }
@@ -163,6 +161,11 @@ impl Source {
     pub fn last_time(&self) -> Option<Timestamp> {
         self.last_ts
     }
+
+    /// The clock its event times run on, for `Engine::correlate`.
+    pub fn clock(&self) -> ClockId {
+        self.clock
+    }
 }
 
 /// Rules plus correlation plus cases: lines in, changes out.
@@ -172,10 +175,129 @@ pub struct Engine {
     correlator: Correlator,
     cases: CaseBook,
     limits: Limits,
-    scratch: MatchScratch,
-    found: Vec<RuleMatch>,
+    matcher: Matcher,
     unit: String,
     max_line_bytes: usize,
+}
+
+/// One rule hit of a line, owned: everything correlation needs, and the fields for `scan --matches`.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rule: usize,
+    pub group: Vec<String>,
+    pub distinct: Option<String>,
+    pub evidence: crate::model::Evidence,
+    pub host: String,
+    pub system: Arc<str>,
+    pub level: u8,
+    /// What the rule extracted (its named groups), in order.
+    pub captured: Vec<(String, String)>,
+    /// The line's address and account (`src_ip`, `c-ip`, `user`), for the case an incident joins.
+    pub entity_fields: Vec<(&'static str, String)>,
+}
+
+/// What one line matched: its event time and its hits.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub ts: Timestamp,
+    /// The line's number in its source (1 for the first).
+    pub line_no: u64,
+    pub hits: Vec<Hit>,
+}
+
+/// Decoding and matching, the part of the engine that needs no correlation state, so several
+/// sources can be matched on several threads while one engine correlates in a defined order.
+#[derive(Debug)]
+pub struct Matcher {
+    rules: Arc<RuleSet>,
+    scratch: MatchScratch,
+    found: Vec<RuleMatch>,
+    max_line_bytes: usize,
+}
+
+impl Matcher {
+    fn new(rules: Arc<RuleSet>, _unit: &str, max_line_bytes: usize) -> Matcher {
+        Matcher {
+            rules,
+            scratch: MatchScratch::default(),
+            found: Vec::new(),
+            max_line_bytes,
+        }
+    }
+
+    /// Decodes and matches one line of `source`, counting it; `None` when no rule matched. A line
+    /// without a time takes the time of the source's previous line, else `received`.
+    pub fn match_line(
+        &mut self,
+        source: &mut Source,
+        line: &[u8],
+        full_len: usize,
+        received: Timestamp,
+    ) -> Option<Matched> {
+        let stats = &mut source.stats;
+        stats.lines += 1;
+        stats.bytes += full_len as u64 + 1;
+        if full_len > self.max_line_bytes {
+            stats.truncated += 1;
+        }
+        let prepared = prepare_line(line, self.max_line_bytes);
+        if prepared.flags.invalid_utf8 {
+            stats.invalid_utf8 += 1;
+        }
+        if prepared.flags.nul_bytes {
+            stats.nul_bytes += 1;
+        }
+        let mut event = source.decoder.decode(&prepared.text);
+        if event.parse_error {
+            stats.parse_errors += 1;
+        }
+        event.logsource.override_with(&source.logsource);
+        let ts = event.ts.or(source.last_ts).unwrap_or(received);
+        source.last_ts = Some(ts);
+        self.rules
+            .matches_into(&event, &source.meta, &mut self.scratch, &mut self.found);
+        if self.found.is_empty() {
+            return None;
+        }
+        source.stats.matches += self.found.len() as u64;
+        let host = event.get("host").unwrap_or(&source.host);
+        let hits = self
+            .found
+            .iter()
+            .map(|found| {
+                let origin = Origin {
+                    host,
+                    system: &source.meta.system,
+                    level: source.meta.level,
+                    unit: "",
+                };
+                let obs = Observation::of(&self.rules, found, &event, &source.meta, ts, origin);
+                Hit {
+                    rule: found.rule,
+                    group: obs.group,
+                    distinct: obs.distinct,
+                    evidence: obs.evidence,
+                    host: host.to_string(),
+                    system: source.meta.system.clone(),
+                    level: source.meta.level,
+                    captured: found.captured.clone(),
+                    entity_fields: ["src_ip", "c-ip", "user"]
+                        .into_iter()
+                        .filter_map(|field| {
+                            RuleSet::field_value(&event, &source.meta, &found.captured, field)
+                                .filter(|value| !value.is_empty())
+                                .map(|value| (field, value.to_string()))
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Some(Matched {
+            ts,
+            line_no: source.stats.lines,
+            hits,
+        })
+    }
 }
 
 impl Engine {
@@ -183,10 +305,9 @@ impl Engine {
         Engine {
             correlator: Correlator::new(&rules, limits),
             cases: CaseBook::new(crate::cases::DEFAULT_WINDOW),
+            matcher: Matcher::new(rules.clone(), unit, max_line_bytes),
             rules,
             limits,
-            scratch: MatchScratch::default(),
-            found: Vec::new(),
             unit: unit.to_string(),
             max_line_bytes,
         }
@@ -219,7 +340,6 @@ impl Engine {
             logsource: spec.logsource,
             host: spec.host,
             clock: self.correlator.clock(&spec.clock),
-            clock_name: spec.clock,
             last_ts: None,
             stats: LineStats::default(),
         }
@@ -235,61 +355,65 @@ impl Engine {
         received: Timestamp,
         sink: &mut impl Sink,
     ) {
-        let stats = &mut source.stats;
-        stats.lines += 1;
-        stats.bytes += full_len as u64 + 1;
-        if full_len > self.max_line_bytes {
-            stats.truncated += 1;
+        let matched = self.matcher.match_line(source, line, full_len, received);
+        if let Some(matched) = matched {
+            self.correlate(source.clock, matched, sink);
         }
-        let prepared = prepare_line(line, self.max_line_bytes);
-        if prepared.flags.invalid_utf8 {
-            stats.invalid_utf8 += 1;
-        }
-        if prepared.flags.nul_bytes {
-            stats.nul_bytes += 1;
-        }
-        let mut event = source.decoder.decode(&prepared.text);
-        if event.parse_error {
-            stats.parse_errors += 1;
-        }
-        event.logsource.override_with(&source.logsource);
-        let ts = event.ts.or(source.last_ts).unwrap_or(received);
-        source.last_ts = Some(ts);
-        self.rules
-            .matches_into(&event, &source.meta, &mut self.scratch, &mut self.found);
-        source.stats.matches += self.found.len() as u64;
-        for rule_match in &self.found {
+    }
+
+    /// A matcher that decodes and matches apart from this engine (another thread), with the same
+    /// rules and caps; its results go through `correlate` in the order the lines are to count.
+    pub fn matcher(&self) -> Matcher {
+        Matcher::new(self.rules.clone(), &self.unit, self.max_line_bytes)
+    }
+
+    /// Correlates what one line of the source on `clock` matched.
+    pub fn correlate(&mut self, clock: ClockId, matched: Matched, sink: &mut impl Sink) {
+        for hit in matched.hits {
             let origin = Origin {
-                host: event.get("host").unwrap_or(&source.host),
-                system: &source.meta.system,
-                level: source.meta.level,
+                host: &hit.host,
+                system: &hit.system,
+                level: hit.level,
                 unit: &self.unit,
             };
-            let observation =
-                Observation::of(&self.rules, rule_match, &event, &source.meta, ts, origin)
-                    .on_clock(source.clock);
+            let Hit {
+                rule,
+                group,
+                distinct,
+                evidence,
+                entity_fields,
+                ..
+            } = hit;
+            let observation = Observation {
+                rule,
+                group,
+                distinct,
+                ts: matched.ts,
+                evidence,
+                origin,
+                clock,
+            };
             let Some(mut change) = self.correlator.observe(&self.rules, observation) else {
                 continue;
             };
+            let clock_name = self.correlator.clock_name(clock);
             let case = match &mut change {
                 Change::Opened(incident) => {
                     let entity = Entity::of(incident, |field| {
-                        RuleSet::field_value(&event, &source.meta, &rule_match.captured, field)
+                        entity_fields
+                            .iter()
+                            .find(|(name, _)| *name == field)
+                            .map(|(_, value)| value.as_str())
                     });
-                    let follow_up = self.rules.rule(rule_match.rule).requires.is_some();
-                    Some(
-                        self.cases
-                            .opened(incident, entity, follow_up, &source.clock_name),
-                    )
+                    let follow_up = self.rules.rule(rule).requires.is_some();
+                    Some(self.cases.opened(incident, entity, follow_up, clock_name))
                 }
                 Change::Updated {
                     id,
                     count,
                     last_seen,
                     ..
-                } => self
-                    .cases
-                    .updated(id, *count, *last_seen, &source.clock_name),
+                } => self.cases.updated(id, *count, *last_seen, clock_name),
             };
             sink.change(change);
             if let Some(case) = case {
@@ -302,6 +426,7 @@ impl Engine {
     pub fn reload(&mut self, rules: Arc<RuleSet>) -> usize {
         let fresh = Correlator::new(&rules, self.limits);
         let old = std::mem::replace(&mut self.correlator, fresh);
+        self.matcher = Matcher::new(rules.clone(), &self.unit, self.max_line_bytes);
         self.rules = rules;
         self.correlator.carry_over(old)
     }

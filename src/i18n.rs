@@ -53,6 +53,61 @@ catalogue! {
     CaseUnassigned => "Vụ việc {id}: bỏ giao bởi {by}", "case {id}: unassigned by {by}";
     CaseNotFound => "không có vụ việc nào có mã {id}", "no case with id {id}";
 
+    // Evidence (`socwatch verify`).
+    EvidenceIntact => "Nhật ký bằng chứng nguyên vẹn: {size} mục, {records} bản ghi, {checkpoints} điểm kiểm tra đã ký, khớp chữ ký tới mục thứ {verified}",
+        "evidence log intact: {size} leaves, {records} records, {checkpoints} signed checkpoints, signatures verified up to leaf {verified}";
+    EvidenceTampered => "Nhật ký bằng chứng KHÔNG nguyên vẹn: {n} vấn đề", "evidence log NOT intact: {n} finding(s)";
+    EvidenceAltered => "bị sửa", "altered";
+    EvidenceRemoved => "bị xoá", "removed";
+    EvidenceReordered => "bị đảo thứ tự", "reordered";
+    EvidenceAdded => "thêm ngoài nhật ký", "added outside the log";
+    EvidenceTruncated => "bị cắt bớt", "truncated";
+    EvidenceCheckpoint => "điểm kiểm tra sai chữ ký", "checkpoint refused";
+    EvidenceRoot => "Gốc cây hiện tại: {root}", "current tree head: {root}";
+    EvidenceNoKey => "không có khoá ký bằng chứng tại {path} (tiến trình nền tạo khoá ở lần chạy đầu)",
+        "no evidence signing key at {path} (the daemon makes it on its first start)";
+    EvidenceBadKey => "khoá xác minh không hợp lệ: {error}", "bad verifier key: {error}";
+    ProofNone => "nhật ký bằng chứng không có mục nào về sự cố {id}", "the evidence log has no leaf for incident {id}";
+    ProofHeader => "Sự cố {id}: mục thứ {index} trong cây {size} mục, gốc {root}",
+        "incident {id}: leaf {index} of a tree of {size} leaves, root {root}";
+    ProofValid => "Đường kiểm chứng dẫn tới gốc: hợp lệ", "the audit path leads to the root: valid";
+    ProofSigned => "Điểm kiểm tra đã ký bằng khoá của máy: hợp lệ", "the checkpoint is signed by the node's key: valid";
+    ProofUnsigned => "Chưa có điểm kiểm tra đã ký bao gồm mục này; bằng chứng dựa trên nhật ký hiện tại",
+        "no signed checkpoint covers this leaf yet; the proof is against the log as it is now";
+    ProofInvalid => "bằng chứng không hợp lệ: {error}", "the proof does not verify: {error}";
+    ConsistencyValid => "Nhật ký hiện tại ({to} mục) nối tiếp điểm kiểm tra {from} mục: hợp lệ",
+        "the log ({to} leaves) extends the checkpoint of {from} leaves: consistent";
+    ConsistencyInvalid => "nhật ký KHÔNG nối tiếp điểm kiểm tra: {error}", "the log does NOT extend the checkpoint: {error}";
+    CheckpointCannotRead => "không đọc được điểm kiểm tra {path}: {error}", "cannot read the checkpoint {path}: {error}";
+    CheckpointRefused => "điểm kiểm tra {path} không mang chữ ký hợp lệ của khoá: {error}",
+        "the checkpoint {path} is not validly signed by the key: {error}";
+    // The findings of `socwatch verify` (their `detail`; JSON keeps the English one).
+    FindLogGap => "nhật ký nhảy từ mục {from} tới mục {to}: thiếu {n} mục",
+        "the log jumps from leaf {from} to leaf {to}: {n} leaves are missing";
+    FindNotAnEntry => "mục này không phải một mục của nhật ký: {error}", "the leaf is not a log entry: {error}";
+    FindMoved => "mục về {kind} {id} phiên bản {revision} được ghi ở vị trí {was}, nay nằm ở vị trí {now}",
+        "the leaf for {kind} {id} revision {revision} was written as leaf {was} and is now at {now}";
+    FindRevisionBack => "{kind} {id} phiên bản {revision} đứng sau phiên bản {before} của chính nó",
+        "{kind} {id} revision {revision} comes after its revision {before}";
+    FindCounter => "nhật ký đếm {counted} mục nhưng chỉ còn {size}: mất các mục từ {size} tới {last}",
+        "the log counted {counted} leaves and holds {size}: leaves {size} to {last} are gone";
+    FindCheckpointBeyond => "một điểm kiểm tra đã ký bao gồm {covers} mục mà nhật ký chỉ còn {size}: các mục từ {size} tới {last} đã bị xoá",
+        "a signed checkpoint covers {covers} leaves and the log holds {size}: leaves {size} to {last} were removed";
+    FindHead => "gốc cây của {size} mục đầu không khớp chữ ký: một mục từ {from} tới {last} đã bị sửa, xoá hoặc đảo thứ tự",
+        "the log's head at size {size} is not the signed one: a leaf between {from} and {last} was altered, removed or reordered";
+    FindNotLogged => "bản ghi có trong kho nhưng không có trong nhật ký", "the record is in the store but not in the log";
+    FindAfterPurge => "nhật ký ghi bản ghi đã xoá theo thời hạn lưu (mục {leaf}), vậy mà nó vẫn còn trong kho",
+        "the log says it was purged (leaf {leaf}), yet it is stored";
+    FindRevision => "kho giữ phiên bản {stored}, phiên bản cuối trong nhật ký là {logged} (mục {leaf})",
+        "the store holds revision {stored}, the log's last is revision {logged} (leaf {leaf})";
+    FindBytes => "phiên bản {revision} khác với nội dung nhật ký đã ghi (mục {leaf})",
+        "revision {revision} differs from what the log recorded (leaf {leaf})";
+    FindMissing => "phiên bản {revision} đã ghi (mục {leaf}) nhưng bản ghi không còn trong kho, và không có ghi nhận xoá theo thời hạn",
+        "revision {revision} was logged (leaf {leaf}) and the record is not in the store, with no purge logged";
+    FindNoKey => "không có khoá để kiểm tra chữ ký", "no signing key to check it with";
+    FindNote => "chữ ký hoặc nội dung không hợp lệ: {error}", "signature or content refused: {error}";
+    ProofHistory => "Lịch sử trong nhật ký bằng chứng:", "history in the evidence log:";
+
     // Config.
     BuiltinDefaults => "(cấu hình mặc định có sẵn)", "(built-in defaults)";
     ConfigValid => "Cấu hình hợp lệ: {path}; {rules} quy tắc", "config is valid: {path}; {rules} rules";

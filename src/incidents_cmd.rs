@@ -130,7 +130,7 @@ pub fn store_error(err: &StoreError, lang: Lang) -> String {
 }
 
 /// A secret file problem worded for the operator. `what` is the setting or flag that named it.
-fn secret_error(err: &SecretError, lang: Lang) -> String {
+pub(crate) fn secret_error(err: &SecretError, lang: Lang) -> String {
     let what = |what: &str| {
         if what == SHARED_TOKEN {
             tr!(lang, TokenWhatShared)

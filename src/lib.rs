@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod decode;
 pub mod duration;
 pub mod engine;
+pub mod evidence;
 pub mod i18n;
 pub mod load;
 pub mod metrics;

@@ -8,6 +8,7 @@ use std::time::Instant;
 #[macro_use]
 mod out;
 mod cases_cmd;
+mod evidence_cmd;
 mod incidents_cmd;
 
 use clap::{Parser, Subcommand};
@@ -51,7 +52,7 @@ enum Command {
         /// Rule file or folder; replaces the configured rules (repeatable)
         #[arg(long = "rules", value_name = "PATH")]
         rules: Vec<PathBuf>,
-        /// Log format: auto, syslog, nginx, apache, json, plain
+        /// Log format: auto, syslog, nginx, apache, iis, json, plain
         #[arg(long, default_value = "auto")]
         format: Format,
         /// Sigma logsource of the input, e.g. product=windows (repeatable)
@@ -63,6 +64,12 @@ enum Command {
         /// Show the cases the incidents form (one attack, one case) instead of the incidents
         #[arg(long)]
         cases: bool,
+        /// List every rule hit (file, line, rule, extracted fields) instead of incidents, before thresholds
+        #[arg(long)]
+        matches: bool,
+        /// Files read at once (default: one per core)
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         /// Zone of timestamps that carry none (default: the config's timezone, else the machine's)
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
@@ -95,6 +102,8 @@ enum Command {
         #[command(subcommand)]
         action: incidents_cmd::OutboxAction,
     },
+    /// Check the tamper-evident log of incident and case changes against the store and its signed checkpoints
+    Verify(evidence_cmd::Verify),
     /// Validate the config file and the rules it points to
     Config {
         #[command(subcommand)]
@@ -166,6 +175,8 @@ fn main() -> ExitCode {
             logsource,
             json,
             cases,
+            matches,
+            threads,
             timezone,
             files,
         } => cmd_scan(
@@ -174,9 +185,11 @@ fn main() -> ExitCode {
             rules,
             format,
             &logsource,
-            ScanView {
+            ScanOutput {
                 json,
                 cases,
+                matches,
+                threads,
                 timezone,
             },
             files,
@@ -207,6 +220,7 @@ fn main() -> ExitCode {
         Command::Status { json } => {
             incidents_cmd::status(&config, lang, json, cli.token_file.as_deref())
         }
+        Command::Verify(args) => evidence_cmd::run(&config, lang, args, cli.token_file.as_deref()),
         Command::Config {
             action: ConfigAction::Check { strict },
         } => cmd_config_check(&config, path, lang, strict),
@@ -302,13 +316,18 @@ fn parse_logsource(pairs: &[String], lang: Lang) -> Result<Logsource, String> {
     Logsource::from_pairs(split).map_err(|err| tr!(lang, BadLogsource, error = err))
 }
 
-#[allow(clippy::too_many_arguments)]
-/// What `scan` prints (incidents or cases, as a table or JSON) and the zone of stamps without one.
-struct ScanView {
+/// What `scan` prints (incidents, cases or every rule hit; a table or JSON), how many files it
+/// reads at once, and the zone of stamps without one.
+struct ScanOutput {
     json: bool,
     cases: bool,
+    matches: bool,
+    threads: Option<usize>,
     timezone: Option<String>,
 }
+
+/// Inputs at least this large (in total) get a progress bar, when stderr is a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 
 fn cmd_scan(
     config: &Config,
@@ -316,9 +335,10 @@ fn cmd_scan(
     rules: Vec<PathBuf>,
     format: Format,
     logsource: &[String],
-    view: ScanView,
+    output: ScanOutput,
     files: Vec<PathBuf>,
 ) -> ExitCode {
+    let json = output.json;
     let logsource = match parse_logsource(logsource, lang) {
         Ok(l) => l,
         Err(err) => {
@@ -326,7 +346,7 @@ fn cmd_scan(
             return ExitCode::from(2);
         }
     };
-    let zone = match view.timezone.as_deref() {
+    let zone = match output.timezone.as_deref() {
         Some(name) => match jiff::tz::TimeZone::get(name) {
             Ok(zone) => zone,
             Err(_) => {
@@ -360,20 +380,30 @@ fn cmd_scan(
         now: jiff::Timestamp::now(),
         limits: correlate::Limits::default(),
         case_window: config.cases.window(),
+        threads: output.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+        progress: None,
+        keep_matches: output.matches,
     };
     let started = Instant::now();
     let set = std::sync::Arc::new(set);
-    let result = scan(&inputs, &set, &opts);
+    let (result, bar) = with_progress(&inputs, opts.clone(), |opts| scan(&inputs, &set, opts));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let elapsed = started.elapsed().as_secs_f64();
 
-    let text = match (view.json, view.cases) {
-        (true, false) => serde_json::to_string_pretty(&result.incidents),
-        (true, true) => serde_json::to_string_pretty(&result.cases),
-        (false, false) => Ok(report::incidents_table(&result.incidents, lang)),
-        (false, true) => Ok(report::cases_table(&result.cases, lang)),
+    let text = match (output.matches, output.cases, json) {
+        (true, _, true) => serde_json::to_string_pretty(&result.hits),
+        (true, _, false) => Ok(report::matches_table(&result.hits, lang)),
+        (false, true, true) => serde_json::to_string_pretty(&result.cases),
+        (false, true, false) => Ok(report::cases_table(&result.cases, lang)),
+        (false, false, true) => serde_json::to_string_pretty(&result.incidents),
+        (false, false, false) => Ok(report::incidents_table(&result.incidents, lang)),
     };
     match text {
-        Ok(text) if view.json => outln!("{text}"),
+        Ok(text) if json => outln!("{text}"),
         Ok(text) => out!("{text}"),
         Err(err) => {
             errln!("{}", tr!(lang, CannotWriteOutput, error = err));
@@ -390,6 +420,52 @@ fn cmd_scan(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Runs `scan` with a progress bar on stderr when stderr is a terminal and the files are large
+/// (a long scan); otherwise it draws nothing, so pipes and logs get no control characters.
+fn with_progress<T>(
+    inputs: &[Input],
+    mut opts: ScanOptions,
+    run: impl FnOnce(&ScanOptions) -> T,
+) -> (T, Option<indicatif::ProgressBar>) {
+    use std::io::IsTerminal;
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Path(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum();
+    if !std::io::stderr().is_terminal() || total < PROGRESS_MIN_BYTES {
+        return (run(&opts), None);
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    opts.progress = Some(read.clone());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Compressed inputs read more bytes than their size: the bar then stops at its end.
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed).min(total));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let result = run(&opts);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    (result, Some(bar))
 }
 
 fn cmd_rules_check(config: &Config, lang: Lang, rules: Vec<PathBuf>) -> ExitCode {
@@ -621,6 +697,12 @@ fn cmd_run(config: Config, config_file: Option<PathBuf>, lang: Lang) -> ExitCode
                     .syslog_tcp
                     .iter()
                     .filter_map(|(_, l)| l.local_addr().ok().map(|a| format!("tcp:{a}"))),
+            )
+            .chain(
+                bound
+                    .syslog_tls
+                    .iter()
+                    .filter_map(|(_, l, _)| l.local_addr().ok().map(|a| format!("tls:{a}"))),
             )
             .collect();
         // Handlers first: a SIGTERM sent as soon as "running" is logged must stop us gracefully,

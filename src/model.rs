@@ -80,6 +80,8 @@ pub enum Format {
     Nginx,
     /// apache access (combined, common, vhost_combined) and error logs.
     Apache,
+    /// IIS W3C extended logs (the `#Fields:` header names the columns).
+    Iis,
     /// One JSON object per line.
     Json,
     /// The whole line is `message`.
@@ -87,11 +89,12 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Auto,
         Format::Syslog,
         Format::Nginx,
         Format::Apache,
+        Format::Iis,
         Format::Json,
         Format::Plain,
     ];
@@ -102,6 +105,7 @@ impl Format {
             Format::Syslog => "syslog",
             Format::Nginx => "nginx",
             Format::Apache => "apache",
+            Format::Iis => "iis",
             Format::Json => "json",
             Format::Plain => "plain",
         }
@@ -116,7 +120,7 @@ impl FromStr for Format {
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown format '{s}' (expected auto, syslog, nginx, apache, json or plain)"
+                    "unknown format '{s}' (expected auto, syslog, nginx, apache, iis, json or plain)"
                 )
             })
     }

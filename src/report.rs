@@ -95,6 +95,32 @@ pub fn short_id(id: &str) -> &str {
 }
 
 /// The incident table `scan` and `incidents list` print.
+/// `scan --matches`: every rule hit, like `fail2ban-regex` lists them: input and line number,
+/// time (dd/mm/yyyy HH:mm:ss, Asia/Ho_Chi_Minh), rule, and what the rule extracted.
+pub fn matches_table(hits: &[crate::scan::MatchRecord], lang: Lang) -> String {
+    let header: &[&str] = match lang {
+        Lang::Vi => &["Tệp", "Dòng", "Thời điểm", "Quy tắc", "Trường trích xuất"],
+        Lang::En => &["File", "Line", "Time", "Rule", "Extracted fields"],
+    };
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|hit| {
+            let fields: Vec<String> = hit.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            vec![
+                cell(&hit.source, 40),
+                hit.line.to_string(),
+                hit.ts
+                    .to_zoned(display_zone())
+                    .strftime("%d/%m/%Y %H:%M:%S")
+                    .to_string(),
+                cell(&hit.rule_id, 40),
+                cell(&fields.join(" "), 80),
+            ]
+        })
+        .collect();
+    table(header, &rows)
+}
+
 pub fn incidents_table(incidents: &[Incident], lang: Lang) -> String {
     let header: &[&str] = match lang {
         Lang::Vi => &[

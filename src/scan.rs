@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::read::MultiGzDecoder;
 use jiff::Timestamp;
@@ -15,7 +16,7 @@ use jiff::tz::TimeZone;
 use crate::cases::Case;
 use crate::correlate::{Change, Limits, Stats};
 use crate::decode::{detect_format, prepare_line};
-use crate::engine::{CaseStates, Engine, LineStats, Sink, Source, SourceSpec};
+use crate::engine::{CaseStates, Engine, LineStats, Matched, Matcher, Sink, Source, SourceSpec};
 use crate::model::{Format, Incident, Logsource};
 use crate::rules::RuleSet;
 use crate::sources::lines::read_capped_line;
@@ -53,6 +54,26 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// `[cases] window`: how far apart in event time incidents on one entity still share a case.
     pub case_window: std::time::Duration,
+    /// Inputs decoded and matched at once, each on its own thread (1: all on the calling thread).
+    /// Correlation runs on one thread in event-time order whatever this is, so the incidents are
+    /// the same for any value.
+    pub threads: usize,
+    /// Bytes read so far over all inputs, for a progress display (updated as the inputs are read).
+    pub progress: Option<Arc<AtomicU64>>,
+    /// Keep every rule hit (`scan --matches`), before thresholds.
+    pub keep_matches: bool,
+}
+
+/// One rule hit, as `scan --matches` lists it: where, when, which rule, what it extracted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MatchRecord {
+    pub source: String,
+    pub line: u64,
+    #[serde(with = "crate::model::rfc3339")]
+    pub ts: Timestamp,
+    pub rule_id: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub text: String,
 }
 
 /// What was read from one input, and what was wrong with it.
@@ -100,6 +121,8 @@ pub struct ScanReport {
     pub inputs: Vec<InputStats>,
     pub matches: u64,
     pub correlation: Stats,
+    /// Every rule hit in the order correlation saw them, when `keep_matches` was asked.
+    pub hits: Vec<MatchRecord>,
 }
 
 impl ScanReport {
@@ -117,23 +140,22 @@ impl ScanReport {
 
 /// One open input, positioned on its next line.
 struct Stream {
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     source: Source,
     stats_index: usize,
     /// Lines read ahead for format detection, with their full lengths.
     ahead: std::collections::VecDeque<(Vec<u8>, usize)>,
     line: Vec<u8>,
-    line_len: usize,
     /// For lines before the first that has a time: the file's mtime, else "now".
     received: Timestamp,
-    /// The current line's time, for merging several inputs.
-    current_ts: Option<Timestamp>,
+    /// Why reading stopped early.
+    error: Option<InputError>,
 }
 
-fn open(input: &Input) -> io::Result<(Box<dyn BufRead>, Option<Timestamp>)> {
+fn open(input: &Input) -> io::Result<(Box<dyn BufRead + Send>, Option<Timestamp>)> {
     const BUFFER: usize = 256 * 1024;
-    let (raw, mtime): (Box<dyn Read>, Option<Timestamp>) = match input {
-        Input::Stdin => (Box::new(io::stdin().lock()), None),
+    let (raw, mtime): (Box<dyn Read + Send>, Option<Timestamp>) = match input {
+        Input::Stdin => (Box::new(io::stdin()), None),
         Input::Path(path) => {
             let file = File::open(path)?;
             let mtime = file
@@ -190,6 +212,10 @@ impl Sink for Collect {
 }
 
 /// Scans the inputs with the rules. Inputs that cannot be read are reported in `inputs`, never fatal.
+///
+/// Each input is decoded and matched on its own (on `threads` threads); what matched is merged by
+/// event time, ties by input order, and correlated on this thread, so the incidents are exactly
+/// those of one engine reading the lines in that order, for any number of threads.
 pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanReport {
     let mut report = ScanReport::default();
     let mut engine = Engine::new(rules.clone(), opts.limits, &opts.unit, opts.max_line_bytes)
@@ -218,11 +244,10 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
                     stats_index: report.inputs.len(),
                     ahead: Default::default(),
                     line: Vec::new(),
-                    line_len: 0,
                     received: mtime.unwrap_or(opts.now),
-                    current_ts: None,
+                    error: None,
                 };
-                let format = detect(&mut stream, opts, &mut stats);
+                let format = detect(&mut stream, opts);
                 stats.format = Some(format);
                 stream.source.set_format(format);
                 report.inputs.push(stats);
@@ -236,37 +261,134 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     }
 
     let mut sink = Collect::default();
-    let merging = streams.len() > 1;
-    let mut live: Vec<Stream> = Vec::new();
-    for mut stream in streams {
-        if advance(&mut stream, opts, &mut report.inputs, merging) {
-            live.push(stream);
-        }
-    }
-    while !live.is_empty() {
-        let pick = if merging {
-            (0..live.len())
-                .min_by_key(|&i| {
-                    live[i]
-                        .current_ts
-                        .or(live[i].source.last_time())
-                        .unwrap_or(live[i].received)
-                })
-                .unwrap_or(0)
+    let clocks: Vec<_> = streams.iter().map(|s| s.source.clock()).collect();
+    let indexes: Vec<usize> = streams.iter().map(|s| s.stats_index).collect();
+    let threads = opts.threads.max(1).min(streams.len().max(1));
+    let mut finished: Vec<(usize, LineStats, Option<InputError>)> = Vec::new();
+    std::thread::scope(|scope| {
+        let mut feeds: Vec<Feed> = Vec::new();
+        if threads <= 1 {
+            for stream in streams {
+                feeds.push(Feed::Local(Box::new(stream), engine.matcher()));
+            }
         } else {
-            0
-        };
-        let stream = &mut live[pick];
-        engine.feed(
-            &mut stream.source,
-            &stream.line,
-            stream.line_len,
-            stream.received,
+            // A few inputs per thread when there are more inputs than threads: round robin.
+            let mut groups: Vec<Vec<(usize, Stream)>> = (0..threads).map(|_| Vec::new()).collect();
+            let mut receivers = Vec::new();
+            for (i, stream) in streams.into_iter().enumerate() {
+                groups[i % threads].push((i, stream));
+            }
+            let mut senders: Vec<Vec<(usize, std::sync::mpsc::SyncSender<Vec<Matched>>)>> =
+                (0..threads).map(|_| Vec::new()).collect();
+            for (t, group) in groups.iter().enumerate() {
+                for (i, _) in group {
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Matched>>(8);
+                    senders[t].push((*i, tx));
+                    receivers.push((*i, rx));
+                }
+            }
+            receivers.sort_by_key(|(i, _)| *i);
+            let mut handles = Vec::new();
+            for (group, senders) in groups.into_iter().zip(senders) {
+                let mut matcher = engine.matcher();
+                handles.push(scope.spawn(move || {
+                    let mut done = Vec::new();
+                    // One thread serves its inputs in turn, a bounded channel each, so a slow merge
+                    // holds every thread back instead of buffering whole files.
+                    let mut live: Vec<(Stream, std::sync::mpsc::SyncSender<Vec<Matched>>)> = group
+                        .into_iter()
+                        .zip(senders)
+                        .map(|((_, stream), (_, tx))| (stream, tx))
+                        .collect();
+                    // Never block on one input's full channel: the merge may be waiting for another
+                    // input of this thread (an earlier time), so a full channel keeps its batch for
+                    // later and the thread serves the others; it pauses only when none can take one.
+                    let mut pending: Vec<Option<Vec<Matched>>> =
+                        live.iter().map(|_| None).collect();
+                    while !live.is_empty() {
+                        let mut progressed = false;
+                        let mut i = 0;
+                        while i < live.len() {
+                            let (stream, tx) = &mut live[i];
+                            let batch = pending[i].take().unwrap_or_else(|| {
+                                let mut batch = Vec::with_capacity(BATCH);
+                                while batch.len() < BATCH {
+                                    match next_matched(stream, &mut matcher, opts) {
+                                        Some(matched) => batch.push(matched),
+                                        None => break,
+                                    }
+                                }
+                                batch
+                            });
+                            let at_end = batch.len() < BATCH;
+                            let ended = if batch.is_empty() {
+                                true
+                            } else {
+                                match tx.try_send(batch) {
+                                    Ok(()) => {
+                                        progressed = true;
+                                        at_end
+                                    }
+                                    Err(std::sync::mpsc::TrySendError::Full(batch)) => {
+                                        pending[i] = Some(batch);
+                                        false
+                                    }
+                                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => true,
+                                }
+                            };
+                            if ended {
+                                let (stream, _) = live.swap_remove(i);
+                                pending.swap_remove(i);
+                                done.push((stream.stats_index, stream.source.stats, stream.error));
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        if !progressed && !live.is_empty() {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                    }
+                    done
+                }));
+            }
+            for (_, rx) in receivers {
+                feeds.push(Feed::Remote(rx, Default::default()));
+            }
+            merge(
+                &mut engine,
+                rules,
+                &clocks,
+                &indexes,
+                &mut feeds,
+                &mut sink,
+                &mut report,
+                opts,
+            );
+            for handle in handles {
+                finished.extend(handle.join().expect("a scan thread panicked"));
+            }
+            return;
+        }
+        merge(
+            &mut engine,
+            rules,
+            &clocks,
+            &indexes,
+            &mut feeds,
             &mut sink,
+            &mut report,
+            opts,
         );
-        if !advance(stream, opts, &mut report.inputs, merging) {
-            let done = live.swap_remove(pick);
-            finish(&done, &mut report.inputs);
+        for feed in feeds {
+            if let Feed::Local(stream, _) = feed {
+                finished.push((stream.stats_index, stream.source.stats, stream.error));
+            }
+        }
+    });
+    for (index, counts, error) in finished {
+        report.inputs[index].counts = counts;
+        if error.is_some() {
+            report.inputs[index].error = error;
         }
     }
     report.matches = report.inputs.iter().map(|i| i.counts.matches).sum();
@@ -295,20 +417,101 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     report
 }
 
-/// Records a finished stream's line counters in its input's stats.
-fn finish(stream: &Stream, inputs: &mut [InputStats]) {
-    inputs[stream.stats_index].counts = stream.source.stats;
+/// Where one input's matched lines come from: read on this thread, or from its thread.
+enum Feed {
+    Local(Box<Stream>, Matcher),
+    Remote(
+        std::sync::mpsc::Receiver<Vec<Matched>>,
+        std::collections::VecDeque<Matched>,
+    ),
+}
+
+/// Matched lines a thread hands over at once.
+const BATCH: usize = 256;
+
+impl Feed {
+    fn next(&mut self, opts: &ScanOptions) -> Option<Matched> {
+        match self {
+            Feed::Local(stream, matcher) => next_matched(stream, matcher, opts),
+            Feed::Remote(rx, pending) => {
+                if pending.is_empty() {
+                    pending.extend(rx.recv().ok()?);
+                }
+                pending.pop_front()
+            }
+        }
+    }
+}
+
+/// Correlates the inputs' matched lines in event-time order (ties: the earlier input first); within
+/// an input, lines keep their order.
+#[allow(clippy::too_many_arguments)]
+fn merge(
+    engine: &mut Engine,
+    rules: &RuleSet,
+    clocks: &[crate::correlate::ClockId],
+    indexes: &[usize],
+    feeds: &mut [Feed],
+    sink: &mut Collect,
+    report: &mut ScanReport,
+    opts: &ScanOptions,
+) {
+    let mut heads: Vec<Option<Matched>> = feeds.iter_mut().map(|f| f.next(opts)).collect();
+    while let Some(pick) = (0..heads.len())
+        .filter(|&i| heads[i].is_some())
+        .min_by_key(|&i| (heads[i].as_ref().map(|m| m.ts), i))
+    {
+        let matched = heads[pick].take().expect("picked a head");
+        if opts.keep_matches {
+            let source = report.inputs[indexes[pick]].source.clone();
+            // A `requires` rule's pattern alone (any accepted login) is no finding: it means
+            // something only after the other rule's incident, which is correlation's to judge.
+            for hit in matched
+                .hits
+                .iter()
+                .filter(|h| rules.rule(h.rule).requires.is_none())
+            {
+                report.hits.push(MatchRecord {
+                    source: source.clone(),
+                    line: matched.line_no,
+                    ts: matched.ts,
+                    rule_id: rules.rule(hit.rule).id.clone(),
+                    fields: hit.captured.iter().cloned().collect(),
+                    text: hit.evidence.line.clone(),
+                });
+            }
+        }
+        engine.correlate(clocks[pick], matched, sink);
+        heads[pick] = feeds[pick].next(opts);
+    }
+}
+
+/// Reads the stream's lines until one matches a rule; `None` at its end (or a read error, recorded).
+fn next_matched(stream: &mut Stream, matcher: &mut Matcher, opts: &ScanOptions) -> Option<Matched> {
+    loop {
+        let before = stream.source.stats.bytes;
+        let len = advance(stream, opts)?;
+        let line = std::mem::take(&mut stream.line);
+        let matched = matcher.match_line(&mut stream.source, &line, len, stream.received);
+        stream.line = line;
+        if let Some(progress) = &opts.progress {
+            progress.fetch_add(stream.source.stats.bytes - before, Ordering::Relaxed);
+        }
+        if matched.is_some() {
+            return matched;
+        }
+    }
 }
 
 /// Reads ahead and picks the input's format (or takes the one given).
-fn detect(stream: &mut Stream, opts: &ScanOptions, stats: &mut InputStats) -> Format {
+fn detect(stream: &mut Stream, opts: &ScanOptions) -> Format {
     let mut buf = Vec::new();
     while stream.ahead.len() < DETECT_LINES {
         match read_capped_line(&mut stream.reader, &mut buf, opts.max_line_bytes) {
             Ok(Some(len)) => stream.ahead.push_back((std::mem::take(&mut buf), len)),
             Ok(None) => break,
             Err(err) => {
-                stats.error = Some(read_error(&err));
+                stream.error = Some(read_error(&err));
                 break;
             }
         }
@@ -337,32 +540,22 @@ fn read_error(err: &io::Error) -> InputError {
     }
 }
 
-/// Moves to the next line. False at the end of the input (or after a read error, which is recorded).
-fn advance(
-    stream: &mut Stream,
-    opts: &ScanOptions,
-    inputs: &mut [InputStats],
-    merging: bool,
-) -> bool {
-    let stats = &mut inputs[stream.stats_index];
-    if stats.error.is_some() && stream.ahead.is_empty() {
-        return false;
+/// Moves to the next line: its full length, `None` at the end of the input (or after a read error,
+/// which is recorded).
+fn advance(stream: &mut Stream, opts: &ScanOptions) -> Option<usize> {
+    if stream.error.is_some() && stream.ahead.is_empty() {
+        return None;
     }
     if let Some((line, len)) = stream.ahead.pop_front() {
         stream.line = line;
-        stream.line_len = len;
-    } else {
-        match read_capped_line(&mut stream.reader, &mut stream.line, opts.max_line_bytes) {
-            Ok(Some(len)) => stream.line_len = len,
-            Ok(None) => return false,
-            Err(err) => {
-                stats.error = Some(read_error(&err));
-                return false;
-            }
+        return Some(len);
+    }
+    match read_capped_line(&mut stream.reader, &mut stream.line, opts.max_line_bytes) {
+        Ok(Some(len)) => Some(len),
+        Ok(None) => None,
+        Err(err) => {
+            stream.error = Some(read_error(&err));
+            None
         }
     }
-    if merging {
-        stream.current_ts = stream.source.peek_time(&stream.line, opts.max_line_bytes);
-    }
-    true
 }

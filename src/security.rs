@@ -223,14 +223,23 @@ pub fn read_text(path: &Path, what: &str, trust: &Trust) -> Result<String, Secre
 /// written to a temporary file of mode 0600 and renamed into place, so a crash never leaves a
 /// half-written token. Returns the token and whether it was created now.
 pub fn generated_token(path: &Path, trust: &Trust) -> Result<(String, bool), SecretError> {
-    const WHAT: &str = "the generated API token";
+    generated_secret(path, "the generated API token", trust)
+}
+
+/// A secret of 32 random bytes, hex-encoded, at `path`, created on first use like the API token
+/// (`generated_token`); `what` names it in errors. The evidence signing key is one.
+pub fn generated_secret(
+    path: &Path,
+    what: &str,
+    trust: &Trust,
+) -> Result<(String, bool), SecretError> {
     match std::fs::symlink_metadata(path) {
-        Ok(_) => return read_text(path, WHAT, trust).map(|token| (token, false)),
+        Ok(_) => return read_text(path, what, trust).map(|token| (token, false)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(SecretError::io(WHAT, path, err)),
+        Err(err) => return Err(SecretError::io(what, path, err)),
     }
     let generate = |source| SecretError::Generate {
-        what: WHAT.into(),
+        what: what.into(),
         path: path.to_path_buf(),
         source,
     };

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The core: decoding, rules, correlation, the engine, alerting decisions and human text.
-const CORE: [&str; 8] = [
+const CORE: [&str; 11] = [
     "src/decode",
     "src/rules",
     "src/correlate.rs",
@@ -14,6 +14,9 @@ const CORE: [&str; 8] = [
     "src/alerting.rs",
     "src/model.rs",
     "src/duration.rs",
+    "src/evidence/merkle.rs",
+    "src/evidence/note.rs",
+    "src/evidence/mod.rs",
 ];
 
 /// What the core must not name, and why.

@@ -104,6 +104,29 @@ impl Client {
         self.json("GET", &format!("/api/v1/incidents/{}", segment(id)), None)
     }
 
+    /// The inclusion proof of an incident's last change (`GET /api/v1/incidents/{id}/proof`).
+    pub fn proof(&self, id: &str) -> Result<crate::evidence::Proof, ClientError> {
+        self.json(
+            "GET",
+            &format!("/api/v1/incidents/{}/proof", segment(id)),
+            None,
+        )
+    }
+
+    /// The consistency proof from the log's first `from` leaves (`GET /api/v1/evidence/consistency`).
+    pub fn consistency(&self, from: u64) -> Result<crate::evidence::Consistency, ClientError> {
+        self.json(
+            "GET",
+            &format!("/api/v1/evidence/consistency?from={from}"),
+            None,
+        )
+    }
+
+    /// The daemon's check of the evidence log (`GET /api/v1/evidence/verify`).
+    pub fn verify(&self) -> Result<crate::evidence::Report, ClientError> {
+        self.json("GET", "/api/v1/evidence/verify", None)
+    }
+
     pub fn transition(
         &self,
         id: &str,

@@ -197,6 +197,8 @@ struct Inner {
     started_at: Timestamp,
     signals: crate::outputs::Signals,
     console: crate::console::Settings,
+    /// The evidence log's notary, for proofs and `/api/v1/evidence/verify`.
+    notary: Option<Arc<crate::evidence::notary::Notary>>,
 }
 
 impl ApiState {
@@ -217,6 +219,7 @@ impl ApiState {
             started_at: Timestamp::now(),
             signals: Default::default(),
             console: Default::default(),
+            notary: None,
         }))
     }
 
@@ -254,6 +257,18 @@ impl ApiState {
             console,
             ..Arc::unwrap_or_clone(self.0)
         }))
+    }
+
+    /// The same state, checking proofs and the evidence log with the node's key.
+    pub fn with_notary(self, notary: Arc<crate::evidence::notary::Notary>) -> Self {
+        ApiState(Arc::new(Inner {
+            notary: Some(notary),
+            ..Arc::unwrap_or_clone(self.0)
+        }))
+    }
+
+    fn verifier(&self) -> Option<crate::evidence::note::NoteVerifier> {
+        self.0.notary.as_ref().map(|notary| notary.verifier())
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -433,6 +448,9 @@ pub fn app(state: ApiState) -> Router {
         .route("/api/v1/incidents", get(list))
         .route("/api/v1/incidents/{id}", get(show))
         .route("/api/v1/incidents/{id}/{action}", post(act))
+        .route("/api/v1/incidents/{id}/proof", get(proof))
+        .route("/api/v1/evidence/verify", get(verify_evidence))
+        .route("/api/v1/evidence/consistency", get(consistency))
         .route("/api/v1/cases", get(list_cases))
         .route("/api/v1/cases/{id}", get(show_case))
         .route("/api/v1/cases/{id}/{action}", post(act_on_case))
@@ -604,6 +622,55 @@ async fn show(
 ) -> Result<Json<Incident>, ApiError> {
     let Path(id) = id.map_err(path_error)?;
     let found = state.blocking(move |store| store.find(&id)).await?;
+    Ok(Json(found))
+}
+
+/// The inclusion proof of an incident's last change in the evidence log.
+async fn proof(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::evidence::Proof>, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    let verifier = state.verifier();
+    let found = state
+        .blocking(move |store| {
+            crate::evidence::notary::incident_proof(store, &id, verifier.as_ref())?
+                .ok_or(StoreError::NotFound(id))
+        })
+        .await?;
+    Ok(Json(found))
+}
+
+/// `socwatch verify` while the daemon holds the store.
+async fn verify_evidence(
+    State(state): State<ApiState>,
+) -> Result<Json<crate::evidence::Report>, ApiError> {
+    let verifier = state.verifier();
+    let report = state
+        .blocking(move |store| crate::evidence::notary::verify_store(store, verifier.as_ref()))
+        .await?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    from: u64,
+}
+
+/// The proof that the log extends the tree of its first `from` leaves (an old checkpoint's size).
+async fn consistency(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<crate::evidence::Consistency>, ApiError> {
+    let ConsistencyQuery { from } = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|err| ApiError::bad_request(format!("bad query: {err}")))?;
+    let found = state
+        .blocking(move |store| {
+            crate::evidence::notary::consistency_proof(store, from)?
+                .ok_or(StoreError::NotFound(format!("checkpoint of {from} leaves")))
+        })
+        .await?;
     Ok(Json(found))
 }
 

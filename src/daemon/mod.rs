@@ -44,6 +44,10 @@ pub const DEFAULT_LOGS: [&str; 5] = [
 /// How long SIGTERM waits for the sources and the pipeline to drain before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
+/// How often the daemon signs a checkpoint of the evidence log when it grew (and once at start and
+/// at shutdown; deliveries sign one when the log grew since the last).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
 /// Capacity of the channel between the sources and the pipeline.
 const PIPELINE_QUEUE: usize = 8192;
 
@@ -52,6 +56,7 @@ pub struct Bound {
     pub api: TcpListener,
     pub syslog_udp: Vec<(usize, UdpSocket)>,
     pub syslog_tcp: Vec<(usize, TcpListener)>,
+    pub syslog_tls: Vec<(usize, TcpListener, syslog::TlsAcceptor)>,
 }
 
 impl Bound {
@@ -62,6 +67,7 @@ impl Bound {
             .map_err(|err| bind_error(format!("cannot listen for the API on {api_addr}"), err))?;
         let mut syslog_udp = Vec::new();
         let mut syslog_tcp = Vec::new();
+        let mut syslog_tls = Vec::new();
         for (index, source) in config.source.syslog.iter().enumerate() {
             let addr = source.listen.get_ref();
             match source.protocol {
@@ -77,14 +83,49 @@ impl Bound {
                         bind_error(format!("cannot listen for syslog on tcp {addr}"), err)
                     })?,
                 )),
+                Protocol::Tls => {
+                    let acceptor = tls_acceptor(config, source)?;
+                    let listener = TcpListener::bind(addr).await.map_err(|err| {
+                        bind_error(format!("cannot listen for syslog on tls {addr}"), err)
+                    })?;
+                    syslog_tls.push((index, listener, acceptor));
+                }
             }
         }
         Ok(Bound {
             api,
             syslog_udp,
             syslog_tcp,
+            syslog_tls,
         })
     }
+}
+
+/// The TLS side of a `protocol = "tls"` listener, read from its files at start (the key through the
+/// secret-file rule), so a bad certificate stops the start instead of every sender's handshake.
+fn tls_acceptor(
+    config: &Config,
+    source: &crate::config::SyslogSource,
+) -> anyhow::Result<syslog::TlsAcceptor> {
+    let addr = source.listen.get_ref();
+    let (Some(cert), Some(key)) = (&source.cert_file, &source.key_file) else {
+        anyhow::bail!("syslog tls {addr}: cert_file and key_file are required");
+    };
+    let trust = crate::security::Trust::new(&config.daemon.data_dir);
+    let cert_pem = std::fs::read(cert)
+        .with_context(|| format!("cannot read source.syslog cert_file {}", cert.display()))?;
+    let key_pem = crate::security::read_bytes(key, "source.syslog key_file", &trust)?;
+    let ca_pem = source
+        .client_ca_file
+        .as_ref()
+        .map(|ca| {
+            std::fs::read(ca).with_context(|| {
+                format!("cannot read source.syslog client_ca_file {}", ca.display())
+            })
+        })
+        .transpose()?;
+    syslog::tls_acceptor(&cert_pem, &key_pem, ca_pem.as_deref())
+        .map_err(|err| anyhow::anyhow!("syslog tls {addr}: {err}"))
 }
 
 /// A bind failure; a refused port below 1024 says what the process lacks and where the shipped
@@ -209,6 +250,13 @@ pub async fn run(
     // What to read, decided once: the built-in defaults look at the file system.
     let files = file_sources(&config);
     let journals = journald_sources(&config);
+    // The evidence log's notary: its key is made on first start; a checkpoint now covers what the
+    // store already holds.
+    let notary = Arc::new(
+        crate::evidence::notary::Notary::load(&config.daemon.data_dir, &host, &trust)
+            .context("evidence signing key")?,
+    );
+    notary.checkpoint(&store, Timestamp::now())?;
 
     // Outputs: the store was opened with the outbox policy, so no incident change goes unreported;
     // one sender per destination, woken once queued alerts are durable.
@@ -217,7 +265,7 @@ pub async fn run(
     let (stop_outputs, outputs_stopped) = watch::channel(false);
     let mut outputs = tokio::task::JoinSet::new();
     if let Some(settings) = &config.forward.national {
-        let sender = crate::outputs::national::NationalSender::from_config(
+        let mut sender = crate::outputs::national::NationalSender::from_config(
             settings,
             crate::outputs::national::SenderInfo {
                 unit: config.daemon.unit.clone(),
@@ -227,6 +275,7 @@ pub async fn run(
             &trust,
         )
         .context("forward.national")?;
+        sender.notary = Some(notary.clone());
         outputs.spawn(crate::outputs::national::run(
             sender,
             store.clone(),
@@ -250,7 +299,9 @@ pub async fn run(
                 lang: config.daemon.lang,
                 unit: config.daemon.unit.clone(),
                 host: host.clone(),
+                checkpoint: None,
             },
+            notary: Some(notary.clone()),
             limit: *settings.max_per_hour.get_ref(),
             window: settings.flood_window(),
             case_hold: settings.case_hold(),
@@ -274,7 +325,8 @@ pub async fn run(
         .with_console(crate::console::Settings {
             lang: config.daemon.lang,
             tls: tls.is_some(),
-        });
+        })
+        .with_notary(notary.clone());
 
     let (stop_sources, sources_stopped) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Input>(PIPELINE_QUEUE);
@@ -339,6 +391,17 @@ pub async fn run(
     for (index, listener) in bound.syslog_tcp {
         sources.spawn(syslog::run_tcp(
             listener,
+            index,
+            msg_tx.clone(),
+            syslog_stats.clone(),
+            limits,
+            sources_stopped.clone(),
+        ));
+    }
+    for (index, listener, acceptor) in bound.syslog_tls {
+        sources.spawn(syslog::run_tls(
+            listener,
+            acceptor,
             index,
             msg_tx.clone(),
             syslog_stats.clone(),
@@ -444,6 +507,11 @@ pub async fn run(
             tracing::error!(error = %err, "the API stopped");
         }
     });
+    rest.spawn(checkpoint_task(
+        notary.clone(),
+        store.clone(),
+        rest_stopped.clone(),
+    ));
     rest.spawn(retention_task(
         config.clone(),
         store.clone(),
@@ -495,7 +563,34 @@ pub async fn run(
     let _ = stop_rest.send(true);
     while rest.join_next().await.is_some() {}
     store.flush()?;
+    // The last checkpoint covers everything this run logged.
+    notary.checkpoint(&store, Timestamp::now())?;
     pipeline_result
+}
+
+/// Signs a checkpoint of the evidence log every `CHECKPOINT_EVERY` when it grew.
+async fn checkpoint_task(
+    notary: Arc<crate::evidence::notary::Notary>,
+    store: Arc<Store>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = async { stopped.wait_for(|s| *s).await.is_ok() } => return,
+            _ = tick.tick() => {
+                let (notary, store) = (notary.clone(), store.clone());
+                let signed = tokio::task::spawn_blocking(move || {
+                    notary.checkpoint(&store, Timestamp::now())
+                })
+                .await;
+                if let Ok(Err(err)) = signed {
+                    tracing::warn!(error = %err, "cannot sign an evidence checkpoint");
+                }
+            }
+        }
+    }
 }
 
 /// Purges old incidents hourly, off the pipeline, until the sources stop.

@@ -2,6 +2,7 @@
 //! Pure: no IO, no clock. A line that a decoder cannot parse becomes a plain event flagged `parse_error`;
 //! nothing here drops a line or panics on input.
 
+mod iis;
 mod json;
 mod syslog;
 mod web;
@@ -72,6 +73,7 @@ pub struct Decoder {
     format: Format,
     ctx: DecodeContext,
     syslog: syslog::SyslogState,
+    iis: iis::IisState,
 }
 
 impl Decoder {
@@ -83,6 +85,7 @@ impl Decoder {
             format,
             ctx,
             syslog,
+            iis: iis::IisState::default(),
         }
     }
 
@@ -97,15 +100,19 @@ impl Decoder {
     /// Decodes one prepared line. Never fails: what no decoder parses is a plain event.
     pub fn decode<'a>(&mut self, text: &'a str) -> Event<'a> {
         let parsed = match self.format {
-            Format::Syslog => syslog::decode(text, &self.ctx, &mut self.syslog),
+            Format::Syslog => syslog::decode(text, &self.ctx, &mut self.syslog)
+                .map(|event| unwrap_web(event, &self.ctx)),
             Format::Nginx => web::decode(text, &self.ctx, Some("nginx")),
             Format::Apache => web::decode(text, &self.ctx, Some("apache")),
+            Format::Iis => iis::decode(text, &mut self.iis),
             Format::Json => json::decode(text, &self.ctx),
             Format::Plain => return Event::plain(text),
             Format::Auto => {
                 // Nothing was configured, so a line no decoder knows is not an error.
                 return syslog::decode(text, &self.ctx, &mut self.syslog)
+                    .map(|event| unwrap_web(event, &self.ctx))
                     .or_else(|| web::decode(text, &self.ctx, None))
+                    .or_else(|| iis::decode(text, &mut self.iis))
                     .or_else(|| json::decode(text, &self.ctx))
                     .unwrap_or_else(|| Event::plain(text));
             }
@@ -118,12 +125,52 @@ impl Decoder {
     }
 }
 
+/// Web servers that log through syslog (`nginx[123]: 1.2.3.4 - - [...] "GET ..."`, `error_log
+/// syslog:server=...`, apache's `ErrorLog syslog`): the message is an access or error line, decoded
+/// as one, so web rules (Sigma's included) see the request under its webserver field names. The
+/// syslog `host`, `program` and `pid` stay; the time is the web line's own when it has one.
+fn unwrap_web<'a>(event: Event<'a>, ctx: &DecodeContext) -> Event<'a> {
+    let product = match event.logsource.service.as_deref() {
+        Some("nginx") => "nginx",
+        Some("apache" | "apache2" | "httpd") => "apache",
+        _ => return event,
+    };
+    let Some(message) = event.fields.iter().find_map(|(name, value)| match value {
+        std::borrow::Cow::Borrowed(text) if name == "message" => Some(*text),
+        _ => None,
+    }) else {
+        return event;
+    };
+    let Some(mut web) = web::decode(message, ctx, Some(product)) else {
+        return event;
+    };
+    web.raw = event.raw;
+    web.ts = web.ts.or(event.ts);
+    let syslog_fields = event
+        .fields
+        .into_iter()
+        .filter(|(name, _)| matches!(name.as_ref(), "host" | "program" | "pid"));
+    let mut fields: Vec<_> = syslog_fields.collect();
+    fields.extend(web.fields.drain(..).filter(|(name, _)| name != "pid"));
+    web.fields = fields;
+    web
+}
+
 /// Picks the format of a file from its first lines: the one that parses most of them; plain if none does.
 pub fn detect_format(sample: &[&str]) -> Format {
+    // IIS names itself in its header; a file that starts so is IIS whatever else parses.
+    if sample.iter().take(DETECT_SAMPLE_LINES).any(|line| {
+        line.starts_with("#Software: Microsoft Internet Information Services")
+            || line.starts_with("#Fields: ")
+    }) {
+        return Format::Iis;
+    }
     // Only whether a line parses matters here, not its time, so any zone and reference will do.
     let ctx = DecodeContext::new(TimeZone::UTC, Timestamp::UNIX_EPOCH);
     let mut state = syslog::SyslogState::new(&ctx);
-    let (mut syslog_hits, mut web_hits, mut json_hits) = (0usize, 0usize, 0usize);
+    let mut iis_state = iis::IisState::default();
+    let (mut syslog_hits, mut web_hits, mut json_hits, mut iis_hits) =
+        (0usize, 0usize, 0usize, 0usize);
     let mut apache_error_seen = false;
     for line in sample
         .iter()
@@ -141,6 +188,12 @@ pub fn detect_format(sample: &[&str]) -> Format {
         if json::decode(line, &ctx).is_some() {
             json_hits += 1;
         }
+        if iis::decode(line, &mut iis_state).is_some() {
+            iis_hits += 1;
+        }
+    }
+    if iis_hits > syslog_hits.max(web_hits).max(json_hits) {
+        return Format::Iis;
     }
     if syslog_hits > 0 && syslog_hits >= web_hits && syslog_hits >= json_hits {
         Format::Syslog

@@ -14,6 +14,8 @@ const APACHE_ERROR: &str =
     "[Thu Jul 11 01:21:41 2013] [error] [client 194.228.20.113] user  not found: /";
 const NGINX_ERROR: &str =
     "2014/04/01 22:20:38 [error] 30708#0: *3 user \"x\": password mismatch, client: 10.0.2.2";
+const IIS_DEFAULT: &str =
+    "2026-11-22 03:01:02 10.0.0.5 GET / - 443 - 203.0.113.9 Mozilla/5.0 - 200 0 0 15";
 const JSON: &str = r#"{"msg":"hi","level":"info"}"#;
 const PLAIN: &str =
     "Fri Jan 19 12:20:33 2007 [pid 27202] [anonymous] FAIL LOGIN: Client \"64.106.46.98\"";
@@ -177,7 +179,16 @@ fn configured_format_falls_back_to_plain_with_parse_error() {
 
 #[test]
 fn detect_format_cases() {
-    let cases: [(&[&str], Format); 9] = [
+    let cases: [(&[&str], Format); 11] = [
+        (
+            &[
+                "#Software: Microsoft Internet Information Services 10.0",
+                SSHD,
+                SSHD,
+            ],
+            Format::Iis,
+        ),
+        (&[IIS_DEFAULT, IIS_DEFAULT, PLAIN], Format::Iis),
         (&[SSHD, "", SSHD, PLAIN], Format::Syslog),
         (&[ACCESS, ACCESS, PLAIN], Format::Nginx),
         (&[ACCESS, APACHE_ERROR], Format::Apache),
@@ -223,7 +234,7 @@ fn hostile_lines_do_not_panic() {
     }
 }
 
-const ALL_FORMATS: [Format; 6] = Format::ALL;
+const ALL_FORMATS: [Format; 7] = Format::ALL;
 
 /// Bytes that are mostly the delimiters the decoders look for, so the search reaches deep states.
 fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -234,6 +245,8 @@ fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"[Tue Mar 16 15:39:29 2010] [error] [client ".to_vec()),
         Just(b"2015/01/20 19:53:28 [error] 1#0: ".to_vec()),
         Just(b"{\"a\":".to_vec()),
+        Just(b"#Fields: date time c-ip sc-status ".to_vec()),
+        Just(b"Nov 22 10:01:02 h nginx[1]: ".to_vec()),
         Just("\"\\u00e9nổ%E1%BB%25".as_bytes().to_vec()),
         prop::collection::vec(
             prop::sample::select(b"[]\"\\: -=%+?{},0123456789\0\r\xff\xe1".to_vec()),
@@ -258,4 +271,97 @@ proptest! {
             prop_assert!(!event.parse_error || event.format == Format::Plain);
         }
     }
+}
+
+/// Web servers logging through syslog: the message is decoded as the access or error line it is,
+/// under the webserver field names, keeping the syslog host and program; the line's own stamp wins.
+#[test]
+fn web_lines_wrapped_in_syslog_are_web_events() {
+    let cases = [
+        (
+            r#"Nov 22 10:01:02 web-01 nginx[123]: 1.2.3.4 - - [22/Nov/2026:10:01:02 +0700] "GET /wp-login.php?a=%27 HTTP/1.1" 404 5 "-" "curl/8""#,
+            r#"nginx nginx/access/webserver 2026-11-22T03:01:02Z
+             host=web-01
+             program=nginx
+             pid=123
+             c-ip=1.2.3.4
+             cs-method=GET
+             cs-uri-stem=/wp-login.php
+             cs-uri-query=a=%27
+             cs-version=HTTP/1.1
+             uri=/wp-login.php?a=%27
+             uri_decoded=/wp-login.php?a='
+             sc-status=404
+             sc-bytes=5
+             cs-referer=-
+             cs-user-agent=curl/8
+             message=1.2.3.4 - - [22/Nov/2026:10:01:02 +0700] "GET /wp-login.php?a=%27 HTTP/1.1" 404 5 "-" "curl/8"
+             ~/wp-login.php?a='"#,
+        ),
+        (
+            r#"2023-12-09T21:35:20+01:00 host nginx[983479]: 2023/12/09 21:35:20 [error] 983479#983479: *2 limiting requests, excess: 1.4 by zone "one", client: 192.0.2.2, server: x"#,
+            r#"nginx nginx/error/- 2023-12-09T20:35:20Z
+             host=host
+             program=nginx
+             pid=983479
+             c-ip=192.0.2.2
+             log_level=error
+             message=limiting requests, excess: 1.4 by zone "one", client: 192.0.2.2, server: x"#,
+        ),
+        (
+            "Nov 22 10:01:02 web-01 apache2[9]: [client 1.2.3.4] script '/var/www/x.php' not found or unable to stat",
+            "syslog linux/apache2/- 2004-11-22T09:01:02Z
+             host=web-01
+             program=apache2
+             pid=9
+             message=[client 1.2.3.4] script '/var/www/x.php' not found or unable to stat",
+        ),
+        (
+            "Nov 22 10:01:02 web-01 sshd[9]: 1.2.3.4 - - [22/Nov/2026:10:01:02 +0700] \"GET / HTTP/1.1\" 200 1",
+            "syslog linux/sshd/- 2004-11-22T09:01:02Z
+             host=web-01
+             program=sshd
+             pid=9
+             message=1.2.3.4 - - [22/Nov/2026:10:01:02 +0700] \"GET / HTTP/1.1\" 200 1",
+        ),
+    ];
+    for format in [Format::Syslog, Format::Auto] {
+        for (line, expected) in cases {
+            let event = Decoder::new(format, zurich_ctx()).decode(line);
+            super::test_support::assert_rendered(line, &render(&event), expected);
+        }
+    }
+}
+
+/// `[1/Apr/2014:...]` (one-digit day) and a stamp without an offset (read in the source's zone).
+#[test]
+fn access_dates_with_one_digit_days_and_no_offset() {
+    let mut decoder = Decoder::new(Format::Nginx, zurich_ctx());
+    for (line, ts) in [
+        (
+            r#"1.2.3.4 - - [1/Apr/2014:10:01:02 +0700] "GET / HTTP/1.1" 200 1"#,
+            "2014-04-01T03:01:02Z",
+        ),
+        (
+            r#"1.2.3.4 - - [01/Apr/2014:10:01:02 +0700] "GET / HTTP/1.1" 200 1"#,
+            "2014-04-01T03:01:02Z",
+        ),
+        (
+            r#"1.2.3.4 - u [27/Jun/2013:11:55:44] "GET / HTTP/1.1" 200 1"#,
+            "2013-06-27T09:55:44Z",
+        ),
+    ] {
+        let event = decoder.decode(line);
+        assert!(!event.parse_error, "{line}");
+        assert_eq!(
+            event.ts.map(|t| t.to_string()).as_deref(),
+            Some(ts),
+            "{line}"
+        );
+    }
+    assert!(
+        decoder
+            .decode(r#"1.2.3.4 - - [1/Apx/2014:10:01:02 +0700] "GET / HTTP/1.1" 200 1"#)
+            .parse_error
+    );
 }

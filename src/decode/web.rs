@@ -29,7 +29,7 @@ pub(crate) fn decode<'a>(
     if digits(b, 0, 4).is_some() && b.get(4) == Some(&b'/') {
         return nginx_error(line, ctx, product);
     }
-    access(line, product)
+    access(line, ctx, product)
 }
 
 fn web_event<'a>(
@@ -70,7 +70,11 @@ fn push_decoded<'a>(event: &mut Event<'a>, name: &'static str, value: Cow<'a, st
 }
 
 /// `[vhost:port ]ip ident user [ts] "request" status bytes[ "referer" "user-agent"[ ...]]`
-fn access<'a>(line: &'a str, product: Option<&'static str>) -> Option<Event<'a>> {
+fn access<'a>(
+    line: &'a str,
+    ctx: &DecodeContext,
+    product: Option<&'static str>,
+) -> Option<Event<'a>> {
     let b = line.as_bytes();
     let open = memchr(b'[', b)?;
     if open < 2 || b[open - 1] != b' ' {
@@ -86,7 +90,7 @@ fn access<'a>(line: &'a str, product: Option<&'static str>) -> Option<Event<'a>>
         return None;
     }
     let close = memchr(b']', &b[open..])? + open;
-    let ts = access_timestamp(&b[open + 1..close])?;
+    let ts = access_timestamp(&b[open + 1..close], ctx)?;
     let (request, rest) = quoted(line[close + 1..].strip_prefix(' ')?)?;
     let (status, rest) = token(rest.strip_prefix(' ')?);
     let (bytes, rest) = token(rest.strip_prefix(' ')?);
@@ -179,8 +183,16 @@ fn split_request(request: &str) -> Option<(&str, &str, Option<&str>)> {
     }
 }
 
-/// `20/Jan/2015:19:53:28 +0100`. The line carries its offset, so no zone is consulted.
-fn access_timestamp(b: &[u8]) -> Option<Timestamp> {
+/// `20/Jan/2015:19:53:28 +0100`, also `1/Apr/2014:...` (a one-digit day, as some servers and
+/// log shippers write it). The line carries its offset, so no zone is consulted; a stamp without one
+/// (`[27/Jun/2013:11:55:44]`, a custom LogFormat) is read in the source's zone.
+fn access_timestamp(b: &[u8], ctx: &DecodeContext) -> Option<Timestamp> {
+    if b.get(1) == Some(&b'/') {
+        let mut padded = Vec::with_capacity(b.len() + 1);
+        padded.push(b'0');
+        padded.extend_from_slice(b);
+        return access_timestamp(&padded, ctx);
+    }
     let day = digits(b, 0, 2)?;
     let month = u32::from(month_from_abbr(b.get(3..6)?)?);
     let year = digits(b, 7, 4)?;
@@ -192,6 +204,14 @@ fn access_timestamp(b: &[u8]) -> Option<Timestamp> {
         return None;
     }
     let (nanos, at) = fraction(b, 20);
+    if b[at..].iter().all(|&c| c == b' ') {
+        if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let second = second.min(59);
+        let year = i32::try_from(year).ok()?;
+        return civil_to_timestamp(&ctx.zone, year, month, day, hour, minute, second, nanos);
+    }
     let sign = match b.get(at..at + 2)? {
         b" +" => 1,
         b" -" => -1,

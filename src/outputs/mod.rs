@@ -144,6 +144,25 @@ impl Retries {
     }
 }
 
+/// The latest signed checkpoint of the evidence log, signed now if the log grew since (so it
+/// covers what is about to be sent); None without a notary or when signing fails (logged).
+pub(crate) async fn current_checkpoint(
+    store: &std::sync::Arc<crate::store::Store>,
+    notary: Option<&std::sync::Arc<crate::evidence::notary::Notary>>,
+) -> Option<String> {
+    let notary = notary?.clone();
+    off_thread(store, move |store| {
+        match notary.checkpoint(store, jiff::Timestamp::now()) {
+            Ok(latest) => latest.map(|(_, note)| note),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot sign an evidence checkpoint");
+                None
+            }
+        }
+    })
+    .await
+}
+
 /// Runs a store call off the async threads (sled blocks), as the API does. A panic in the call is
 /// passed on to the caller.
 pub(crate) async fn off_thread<T: Send + 'static>(

@@ -121,6 +121,9 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(delay.min(MAX_RETRY_AFTER))
 }
 
+/// The header carrying the evidence checkpoint: base64 of the signed note (a note has newlines).
+pub const CHECKPOINT_HEADER: &str = "X-Socwatch-Checkpoint";
+
 /// The HTTPS client for the national endpoint, built from `[forward.national]`.
 pub struct NationalSender {
     client: reqwest::Client,
@@ -129,6 +132,8 @@ pub struct NationalSender {
     sender: SenderInfo,
     pub batch_max: usize,
     pub retry_max: Duration,
+    /// Signs the evidence checkpoint that goes with every POST (`X-Socwatch-Checkpoint`).
+    pub notary: Option<Arc<crate::evidence::notary::Notary>>,
 }
 
 impl NationalSender {
@@ -196,11 +201,13 @@ impl NationalSender {
             sender,
             batch_max: settings.batch_max.max(1),
             retry_max,
+            notary: None,
         })
     }
 
-    /// One POST of `batch`.
-    pub async fn post(&self, batch: &[Queued]) -> Outcome {
+    /// One POST of `batch`, with the evidence log's latest signed checkpoint (a C2SP signed note,
+    /// base64 in the `X-Socwatch-Checkpoint` header) when there is one.
+    pub async fn post(&self, batch: &[Queued], checkpoint: Option<&str>) -> Outcome {
         let mut request = self
             .client
             .post(&self.url)
@@ -209,6 +216,13 @@ impl NationalSender {
             .body(batch_body(&self.sender, batch));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(note) = checkpoint {
+            use base64::Engine as _;
+            request = request.header(
+                CHECKPOINT_HEADER,
+                base64::engine::general_purpose::STANDARD.encode(note),
+            );
         }
         let response = match request.send().await {
             Ok(response) => response,
@@ -303,8 +317,9 @@ pub async fn run(
         if singly_until.is_some_and(|until| last.seq > until) {
             singly_until = None;
         }
+        let checkpoint = super::current_checkpoint(&store, sender.notary.as_ref()).await;
         let outcome = tokio::select! {
-            outcome = sender.post(&batch) => outcome,
+            outcome = sender.post(&batch, checkpoint.as_deref()) => outcome,
             _ = stop.wait_for(|s| *s) => return,
         };
         let now = Timestamp::now();

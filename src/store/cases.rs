@@ -11,9 +11,10 @@ use sled::transaction::TransactionalTree;
 use super::keys::{self, ID_LEN, Index, Summary};
 use super::{
     Action, MIN_ID_PREFIX, Store, StoreError, T_CASE_TIME, T_CASES, T_INCIDENTS, TxResult, abort,
-    from_tx, load_tx, status_name, tree_of, write_tx,
+    evidence, from_tx, load_tx, status_name, tree_of, write_tx,
 };
 use crate::cases::Case;
+use crate::evidence::Kind;
 use crate::model::{HistoryEntry, Incident, Severity, Status};
 use sled::Transactional;
 
@@ -118,6 +119,8 @@ pub(super) fn write_case_tx(
     t: &[TransactionalTree],
     before: Option<&Case>,
     after: &Case,
+    action: &str,
+    now: Timestamp,
 ) -> TxResult<()> {
     if let Some(before) = before {
         t[T_CASE_TIME].remove(time_entry(before))?;
@@ -125,11 +128,20 @@ pub(super) fn write_case_tx(
     t[T_CASE_TIME].insert(time_entry(after), &case_summary(after).encode()[..])?;
     // A Case is strings, numbers and maps: serializing it cannot fail.
     let bytes = serde_json::to_vec(after).expect("case serializes");
+    evidence::append_tx(t, Kind::Case, &after.id, &bytes, action, now)?;
     t[T_CASES].insert(after.id.as_bytes(), bytes)?;
     Ok(())
 }
 
-pub(super) fn remove_case_tx(t: &[TransactionalTree], case: &Case) -> TxResult<()> {
+/// Deletes a case, logged with `action` (`evidence::PURGED` when its last incident was purged).
+pub(super) fn remove_case_tx(
+    t: &[TransactionalTree],
+    case: &Case,
+    action: &str,
+    now: Timestamp,
+) -> TxResult<()> {
+    let bytes = serde_json::to_vec(case).expect("case serializes");
+    evidence::append_tx(t, Kind::Case, &case.id, &bytes, action, now)?;
     t[T_CASE_TIME].remove(time_entry(case))?;
     t[T_CASES].remove(case.id.as_bytes())?;
     Ok(())
@@ -152,7 +164,7 @@ pub(super) fn apply_cases_tx(
     for core in cases {
         for gone in &core.merged_from {
             if let Some(old) = load_case_tx(&t[T_CASES], gone)? {
-                remove_case_tx(t, &old)?;
+                remove_case_tx(t, &old, crate::evidence::MERGED, now)?;
                 let history = absorbed_history.entry(core.id.as_str()).or_default();
                 history.extend(old.history);
                 history.push(HistoryEntry {
@@ -172,7 +184,7 @@ pub(super) fn apply_cases_tx(
             {
                 let mut moved = incident.clone();
                 moved.case_id = core.id.clone();
-                write_tx(t, Some(&incident), &moved)?;
+                write_tx(t, Some(&incident), &moved, "moved", now)?;
             }
         }
     }
@@ -204,7 +216,12 @@ pub(super) fn apply_cases_tx(
     touched.retain(|(before, after)| before.as_ref() != Some(after));
     for (before, after) in &mut touched {
         after.revision = before.as_ref().map_or(0, |b| b.revision) + 1;
-        write_case_tx(t, before.as_ref(), after)?;
+        let action = if before.is_some() {
+            "updated"
+        } else {
+            "opened"
+        };
+        write_case_tx(t, before.as_ref(), after, action, now)?;
     }
     Ok(touched)
 }
@@ -385,7 +402,7 @@ impl Store {
                         ..entry.clone()
                     });
                     changed.revision += 1;
-                    write_tx(t, Some(&incident), &changed)?;
+                    write_tx(t, Some(&incident), &changed, action.name(), now)?;
                     touched.push((Some(incident), changed));
                 }
                 let mut after = before.clone();
@@ -397,7 +414,7 @@ impl Store {
                         listed.status = changed.status;
                     }
                 }
-                write_case_tx(t, Some(&before), &after)?;
+                write_case_tx(t, Some(&before), &after, action.name(), now)?;
                 let mut queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
                 let case_touched = [(Some(before), after)];
                 queued.extend(Self::enqueue_case_alerts_tx(
@@ -452,7 +469,7 @@ impl Store {
                     note: assignee.unwrap_or("").to_string(),
                 });
                 after.revision += 1;
-                write_case_tx(t, Some(&before), &after)?;
+                write_case_tx(t, Some(&before), &after, "assign", now)?;
                 Ok(after)
             })
             .map_err(from_tx)?;
@@ -462,7 +479,11 @@ impl Store {
 
     /// Deletes the cases none of whose incidents is stored any more (after a purge): a case is kept
     /// while any of its incidents is. Returns how many were deleted.
-    pub(super) fn purge_orphan_cases(&self, case_ids: &[String]) -> Result<usize, StoreError> {
+    pub(super) fn purge_orphan_cases(
+        &self,
+        case_ids: &[String],
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
         let mut deleted = 0;
         for id in case_ids {
             let prefix = keys::prefix(id);
@@ -481,7 +502,7 @@ impl Store {
                     let Some(case) = load_case_tx(&t[T_CASES], id)? else {
                         return Ok(0);
                     };
-                    remove_case_tx(t, &case)?;
+                    remove_case_tx(t, &case, crate::evidence::PURGED, now)?;
                     Ok(1)
                 })
                 .map_err(from_tx)?;

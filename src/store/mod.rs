@@ -11,12 +11,15 @@
 //! - `cases`: case id → case as JSON; `case_time`: `last_seen id` → summary (see `store::cases`).
 //! - `engine`: the correlator's and the case book's saved state, group by group (see `correlate`), written with the
 //!   checkpoints so positions and the counts derived from the lines before them are one state.
+//! - `evidence_log`: the tamper-evident log, one leaf per change, written in each change's transaction;
+//!   `evidence_checkpoints`: the signed checkpoints (see `store::evidence`).
 //! - `meta`: the schema version.
 //!
 //! Durability: `apply` is atomic (all trees or none) but only durable after the `flush` that
 //! follows it; `transition` flushes before it returns. See ARCHITECTURE.md.
 
 mod cases;
+mod evidence;
 mod keys;
 mod outbox;
 #[cfg(test)]
@@ -91,6 +94,7 @@ const T_OUTBOX_SEVERITY: usize = T_OUTBOX + 1;
 const T_ENGINE: usize = T_OUTBOX + 2;
 const T_CASES: usize = T_OUTBOX + 3;
 const T_CASE_TIME: usize = T_OUTBOX + 4;
+const T_EVIDENCE: usize = T_OUTBOX + 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -274,6 +278,8 @@ pub struct Store {
     /// Incidents an operator closed (resolved, false positive) since the pipeline last asked: their
     /// group's next match must start a new incident, not update the closed one.
     closed: std::sync::Mutex<Vec<String>>,
+    /// Signed checkpoints of the evidence log: size → note (outside the transactions).
+    evidence_checkpoints: sled::Tree,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -311,8 +317,15 @@ fn load_tx(tree: &TransactionalTree, id: &str) -> TxResult<Option<Incident>> {
     }
 }
 
-/// Writes `after` and moves its index entries from what `before` had to what `after` has.
-fn write_tx(t: &[TransactionalTree], before: Option<&Incident>, after: &Incident) -> TxResult<()> {
+/// Writes `after` and moves its index entries from what `before` had to what `after` has, and
+/// logs the change (`action`) in the evidence log.
+fn write_tx(
+    t: &[TransactionalTree],
+    before: Option<&Incident>,
+    after: &Incident,
+    action: &str,
+    now: Timestamp,
+) -> TxResult<()> {
     let old = before.map(keys::entries).unwrap_or_default();
     let new = keys::entries(after);
     for entry in &old {
@@ -329,11 +342,29 @@ fn write_tx(t: &[TransactionalTree], before: Option<&Incident>, after: &Incident
         t[T_TIME].remove(keys::time_entry(before))?;
     }
     t[T_TIME].insert(keys::time_entry(after), &Summary::of(after).encode()[..])?;
-    t[T_INCIDENTS].insert(after.id.as_bytes(), encode(after))?;
+    let bytes = encode(after);
+    evidence::append_tx(
+        t,
+        crate::evidence::Kind::Incident,
+        &after.id,
+        &bytes,
+        action,
+        now,
+    )?;
+    t[T_INCIDENTS].insert(after.id.as_bytes(), bytes)?;
     Ok(())
 }
 
-fn remove_tx(t: &[TransactionalTree], incident: &Incident) -> TxResult<()> {
+/// Deletes an incident (retention), logged as purged so verification expects it gone.
+fn remove_tx(t: &[TransactionalTree], incident: &Incident, now: Timestamp) -> TxResult<()> {
+    evidence::append_tx(
+        t,
+        crate::evidence::Kind::Incident,
+        &incident.id,
+        &encode(incident),
+        crate::evidence::PURGED,
+        now,
+    )?;
     for (index, key) in keys::entries(incident) {
         t[tree_of(index)].remove(key)?;
     }
@@ -434,6 +465,8 @@ impl Store {
         trees.push(db.open_tree("engine")?);
         trees.push(db.open_tree("cases")?);
         trees.push(db.open_tree("case_time")?);
+        trees.push(db.open_tree("evidence_log")?);
+        let evidence_checkpoints = db.open_tree("evidence_checkpoints")?;
         let store = Store {
             path,
             db,
@@ -444,8 +477,10 @@ impl Store {
             alerts_queued: Default::default(),
             on_alerts: Default::default(),
             closed: std::sync::Mutex::new(Vec::new()),
+            evidence_checkpoints,
         };
         store.count_outbox()?;
+        store.baseline_evidence()?;
         Ok(store)
     }
 
@@ -643,7 +678,12 @@ impl Store {
                 }
                 for (before, after) in &touched {
                     if before.as_ref() != Some(after) {
-                        write_tx(t, before.as_ref(), after)?;
+                        let action = if before.is_some() {
+                            "updated"
+                        } else {
+                            "opened"
+                        };
+                        write_tx(t, before.as_ref(), after, action, now)?;
                     }
                 }
                 let mut queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
@@ -825,7 +865,7 @@ impl Store {
                     note: note.to_string(),
                 });
                 after.revision += 1;
-                write_tx(t, Some(&before), &after)?;
+                write_tx(t, Some(&before), &after, action.name(), now)?;
                 let touched = [(Some(before), after)];
                 let queued = Self::enqueue_alerts_tx(t, &policy, &touched, now)?;
                 let [(_, after)] = touched;
@@ -1035,7 +1075,7 @@ impl Store {
                             if let Some(incident) = load_tx(&t[T_INCIDENTS], id)?
                                 && expired(incident.last_seen, incident.level)
                             {
-                                remove_tx(t, &incident)?;
+                                remove_tx(t, &incident, now)?;
                                 n += 1;
                                 if !incident.case_id.is_empty()
                                     && !case_ids.contains(&incident.case_id)
@@ -1049,7 +1089,7 @@ impl Store {
                     .map_err(from_tx)?;
                 deleted += n;
                 // A case is kept while any of its incidents is.
-                self.purge_orphan_cases(&case_ids)?;
+                self.purge_orphan_cases(&case_ids, now)?;
                 // The correlator may still fold repeats into a purged incident: let it start over.
                 if let Ok(mut closed) = self.closed.lock() {
                     closed.extend(chunk.iter().cloned());

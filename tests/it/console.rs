@@ -810,14 +810,9 @@ fn the_console_refuses_what_a_forged_or_signed_out_request_asks() {
 
 #[test]
 fn over_tls_the_session_cookie_is_secure() {
-    use std::os::unix::fs::PermissionsExt;
     let site = site();
     let pki = crate::tls::Pki::new(&site.path(""));
-    let cert = site.path("console.pem");
-    let key = site.path("console.key");
-    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
-    std::fs::write(&key, &pki.server_key_pem).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (cert, key) = (pki.server_pem.clone(), pki.server_key_pem.clone());
     site.edit_config(|config| {
         config.replace(
             "[api]\nlisten = \"127.0.0.1:0\"\n",

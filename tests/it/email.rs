@@ -63,6 +63,15 @@ pub(crate) struct SmtpServer {
 
 impl SmtpServer {
     pub(crate) fn start(mode: &str, pki: &Pki, auth: bool) -> SmtpServer {
+        Self::start_with(mode, pki, auth, None)
+    }
+
+    /// A server that defers every message (451) until the file `until` exists.
+    pub(crate) fn start_refusing(mode: &str, pki: &Pki, until: &Path) -> SmtpServer {
+        Self::start_with(mode, pki, false, Some(until))
+    }
+
+    fn start_with(mode: &str, pki: &Pki, auth: bool, refuse_until: Option<&Path>) -> SmtpServer {
         let out = tempfile::tempdir().unwrap();
         let mut command = Command::new("/usr/bin/python3");
         // Debian's python3-aiosmtpd is importable only by the system interpreter.
@@ -76,6 +85,9 @@ impl SmtpServer {
             .arg(pki.path("key.pem"));
         if auth {
             command.args(["--user", USER, "--password", PASSWORD]);
+        }
+        if let Some(until) = refuse_until {
+            command.arg("--refuse-until").arg(until);
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -211,6 +223,7 @@ fn ctx(lang: Lang) -> RenderContext {
         lang,
         unit: "Sở KH&CN tỉnh X".into(),
         host: "portal-01".into(),
+        checkpoint: None,
     }
 }
 

@@ -374,3 +374,138 @@ fn fail2ban_samples_through_shipped_rules() {
         failures.join("\n")
     );
 }
+
+/// The share of all of fail2ban's `match: true` lines (every filter) the shipped rules flag, at least.
+/// Raised with each class of detection added; a drop is a regression.
+const RECALL_FLOOR: f64 = 0.67;
+
+/// Per-filter recall, like fail2ban-regex reports its own filters: for every sample file, how many of
+/// the lines fail2ban's filter must flag one of the shipped rules matches (with the annotated address
+/// as `src_ip` when the annotation names one), and how many lines annotated harmless one matches.
+/// Every filter counts, covered or not, with no `KNOWN` exceptions: this is the measure, the test
+/// above is the contract. Prints the table the README quotes.
+#[test]
+fn fail2ban_recall_per_filter() {
+    let dir = crate::support::corpus_dir().join("fail2ban/logs");
+    assert!(
+        dir.is_dir(),
+        "fail2ban corpus not found at {}",
+        dir.display()
+    );
+    let rules = RuleSet::shipped();
+    let zone = TimeZone::get("Europe/Zurich").expect("zone in the bundled tzdb");
+    let reference: Timestamp = "2005-08-14T12:00:00+02:00"
+        .parse()
+        .expect("valid timestamp");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read corpus folder")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    let (mut all_true, mut all_flagged, mut all_false, mut all_fp) = (0usize, 0, 0, 0);
+    for file in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(dir.join(file)).expect("read sample"))
+            .into_owned();
+        // Every filter is measured in its widest mode, as socwatch has one rule set.
+        let filter = file.as_str();
+        let cases = parse_cases(&text, filter, "aggressive");
+        let sample: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
+        let ctx = DecodeContext::new(zone.clone(), reference);
+        let mut decoder = Decoder::new(detect_format(&sample), ctx.clone());
+        let mut fallback = Decoder::new(Format::Auto, ctx);
+        let meta = SourceMeta::new(format!("fail2ban/{file}"));
+        let (mut trues, mut flagged, mut falses, mut fps) = (0usize, 0usize, 0usize, 0usize);
+        let mut rule_ids = std::collections::BTreeSet::new();
+        for case in &cases {
+            if let Some(constraint) = case.expect.get("constraint").and_then(|c| c.as_str())
+                && !eval_condition(constraint, filter, "aggressive")
+            {
+                continue;
+            }
+            let expect_match = case.expect.get("match").and_then(|m| m.as_bool()) == Some(true);
+            if !expect_match && !case.modes.iter().any(|m| m == "normal") {
+                continue;
+            }
+            let host = ["host", "ip4", "ip6"]
+                .iter()
+                .find_map(|k| case.expect.get(*k).and_then(|h| h.as_str()));
+            let prepared = prepare_line(case.text.as_bytes(), usize::MAX);
+            let mut event = decoder.decode(&prepared.text);
+            if event.parse_error {
+                event = fallback.decode(&prepared.text);
+            }
+            let hits: Vec<(String, Option<String>)> = rules
+                .matches(&event, &meta)
+                .into_iter()
+                .filter(|m| rules.rule(m.rule).requires.is_none())
+                .map(|m| {
+                    let ip = RuleSet::field_value(&event, &meta, &m.captured, "src_ip")
+                        .map(str::to_string);
+                    (rules.rule(m.rule).id.clone(), ip)
+                })
+                .collect();
+            if expect_match {
+                trues += 1;
+                let hit = hits.iter().find(|(_, ip)| match host {
+                    Some(host) => ip
+                        .as_deref()
+                        .is_some_and(|ip| ip.eq_ignore_ascii_case(host)),
+                    None => true,
+                });
+                if let Some((id, _)) = hit {
+                    flagged += 1;
+                    rule_ids.insert(id.clone());
+                } else if std::env::var_os("SOCWATCH_RECALL_MISSES").is_some() {
+                    eprintln!("miss {file}:{}: {} {:?}", case.line_no, case.text, hits);
+                }
+            } else {
+                falses += 1;
+                fps += usize::from(!hits.is_empty());
+            }
+        }
+        if trues + falses == 0 {
+            continue;
+        }
+        all_true += trues;
+        all_flagged += flagged;
+        all_false += falses;
+        all_fp += fps;
+        let rules_used: Vec<String> = rule_ids.into_iter().collect();
+        rows.push(format!(
+            "| {file} | {flagged}/{trues} | {} | {fps}/{falses} | {} |",
+            percent(flagged, trues),
+            if rules_used.is_empty() {
+                "–".to_string()
+            } else {
+                rules_used.join(", ")
+            }
+        ));
+    }
+    let total = all_flagged as f64 / all_true.max(1) as f64;
+    println!("| filter | flagged | recall | harmless flagged | rules |");
+    println!("|---|---:|---:|---:|---|");
+    for row in &rows {
+        println!("{row}");
+    }
+    println!(
+        "| **all {} filters** | **{all_flagged}/{all_true}** | **{}** | {all_fp}/{all_false} | |",
+        rows.len(),
+        percent(all_flagged, all_true)
+    );
+    assert!(
+        total >= RECALL_FLOOR,
+        "recall over fail2ban's samples fell to {:.3} (floor {RECALL_FLOOR})",
+        total
+    );
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        "–".to_string()
+    } else {
+        format!("{:.0} %", 100.0 * part as f64 / whole as f64)
+    }
+}

@@ -50,6 +50,8 @@ struct Seen {
     accepted: Vec<Alert>,
     idempotency_keys: Vec<String>,
     bad_requests: Vec<String>,
+    /// The evidence checkpoint (signed note) each accepted request carried, if any.
+    checkpoints: Vec<Option<String>>,
 }
 
 struct Receiver {
@@ -179,6 +181,16 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let checkpoint = request
+        .headers()
+        .get("x-socwatch-checkpoint")
+        .and_then(|v| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_bytes())
+                .ok()
+        })
+        .and_then(|note| String::from_utf8(note).ok());
     let content_type_ok = request
         .headers()
         .get("content-type")
@@ -229,6 +241,7 @@ async fn answer(
     }
     let mut seen = seen.lock().unwrap();
     seen.idempotency_keys.push(key);
+    seen.checkpoints.push(checkpoint);
     for alert in alerts {
         seen.accepted.push(Alert {
             id: alert["id"].as_str().unwrap_or("").to_string(),
@@ -457,6 +470,25 @@ fn a_refused_alert_becomes_a_dead_letter_without_holding_back_the_rest_and_retry
     });
     let status = outbox_status(&cli);
     assert_eq!(national(&status)["dead_letters"], 0, "{status}");
+    // Every delivery carried a checkpoint of the evidence log signed by the node's key, and the
+    // log never shrinks between them.
+    let key = stdout(&socwatch(&["--config", &cli, "verify", "--public-key"]));
+    let verifier = socwatch::evidence::note::NoteVerifier::parse(key.trim()).unwrap();
+    let sizes: Vec<u64> = receiver
+        .seen
+        .lock()
+        .unwrap()
+        .checkpoints
+        .iter()
+        .map(|note| {
+            let note = note
+                .as_deref()
+                .expect("a checkpoint header on every delivery");
+            verifier.open(note).unwrap().size
+        })
+        .collect();
+    assert_eq!(sizes.len(), 2);
+    assert!(sizes[0] >= 2 && sizes[1] >= sizes[0], "{sizes:?}");
     daemon.stop();
     let accepted = receiver.accepted();
     let revisions: Vec<(u64, String)> = accepted

@@ -178,3 +178,128 @@ fn several_files_are_merged_by_event_time() {
         found[0]["first_seen"]
     );
 }
+
+/// Several files read in parallel give exactly the incidents of reading them one after the other
+/// on one thread: the merge by event time, not the threads, decides the order correlation sees.
+#[test]
+fn parallel_scan_equals_sequential_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in 0..6 {
+        let path = dir.path().join(format!("auth{f}.log"));
+        let mut text = String::new();
+        for i in 0..400 {
+            // Interleaved times across files, shared addresses, so groups span files.
+            let second = i * 6 + f;
+            text.push_str(&format!(
+                "Nov 22 10:{:02}:{:02} portal-01 sshd[{}]: Failed password for invalid user u{} from 203.0.113.{} port {} ssh2\n",
+                second / 60 % 60,
+                second % 60,
+                1000 + i,
+                i % 7,
+                i % 5,
+                40000 + i
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        files.push(path.display().to_string());
+    }
+    let run = |threads: &str| {
+        let mut args = vec!["scan", "--json", "--threads", threads];
+        args.extend(files.iter().map(String::as_str));
+        let out = crate::support::socwatch(&args);
+        let mut incidents = crate::support::incidents(&out);
+        for incident in &mut incidents {
+            incident.as_object_mut().unwrap().remove("id");
+        }
+        incidents
+    };
+    let sequential = run("1");
+    assert!(!sequential.is_empty());
+    assert_eq!(run("4"), sequential);
+    assert_eq!(run("6"), sequential);
+}
+
+/// `scan --matches` lists every hit with its line number and fields, before any threshold: one
+/// failed login opens no incident but is listed.
+#[test]
+fn scan_matches_lists_every_hit_without_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    std::fs::write(
+        &path,
+        "Nov 22 10:00:01 portal-01 sshd[1]: Accepted publickey for deploy from 10.0.0.5 port 1 ssh2\n\
+         Nov 22 10:00:02 portal-01 sshd[2]: Failed password for root from 203.0.113.7 port 2 ssh2\n",
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let out = crate::support::socwatch(&["scan", "--matches", "--json", &file]);
+    let hits = crate::support::incidents(&out);
+    let rules: Vec<&str> = hits
+        .iter()
+        .map(|h| h["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"ssh-bruteforce") && rules.contains(&"ssh-root-login-attempt"),
+        "{hits:?}"
+    );
+    assert!(
+        hits.iter()
+            .all(|h| h["line"] == 2 && h["fields"]["src_ip"] == "203.0.113.7"),
+        "{hits:?}"
+    );
+    let table = crate::support::socwatch(&["--lang", "en", "scan", "--matches", &file]);
+    let text = crate::support::stdout(&table);
+    assert!(
+        text.starts_with("File") && text.contains("ssh-bruteforce") && text.contains("user=root"),
+        "{text}"
+    );
+    let vi = crate::support::stdout(&crate::support::socwatch(&["scan", "--matches", &file]));
+    assert!(
+        vi.starts_with("Tệp") && vi.contains("Trường trích xuất"),
+        "{vi}"
+    );
+    // Without --matches the single failure is below every threshold: no incident.
+    let incidents =
+        crate::support::incidents(&crate::support::socwatch(&["scan", "--json", &file]));
+    assert!(incidents.is_empty(), "{incidents:?}");
+}
+
+/// More inputs than threads, with the files a thread serves first holding the later times: the merge
+/// waits for a thread's other file while the first one's channel is full. It must neither hang nor
+/// change the incidents.
+#[test]
+fn parallel_scan_with_more_files_than_threads_and_skewed_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for f in 0..4 {
+        let path = dir.path().join(format!("auth{f}.log"));
+        // Files 0 and 1 (served first by threads 0 and 1) are two hours later than files 2 and 3.
+        let hour = if f < 2 { 12 } else { 10 };
+        let mut text = String::new();
+        for i in 0..6000 {
+            text.push_str(&format!(
+                "Nov 22 {hour}:{:02}:{:02} portal-01 sshd[{}]: Failed password for root from 198.51.100.{} port {} ssh2\n",
+                i / 100 % 60,
+                i % 60,
+                1000 + i,
+                i % 9 + f * 10,
+                40000 + i % 20000
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        files.push(path.display().to_string());
+    }
+    let run = |threads: &str| {
+        let mut args = vec!["scan", "--json", "--threads", threads];
+        args.extend(files.iter().map(String::as_str));
+        let mut incidents = crate::support::incidents(&crate::support::socwatch(&args));
+        for incident in &mut incidents {
+            incident.as_object_mut().unwrap().remove("id");
+        }
+        incidents
+    };
+    let sequential = run("1");
+    assert!(!sequential.is_empty());
+    assert_eq!(run("2"), sequential);
+}

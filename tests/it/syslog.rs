@@ -211,6 +211,38 @@ async fn tcp_octet_counting_and_newline_framing_from_logger() {
     assert_eq!(r.count(|s| &s.framing_errors), 0);
 }
 
+/// One port, one connection, both framings: each frame is told apart on its own (a digit run then a
+/// space is an octet count), so a relay that switches framing mid-stream loses nothing, and a
+/// newline-framed message that starts with digits is not taken for a count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_auto_detects_the_framing_of_every_frame_on_one_connection() {
+    let mut r = Receiver::tcp(64, Limits::default()).await;
+    let messages = [
+        "<38>Nov 22 10:00:01 h sshd[1]: first, octet counted",
+        "<38>Nov 22 10:00:02 h sshd[1]: second, newline framed",
+        "<38>Nov 22 10:00:03 h sshd[1]: third, octet counted\nwith a newline inside",
+        "<38>Nov 22 10:00:04 h sshd[1]: fourth, newline framed",
+    ];
+    let mut stream = TcpStream::connect(r.addr).await.unwrap();
+    let mut bytes = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        if i % 2 == 0 {
+            bytes.extend(format!("{} {message}", message.len()).into_bytes());
+        } else {
+            bytes.extend(format!("{message}\n").into_bytes());
+        }
+    }
+    // A newline-framed message that starts with digits and a space is no octet count (no `<` after).
+    bytes.extend(b"2026 is not a length\n");
+    stream.write_all(&bytes).await.unwrap();
+    stream.shutdown().await.unwrap();
+    for message in messages {
+        assert_eq!(next(&mut r.rx).await.bytes, message.as_bytes());
+    }
+    assert_eq!(next(&mut r.rx).await.bytes, b"2026 is not a length");
+    r.shut().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_tcp_senders_disturb_no_one_else() {
     let limits = Limits {

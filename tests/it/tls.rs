@@ -16,9 +16,9 @@ pub struct Pki {
     pub ca_der: Vec<u8>,
     pub server_cert_der: Vec<u8>,
     pub server_key_der: Vec<u8>,
-    /// The same server certificate and key as PEM, for a socwatch listener (`api.cert_file`).
-    pub server_cert_pem: String,
-    pub server_key_pem: String,
+    /// The server certificate and key as PEM files (the key 0600), for socwatch as a TLS server.
+    pub server_pem: PathBuf,
+    pub server_key_pem: PathBuf,
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -64,11 +64,16 @@ impl Pki {
                 std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
                 key
             },
+            server_pem: write("server.pem", &server_cert.pem()),
+            server_key_pem: {
+                use std::os::unix::fs::PermissionsExt;
+                let key = write("server.key", &server_key.serialize_pem());
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+                key
+            },
             ca_der: ca.der().to_vec(),
             server_cert_der: server_cert.der().to_vec(),
             server_key_der: server_key.serialize_der(),
-            server_cert_pem: server_cert.pem(),
-            server_key_pem: server_key.serialize_pem(),
         }
     }
 }

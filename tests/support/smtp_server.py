@@ -24,11 +24,16 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Recorder:
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, refuse_until=None):
         self.out_dir = out_dir
         self.count = 0
+        self.refuse_until = refuse_until
 
     async def handle_DATA(self, server, session, envelope):
+        # A mail server that is having trouble: every message is deferred (a transient 4xx, to be
+        # retried) until the test creates the file.
+        if self.refuse_until and not os.path.exists(self.refuse_until):
+            return "451 4.3.0 try again later"
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -63,6 +68,7 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--refuse-until")
     args = parser.parse_args()
 
     context = None
@@ -78,7 +84,7 @@ def main():
         )
         return AuthResult(success=ok, handled=False)
 
-    recorder = Recorder(args.out)
+    recorder = Recorder(args.out, args.refuse_until)
 
     async def serve():
         loop = asyncio.get_running_loop()

@@ -79,6 +79,17 @@ pub struct EmailSender {
     pub window: Duration,
     /// How long a case's alert waits for the rest of the attack (`email.case_hold`).
     pub case_hold: Duration,
+    /// Signs the evidence checkpoint every email's footer carries.
+    pub notary: Option<Arc<crate::evidence::notary::Notary>>,
+}
+
+impl EmailSender {
+    /// The render context with the evidence checkpoint as of now.
+    async fn context_now(&self, store: &Arc<Store>) -> RenderContext {
+        let mut context = self.context.clone();
+        context.checkpoint = crate::outputs::current_checkpoint(store, self.notary.as_ref()).await;
+        context
+    }
 }
 
 /// What one step of the loop did.
@@ -161,7 +172,7 @@ async fn step(
             digest.folded_total as usize,
             digest.first_folded,
             digest.last_folded,
-            &sender.context,
+            &sender.context_now(store).await,
         );
         let key = format!("digest.{}", digest.first_folded.as_millisecond());
         return match sender.mailer.send_keyed(&email, &key).await {
@@ -212,7 +223,7 @@ async fn step(
             Step::Sent
         }
         Admission::Send => {
-            let email = render_alert(incident, &sender.context);
+            let email = render_alert(incident, &sender.context_now(store).await);
             // The same alert resent after a crash keeps its Message-ID, so mail clients fold it.
             let key = format!("{}.{}", incident.id, incident.revision);
             match sender.mailer.send_keyed(&email, &key).await {
@@ -302,7 +313,7 @@ async fn step_case(
             Step::Sent
         }
         Admission::Send => {
-            let email = render_case(&case, trigger, &sender.context);
+            let email = render_case(&case, trigger, &sender.context_now(store).await);
             // Resent after a crash with the same Message-ID, so mail clients fold it.
             let key = format!("case.{}.{}", case.id, case.revision);
             match sender.mailer.send_keyed(&email, &key).await {

@@ -24,6 +24,35 @@ pub struct RenderContext {
     pub unit: String,
     /// This machine (`daemon.host`), named in digests.
     pub host: String,
+    /// The evidence log's latest signed checkpoint, quoted in the footer so every recipient
+    /// holds one (`socwatch verify`).
+    pub checkpoint: Option<String>,
+}
+
+/// The plain-text footer: the notice, then the checkpoint when there is one.
+fn text_footer(l: &Labels, ctx: &RenderContext) -> String {
+    let mut footer = format!("\n-- \n{}\n", l.footer);
+    if let Some(note) = &ctx.checkpoint {
+        footer.push_str(&format!("\n{}:\n{note}", l.checkpoint));
+    }
+    footer
+}
+
+/// The HTML footer, ending the document.
+fn html_footer(l: &Labels, ctx: &RenderContext) -> String {
+    let mut footer = format!(
+        "<p style=\"color:#777;font-size:11px\">{}</p>\n",
+        h(l.footer)
+    );
+    if let Some(note) = &ctx.checkpoint {
+        footer.push_str(&format!(
+            "<p style=\"color:#777;font-size:11px\">{}:</p>\n<pre style=\"color:#777;font-size:11px\">{}</pre>\n",
+            h(l.checkpoint),
+            h(note)
+        ));
+    }
+    footer.push_str("</body>\n</html>\n");
+    footer
 }
 
 /// One email, ready for a transport: the subject (single line, bounded), a plain-text body and
@@ -97,7 +126,7 @@ pub fn render_alert(incident: &Incident, ctx: &RenderContext) -> RenderedEmail {
         text.push_str(&format!("  {more}\n"));
     }
     text.push_str(&format!("\n{}:\n  {}\n", l.to_ack, inert(&ack)));
-    text.push_str(&format!("\n-- \n{}\n", l.footer));
+    text.push_str(&text_footer(&l, ctx));
 
     // HTML: the same content; every value escaped after being made inert, no link and no remote
     // resource, so a log line can neither add markup nor make the client fetch anything.
@@ -135,10 +164,7 @@ pub fn render_alert(incident: &Incident, ctx: &RenderContext) -> RenderedEmail {
         h(l.to_ack),
         h(&ack)
     ));
-    html.push_str(&format!(
-        "<p style=\"color:#777;font-size:11px\">{}</p>\n</body>\n</html>\n",
-        h(l.footer)
-    ));
+    html.push_str(&html_footer(&l, ctx));
 
     RenderedEmail {
         subject,
@@ -257,7 +283,7 @@ pub fn render_case(case: &Case, trigger: &Incident, ctx: &RenderContext) -> Rend
         ));
     }
     text.push_str(&format!("\n{}:\n  {}\n", l.to_ack, inert(&ack)));
-    text.push_str(&format!("\n-- \n{}\n", l.footer));
+    text.push_str(&text_footer(&l, ctx));
 
     let mut html = html_head(ctx.lang, &subject);
     html.push_str(&format!(
@@ -303,10 +329,7 @@ pub fn render_case(case: &Case, trigger: &Incident, ctx: &RenderContext) -> Rend
         h(l.to_ack),
         h(&ack)
     ));
-    html.push_str(&format!(
-        "<p style=\"color:#777;font-size:11px\">{}</p>\n</body>\n</html>\n",
-        h(l.footer)
-    ));
+    html.push_str(&html_footer(&l, ctx));
     RenderedEmail {
         subject,
         text,
@@ -408,7 +431,7 @@ pub fn render_digest(
         l.to_ack,
         inert(&ack)
     ));
-    text.push_str(&format!("\n-- \n{}\n", l.footer));
+    text.push_str(&text_footer(&l, ctx));
 
     let mut html = html_head(ctx.lang, &subject);
     html.push_str(&format!("<h2>{}</h2>\n<p>{}</p>\n", h(&subject), h(&intro)));
@@ -455,10 +478,7 @@ pub fn render_digest(
         h(l.to_ack),
         h(&ack)
     ));
-    html.push_str(&format!(
-        "<p style=\"color:#777;font-size:11px\">{}</p>\n</body>\n</html>\n",
-        h(l.footer)
-    ));
+    html.push_str(&html_footer(&l, ctx));
 
     RenderedEmail {
         subject,
@@ -703,6 +723,7 @@ struct Labels {
     highest: &'static str,
     totals: &'static str,
     footer: &'static str,
+    checkpoint: &'static str,
 }
 
 impl Labels {
@@ -731,6 +752,7 @@ impl Labels {
                 highest: "cao nhất",
                 totals: "Theo mức độ",
                 footer: "Email tự động từ socwatch. Nội dung nhật ký được hiển thị nguyên văn và không được tin cậy.",
+                checkpoint: "Điểm kiểm tra đã ký của nhật ký bằng chứng (đối chiếu bằng socwatch verify)",
             },
             Lang::En => Labels {
                 lang,
@@ -755,6 +777,7 @@ impl Labels {
                 highest: "highest",
                 totals: "By severity",
                 footer: "Automatic email from socwatch. Log content is shown verbatim and is not trusted.",
+                checkpoint: "Signed checkpoint of the evidence log (check with socwatch verify)",
             },
         }
     }
@@ -840,7 +863,35 @@ mod tests {
             lang,
             unit: "Sở KH&CN tỉnh X".into(),
             host: "portal-01".into(),
+            checkpoint: None,
         }
+    }
+
+    #[test]
+    fn the_footer_quotes_the_checkpoint_in_every_kind_of_email() {
+        let note = "socwatch/portal-01\n7\nAAAA\n\n\u{2014} socwatch/portal-01 a<b>\n";
+        let ctx = RenderContext {
+            checkpoint: Some(note.to_string()),
+            ..ctx(Lang::Vi)
+        };
+        let incident = ssh_incident();
+        for email in [
+            render_alert(&incident, &ctx),
+            render_digest(
+                std::slice::from_ref(&incident),
+                1,
+                incident.first_seen,
+                incident.last_seen,
+                &ctx,
+            ),
+        ] {
+            assert!(email.text.ends_with(note), "{}", email.text);
+            assert!(email.text.contains("Điểm kiểm tra đã ký"), "{}", email.text);
+            assert!(email.html.contains("a&lt;b&gt;"), "{}", email.html);
+            assert!(email.html.ends_with("</html>\n"));
+        }
+        let plain = render_alert(&incident, &super::tests::ctx(Lang::En));
+        assert!(!plain.text.contains("checkpoint"), "{}", plain.text);
     }
 
     const HOSTILE: &str = "user admin\r\nBcc: victim@example.com\r\n<script>alert(1)</script>";
