@@ -334,6 +334,10 @@ pub struct Api {
     /// Operators with a token of their own: what they do is recorded under their name.
     #[serde(default)]
     pub operator: Vec<Operator>,
+    /// TLS for the API and the console: the certificate chain (PEM) and its private key (PEM, a
+    /// secret file). Both or neither.
+    pub cert_file: Option<Spanned<PathBuf>>,
+    pub key_file: Option<Spanned<PathBuf>>,
 }
 
 impl Default for Api {
@@ -342,6 +346,8 @@ impl Default for Api {
             listen: default_api_listen(),
             token_file: None,
             operator: Vec::new(),
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -658,6 +664,17 @@ impl Config {
             ),
             Ok(_) => {}
         }
+        match (&config.api.cert_file, &config.api.key_file) {
+            (Some(cert), None) => problem(
+                cert.span(),
+                "api.cert_file needs api.key_file (TLS takes both)".into(),
+            ),
+            (None, Some(key)) => problem(
+                key.span(),
+                "api.key_file needs api.cert_file (TLS takes both)".into(),
+            ),
+            _ => {}
+        }
         let mut names = std::collections::BTreeSet::new();
         for operator in &config.api.operator {
             let name = operator.name.get_ref();
@@ -906,6 +923,25 @@ min_severity = "high"
                 (14, "api.operator.name must not begin or end with spaces"),
             ]
         );
+    }
+
+    #[test]
+    fn tls_on_the_api_takes_a_certificate_and_a_key() {
+        let only_cert = "[api]\ncert_file = \"/c.pem\"\n";
+        let problems = Config::parse("c.toml", only_cert).unwrap_err();
+        assert_eq!(
+            (problems[0].line, problems[0].message.as_str()),
+            (2, "api.cert_file needs api.key_file (TLS takes both)")
+        );
+        let only_key = "[api]\nkey_file = \"/k.pem\"\n";
+        let problems = Config::parse("c.toml", only_key).unwrap_err();
+        assert_eq!(problems[0].line, 2, "{problems:?}");
+        let both = Config::parse(
+            "c.toml",
+            "[api]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
+        )
+        .unwrap();
+        assert!(both.api.cert_file.is_some() && both.api.key_file.is_some());
     }
 
     #[test]

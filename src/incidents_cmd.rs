@@ -277,7 +277,7 @@ impl Backend {
                 format!("{busy}: {}", secret_error(&err, lang))
             }
         })?;
-        let client = Client::new(listen, Some(token))
+        let client = Client::for_config(config, Some(token))
             .map_err(|err| format!("{busy}: {}", client_error(&err, listen, lang)))?;
         Ok(Backend::Remote {
             client,
@@ -726,7 +726,7 @@ pub fn status(config: &Config, lang: Lang, json: bool, token_file: Option<&Path>
         Err(err) if err.is_denied() => return fail(denied_message(&path, lang)),
         Err(err) => return fail(secret_error(&err, lang)),
     };
-    let answer = Client::new(listen, Some(token)).and_then(|client| client.status());
+    let answer = Client::for_config(config, Some(token)).and_then(|client| client.status());
     let status = match answer {
         Ok(status) => status,
         Err(ClientError::Unreachable(err)) => {

@@ -5,6 +5,7 @@ pub mod alerting;
 pub mod api;
 pub mod cases;
 pub mod config;
+pub mod console;
 pub mod correlate;
 pub mod daemon;
 pub mod decode;

@@ -37,6 +37,8 @@ pub enum ClientError {
 pub struct Client {
     addr: SocketAddr,
     token: Option<Token>,
+    /// Set when the listener serves TLS (`api.cert_file`): trusts exactly that certificate.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
@@ -60,7 +62,27 @@ impl Client {
                 )));
             }
         };
-        Ok(Client { addr, token })
+        Ok(Client {
+            addr,
+            token,
+            tls: None,
+        })
+    }
+
+    /// A client for the config's listener: over TLS when `api.cert_file` is set, trusting exactly
+    /// the certificate in that file (the daemon's own, on this machine), so a local CA or a name
+    /// in the certificate is not needed.
+    pub fn for_config(
+        config: &crate::config::Config,
+        token: Option<Token>,
+    ) -> Result<Client, ClientError> {
+        let mut client = Client::new(config.api.listen.get_ref(), token)?;
+        if let Some(cert) = &config.api.cert_file {
+            let pinned = super::tls::first_certificate(cert.get_ref())
+                .map_err(|err| ClientError::BadResponse(err.to_string()))?;
+            client.tls = Some(super::tls::pinned_client(pinned));
+        }
+        Ok(client)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -205,12 +227,20 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT)
+        let tcp = TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT)
             .map_err(ClientError::Unreachable)?;
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+        tcp.set_read_timeout(Some(IO_TIMEOUT))
+            .and_then(|()| tcp.set_write_timeout(Some(IO_TIMEOUT)))
             .map_err(ClientError::Unreachable)?;
+        let mut stream: Box<dyn ReadWrite> = match &self.tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::IpAddress(self.addr.ip().into());
+                let connection = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|err| ClientError::BadResponse(format!("tls: {err}")))?;
+                Box::new(rustls::StreamOwned::new(connection, tcp))
+            }
+            None => Box::new(tcp),
+        };
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.addr
@@ -232,10 +262,13 @@ impl Client {
             .write_all(&message)
             .map_err(ClientError::Unreachable)?;
         let mut answer = Vec::new();
-        stream
-            .take(MAX_RESPONSE)
-            .read_to_end(&mut answer)
-            .map_err(ClientError::Unreachable)?;
+        match stream.take(MAX_RESPONSE).read_to_end(&mut answer) {
+            Ok(_) => {}
+            // A TLS peer that closes without close_notify after a whole answer: the answer stands
+            // (its length is checked by the parser).
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
+            Err(err) => return Err(ClientError::Unreachable(err)),
+        }
         if answer.is_empty() {
             return Err(ClientError::Unreachable(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -249,6 +282,10 @@ impl Client {
 fn segment(text: &str) -> String {
     utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
 }
+
+/// A plain or TLS connection.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Splits an HTTP/1.1 answer read to its end into status and body (Content-Length or chunked).
 fn parse_response(answer: &[u8]) -> Result<(u16, Vec<u8>), String> {

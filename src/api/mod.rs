@@ -14,6 +14,7 @@ mod auth;
 mod client;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -44,6 +45,7 @@ pub use auth::{
     ADMIN, Auth, Caller, check_actor_name, generated_token_path, read_token, shared_token_path,
 };
 pub use client::{Client, ClientError};
+pub use tls::server_config as tls_server_config;
 
 /// A request that takes longer is answered 503 (the blocking store call may still finish).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,6 +196,7 @@ struct Inner {
     sources: Vec<ConfiguredSource>,
     started_at: Timestamp,
     signals: crate::outputs::Signals,
+    console: crate::console::Settings,
     /// The evidence log's notary, for proofs and `/api/v1/evidence/verify`.
     notary: Option<Arc<crate::evidence::notary::Notary>>,
 }
@@ -215,6 +218,7 @@ impl ApiState {
             sources: Vec::new(),
             started_at: Timestamp::now(),
             signals: Default::default(),
+            console: Default::default(),
             notary: None,
         }))
     }
@@ -247,6 +251,14 @@ impl ApiState {
         }))
     }
 
+    /// The same state, with the console's language and transport.
+    pub fn with_console(self, console: crate::console::Settings) -> Self {
+        ApiState(Arc::new(Inner {
+            console,
+            ..Arc::unwrap_or_clone(self.0)
+        }))
+    }
+
     /// The same state, checking proofs and the evidence log with the node's key.
     pub fn with_notary(self, notary: Arc<crate::evidence::notary::Notary>) -> Self {
         ApiState(Arc::new(Inner {
@@ -261,6 +273,85 @@ impl ApiState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.0.metrics
+    }
+
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.0.store
+    }
+
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.0.auth
+    }
+
+    pub(crate) fn console_settings(&self) -> crate::console::Settings {
+        self.0.console
+    }
+
+    pub(crate) fn destinations(&self) -> &[String] {
+        &self.0.destinations
+    }
+
+    pub(crate) fn signals(&self) -> &crate::outputs::Signals {
+        &self.0.signals
+    }
+
+    /// The running rules (following reloads when the daemon publishes them).
+    pub(crate) fn rule_infos(&self) -> Vec<RuleInfo> {
+        match &self.0.live_rules {
+            Some(live) => {
+                let set = live.borrow().clone();
+                set.rules().iter().map(RuleInfo::from).collect()
+            }
+            None => self.0.rules.clone(),
+        }
+    }
+
+    /// Every source the daemon reads or was told to read: lines, last line and rate per source,
+    /// and the configured ones that delivered nothing yet.
+    pub(crate) fn source_statuses(&self, now: Timestamp) -> Vec<SourceStatus> {
+        let now_ms = now.as_millisecond();
+        let metrics = &self.0.metrics;
+        let counts: std::collections::BTreeMap<String, u64> =
+            metrics.lines_read.snapshot().into_iter().collect();
+        let mut sources: Vec<SourceStatus> = metrics
+            .activity
+            .snapshot(now_ms)
+            .into_iter()
+            .map(|(name, last_ms, per_minute)| {
+                let kind = self
+                    .0
+                    .sources
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map_or("file", |c| c.kind.as_str());
+                SourceStatus {
+                    kind: kind.to_string(),
+                    lines: counts.get(&name).copied().unwrap_or(0),
+                    last_line: Timestamp::from_millisecond(last_ms).ok(),
+                    lines_per_minute: per_minute,
+                    name,
+                }
+            })
+            .collect();
+        for configured in &self.0.sources {
+            let seen = sources.iter().any(|s| s.name == configured.name)
+                || (configured.kind == "file"
+                    && sources.iter().any(|s| {
+                        s.kind == "file"
+                            && glob::Pattern::new(&configured.name)
+                                .is_ok_and(|p| p.matches(&s.name))
+                    }));
+            if !seen {
+                sources.push(SourceStatus {
+                    kind: configured.kind.clone(),
+                    name: configured.name.clone(),
+                    lines: 0,
+                    last_line: None,
+                    lines_per_minute: 0,
+                });
+            }
+        }
+        sources
     }
 
     /// Runs a store call (sled blocks) off the async threads.
@@ -369,6 +460,8 @@ pub fn app(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        // The console's pages take a session cookie, not the bearer token: outside that layer.
+        .merge(crate::console::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(time_limit))
         .layer(GlobalConcurrencyLimitLayer::new(CONCURRENCY_LIMIT))
@@ -382,9 +475,67 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// [`serve`] over TLS (`api.cert_file`, `api.key_file`): each accepted connection is handshaken
+/// with `tls` and served HTTP/1.1 by hyper; a failed handshake drops that connection only. On
+/// `shutdown` the listener closes and open connections finish their requests.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::TokioIo;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let router = app(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper::server::conn::http1::Builder::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!(error = %err, "api accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = router
+            .clone()
+            .layer(Extension(axum::extract::ConnectInfo(peer)));
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(REQUEST_TIMEOUT, acceptor.accept(stream)).await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(peer = %peer, error = %err, "tls handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(peer = %peer, error = %err, "api connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Every path but `/healthz` needs a valid bearer token, whoever connects (loopback included):
@@ -432,13 +583,7 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn rules(State(state): State<ApiState>) -> Json<Vec<RuleInfo>> {
-    match &state.0.live_rules {
-        Some(live) => {
-            let set = live.borrow().clone();
-            Json(set.rules().iter().map(RuleInfo::from).collect())
-        }
-        None => Json(state.0.rules.clone()),
-    }
+    Json(state.rule_infos())
 }
 
 /// The filters of a list request's query string (incidents and cases read the same ones).
@@ -757,47 +902,8 @@ async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, Api
         }
         None => (state.0.rules.len(), 0),
     };
-    let now_ms = Timestamp::now().as_millisecond();
     let metrics = &state.0.metrics;
-    let counts: std::collections::BTreeMap<String, u64> =
-        metrics.lines_read.snapshot().into_iter().collect();
-    let mut sources: Vec<SourceStatus> = metrics
-        .activity
-        .snapshot(now_ms)
-        .into_iter()
-        .map(|(name, last_ms, per_minute)| {
-            let kind = state
-                .0
-                .sources
-                .iter()
-                .find(|c| c.name == name)
-                .map_or("file", |c| c.kind.as_str());
-            SourceStatus {
-                kind: kind.to_string(),
-                lines: counts.get(&name).copied().unwrap_or(0),
-                last_line: Timestamp::from_millisecond(last_ms).ok(),
-                lines_per_minute: per_minute,
-                name,
-            }
-        })
-        .collect();
-    for configured in &state.0.sources {
-        let seen = sources.iter().any(|s| s.name == configured.name)
-            || (configured.kind == "file"
-                && sources.iter().any(|s| {
-                    s.kind == "file"
-                        && glob::Pattern::new(&configured.name).is_ok_and(|p| p.matches(&s.name))
-                }));
-        if !seen {
-            sources.push(SourceStatus {
-                kind: configured.kind.clone(),
-                name: configured.name.clone(),
-                lines: 0,
-                last_line: None,
-                lines_per_minute: 0,
-            });
-        }
-    }
+    let sources = state.source_statuses(Timestamp::now());
     Ok(Json(DaemonStatus {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: state.0.started_at,

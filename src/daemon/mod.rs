@@ -244,6 +244,7 @@ pub async fn run(
     // Every secret file goes through the one reader in `security`, under one permission rule.
     let trust = crate::security::Trust::new(&config.daemon.data_dir);
     let auth = api::Auth::load(&config)?;
+    let tls = api::tls_server_config(&config)?;
     // Read once: the senders name it in every alert, the pipeline in incidents whose lines name none.
     let host = hostname(&config);
     // What to read, decided once: the built-in defaults look at the file system.
@@ -321,6 +322,10 @@ pub async fn run(
         .with_rules(rules.subscribe())
         .with_outputs(destinations, signals.clone())
         .with_sources(configured_sources(&config, &files, &journals))
+        .with_console(crate::console::Settings {
+            lang: config.daemon.lang,
+            tls: tls.is_some(),
+        })
         .with_notary(notary.clone());
 
     let (stop_sources, sources_stopped) = watch::channel(false);
@@ -494,7 +499,11 @@ pub async fn run(
         let stopped = async move {
             let _ = api_stopped.wait_for(|s| *s).await;
         };
-        if let Err(err) = api::serve(bound.api, api_state, stopped).await {
+        let served = match tls {
+            Some(tls) => api::serve_tls(bound.api, api_state, tls, stopped).await,
+            None => api::serve(bound.api, api_state, stopped).await,
+        };
+        if let Err(err) = served {
             tracing::error!(error = %err, "the API stopped");
         }
     });

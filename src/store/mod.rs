@@ -24,6 +24,7 @@ mod keys;
 mod outbox;
 #[cfg(test)]
 pub(crate) mod tests;
+mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -43,6 +44,7 @@ pub use crate::cases::Case;
 pub use cases::CaseQuery;
 pub use keys::status_name;
 pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued};
+pub use views::{Glance, Tally};
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused
 /// rather than misread.

@@ -102,7 +102,7 @@ impl Site {
         std::fs::write(self.path("socwatch.toml"), text).unwrap();
     }
 
-    fn edit_config(&self, edit: impl FnOnce(&str) -> String) {
+    pub(crate) fn edit_config(&self, edit: impl FnOnce(&str) -> String) {
         let path = self.path("socwatch.toml");
         let config = std::fs::read_to_string(&path).unwrap();
         std::fs::write(path, edit(&config)).unwrap();

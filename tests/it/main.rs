@@ -5,6 +5,7 @@ mod cases;
 mod cli;
 mod closed_pipe;
 mod config_check;
+mod console;
 mod daemon;
 mod email;
 mod evidence;
