@@ -50,10 +50,34 @@ fn default_case_window() -> Spanned<String> {
 impl Cases {
     /// The window; validation guarantees it parses and is not zero.
     pub fn window(&self) -> std::time::Duration {
-        parse_duration(self.window.get_ref())
-            .ok()
-            .filter(|window| !window.is_zero())
-            .unwrap_or(crate::cases::DEFAULT_WINDOW)
+        nonzero_duration(&self.window, crate::cases::DEFAULT_WINDOW)
+    }
+}
+
+/// A duration setting that validation (`check_nonzero_duration`) accepted; `fallback` only for a
+/// config that skipped validation.
+fn nonzero_duration(
+    setting: &Spanned<String>,
+    fallback: std::time::Duration,
+) -> std::time::Duration {
+    parse_duration(setting.get_ref())
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .unwrap_or(fallback)
+}
+
+/// The problem with a duration setting that must parse and be longer than zero, if any.
+fn check_nonzero_duration(
+    setting: &Spanned<String>,
+    name: &str,
+    problem: &mut dyn FnMut(std::ops::Range<usize>, String),
+) {
+    match parse_duration(setting.get_ref()) {
+        Err(err) => problem(setting.span(), format!("{name}: {err}")),
+        Ok(duration) if duration.is_zero() => {
+            problem(setting.span(), format!("{name} must be longer than zero"))
+        }
+        Ok(_) => {}
     }
 }
 
@@ -441,10 +465,7 @@ fn default_case_hold() -> Spanned<String> {
 impl Email {
     /// The flood-control window; validation guarantees it parses and is not zero.
     pub fn flood_window(&self) -> std::time::Duration {
-        parse_duration(self.flood_window.get_ref())
-            .ok()
-            .filter(|window| !window.is_zero())
-            .unwrap_or(std::time::Duration::from_secs(3600))
+        nonzero_duration(&self.flood_window, std::time::Duration::from_secs(3600))
     }
 
     /// How long a case's email waits for the rest of the attack; validation guarantees it parses.
@@ -515,17 +536,7 @@ impl Email {
                 "email.max_per_hour must be at least 1".into(),
             );
         }
-        match parse_duration(self.flood_window.get_ref()) {
-            Err(err) => problem(
-                self.flood_window.span(),
-                format!("email.flood_window: {err}"),
-            ),
-            Ok(window) if window.is_zero() => problem(
-                self.flood_window.span(),
-                "email.flood_window must be longer than zero".into(),
-            ),
-            Ok(_) => {}
-        }
+        check_nonzero_duration(&self.flood_window, "email.flood_window", problem);
     }
 }
 
@@ -732,14 +743,7 @@ impl Config {
                 );
             }
         }
-        match parse_duration(config.cases.window.get_ref()) {
-            Err(err) => problem(config.cases.window.span(), format!("cases.window: {err}")),
-            Ok(window) if window.is_zero() => problem(
-                config.cases.window.span(),
-                "cases.window must be longer than zero".into(),
-            ),
-            Ok(_) => {}
-        }
+        check_nonzero_duration(&config.cases.window, "cases.window", &mut problem);
         if config.daemon.outbox_cap == 0 {
             problem(0..0, "daemon.outbox_cap must be at least 1".into());
         }
