@@ -10,8 +10,8 @@ use sled::transaction::TransactionalTree;
 
 use super::keys::{self, ID_LEN, Index, Summary};
 use super::{
-    Action, MIN_ID_PREFIX, Store, StoreError, T_CASE_TIME, T_CASES, T_INCIDENTS, TxResult, abort,
-    evidence, from_tx, load_tx, status_name, tree_of, write_tx,
+    Action, Store, StoreError, T_CASE_TIME, T_CASES, T_INCIDENTS, TxResult, abort, evidence,
+    from_tx, load_tx, resolve_prefix, status_name, tree_of, write_tx,
 };
 use crate::cases::Case;
 use crate::evidence::Kind;
@@ -229,24 +229,7 @@ pub(super) fn apply_cases_tx(
 impl Store {
     /// The full id of the one case whose id starts with `given` (at least `MIN_ID_PREFIX` characters).
     pub fn resolve_case_id(&self, given: &str) -> Result<String, StoreError> {
-        let prefix = given.trim().to_ascii_uppercase();
-        if prefix.len() < MIN_ID_PREFIX {
-            return Err(StoreError::IdTooShort(given.to_string()));
-        }
-        let tree = &self.trees[T_CASES];
-        let mut found = tree
-            .scan_prefix(prefix.as_bytes())
-            .keys()
-            .take(2)
-            .collect::<Result<Vec<_>, _>>()?;
-        match found.len() {
-            0 => Err(StoreError::CaseNotFound(given.to_string())),
-            1 => Ok(String::from_utf8_lossy(&found.remove(0)).into_owned()),
-            _ => Err(StoreError::Ambiguous {
-                prefix: given.to_string(),
-                matches: tree.scan_prefix(prefix.as_bytes()).keys().count(),
-            }),
-        }
+        resolve_prefix(&self.trees[T_CASES], given, StoreError::CaseNotFound)
     }
 
     /// A case as stored, its listed incidents' status, count and last event read from the incidents.

@@ -373,6 +373,32 @@ fn remove_tx(t: &[TransactionalTree], incident: &Incident, now: Timestamp) -> Tx
     Ok(())
 }
 
+/// The full key of the one record of `tree` whose key starts with `given` (at least
+/// `MIN_ID_PREFIX` characters, any case); `not_found` words the miss (an incident or a case).
+fn resolve_prefix(
+    tree: &sled::Tree,
+    given: &str,
+    not_found: fn(String) -> StoreError,
+) -> Result<String, StoreError> {
+    let prefix = given.trim().to_ascii_uppercase();
+    if prefix.len() < MIN_ID_PREFIX {
+        return Err(StoreError::IdTooShort(given.to_string()));
+    }
+    let mut found = tree
+        .scan_prefix(prefix.as_bytes())
+        .keys()
+        .take(2)
+        .collect::<Result<Vec<_>, _>>()?;
+    match found.len() {
+        0 => Err(not_found(given.to_string())),
+        1 => Ok(String::from_utf8_lossy(&found.remove(0)).into_owned()),
+        _ => Err(StoreError::Ambiguous {
+            prefix: given.to_string(),
+            matches: tree.scan_prefix(prefix.as_bytes()).keys().count(),
+        }),
+    }
+}
+
 /// One more alert queued for `destination` in a transaction's tally.
 fn count_queued(queued: &mut Vec<(String, u64)>, destination: &str) {
     match queued.iter_mut().find(|(name, _)| *name == destination) {
@@ -793,29 +819,7 @@ impl Store {
     /// The full id of the one incident whose id starts with `given` (at least `MIN_ID_PREFIX`
     /// characters, any case): what operators type after reading a short id in a table.
     pub fn resolve_id(&self, given: &str) -> Result<String, StoreError> {
-        let prefix = given.trim().to_ascii_uppercase();
-        if prefix.len() < MIN_ID_PREFIX {
-            return Err(StoreError::IdTooShort(given.to_string()));
-        }
-        let mut found = self.trees[T_INCIDENTS]
-            .scan_prefix(prefix.as_bytes())
-            .keys()
-            .take(2)
-            .collect::<Result<Vec<_>, _>>()?;
-        match found.len() {
-            0 => Err(StoreError::NotFound(given.to_string())),
-            1 => Ok(String::from_utf8_lossy(&found.remove(0)).into_owned()),
-            _ => {
-                let matches = self.trees[T_INCIDENTS]
-                    .scan_prefix(prefix.as_bytes())
-                    .keys()
-                    .count();
-                Err(StoreError::Ambiguous {
-                    prefix: given.to_string(),
-                    matches,
-                })
-            }
-        }
+        resolve_prefix(&self.trees[T_INCIDENTS], given, StoreError::NotFound)
     }
 
     /// The incident named by a full id or a unique prefix of one (`resolve_id`).
