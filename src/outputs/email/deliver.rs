@@ -226,34 +226,18 @@ async fn step(
             let email = render_alert(incident, &sender.context_now(store).await);
             // The same alert resent after a crash keeps its Message-ID, so mail clients fold it.
             let key = format!("{}.{}", incident.id, incident.revision);
-            match sender.mailer.send_keyed(&email, &key).await {
-                Ok(()) => {
-                    let sent_at = Timestamp::now();
-                    gate.record_sent(sent_at);
-                    take(store, gate, std::slice::from_ref(&queued), sent_at).await;
-                    Metrics::inc(delivered, 1);
-                    Step::Sent
-                }
-                Err(err) if err.retriable => Step::Failed {
-                    error: err.message,
-                    retriable: true,
-                },
-                Err(err) => {
-                    tracing::error!(error = %err.message, incident = %incident.id, "the SMTP server refused the alert; kept as a dead letter (socwatch outbox retry sends it again)");
-                    let (dead, reason) = (queued.clone(), err.message.clone());
-                    let moved = off_thread(store, move |store| {
-                        store.outbox_dead_letter(EMAIL, &dead, &reason)
-                    })
-                    .await;
-                    if let Err(err) = moved {
-                        tracing::error!(error = %err, "cannot move the alert to the dead letters");
-                    }
-                    Step::Failed {
-                        error: err.message,
-                        retriable: false,
-                    }
-                }
-            }
+            let what = format!("incident {}", incident.id);
+            send_and_take(
+                sender,
+                store,
+                gate,
+                delivered,
+                &email,
+                &key,
+                vec![queued],
+                &what,
+            )
+            .await
         }
     }
 }
@@ -316,35 +300,54 @@ async fn step_case(
             let email = render_case(&case, trigger, &sender.context_now(store).await);
             // Resent after a crash with the same Message-ID, so mail clients fold it.
             let key = format!("case.{}.{}", case.id, case.revision);
-            match sender.mailer.send_keyed(&email, &key).await {
-                Ok(()) => {
-                    let sent_at = Timestamp::now();
-                    gate.record_sent(sent_at);
-                    take(store, gate, &same, sent_at).await;
-                    Metrics::inc(delivered, 1);
-                    tracing::info!(case = %case.id, alerts = same.len(), "case email sent");
-                    Step::Sent
-                }
-                Err(err) if err.retriable => Step::Failed {
-                    error: err.message,
-                    retriable: true,
-                },
-                Err(err) => {
-                    tracing::error!(error = %err.message, case = %case.id, "the SMTP server refused the case email; kept as a dead letter (socwatch outbox retry sends it again)");
-                    let reason = err.message.clone();
-                    let moved = off_thread(store, move |store| {
-                        same.iter()
-                            .try_for_each(|q| store.outbox_dead_letter(EMAIL, q, &reason))
-                    })
-                    .await;
-                    if let Err(err) = moved {
-                        tracing::error!(error = %err, "cannot move the alerts to the dead letters");
-                    }
-                    Step::Failed {
-                        error: err.message,
-                        retriable: false,
-                    }
-                }
+            let what = format!("case {}", case.id);
+            send_and_take(sender, store, gate, delivered, &email, &key, same, &what).await
+        }
+    }
+}
+
+/// Sends one email for the alerts `queued` (one alert, or every alert of a case). Sent: they
+/// leave the outbox with the gate's new state. Refused for good (5xx): they become dead letters
+/// (`socwatch outbox retry` sends them again). Anything else: retried later, nothing taken.
+#[allow(clippy::too_many_arguments)] // the loop's state, the message and what it covers
+async fn send_and_take(
+    sender: &EmailSender,
+    store: &Arc<Store>,
+    gate: &mut FloodGate,
+    delivered: &std::sync::atomic::AtomicU64,
+    email: &super::RenderedEmail,
+    key: &str,
+    queued: Vec<Queued>,
+    what: &str,
+) -> Step {
+    match sender.mailer.send_keyed(email, key).await {
+        Ok(()) => {
+            let sent_at = Timestamp::now();
+            gate.record_sent(sent_at);
+            take(store, gate, &queued, sent_at).await;
+            Metrics::inc(delivered, 1);
+            tracing::info!(alerts = queued.len(), "email sent for {what}");
+            Step::Sent
+        }
+        Err(err) if err.retriable => Step::Failed {
+            error: err.message,
+            retriable: true,
+        },
+        Err(err) => {
+            tracing::error!(error = %err.message, "the SMTP server refused the email for {what}; kept as a dead letter (socwatch outbox retry sends it again)");
+            let reason = err.message.clone();
+            let moved = off_thread(store, move |store| {
+                queued
+                    .iter()
+                    .try_for_each(|q| store.outbox_dead_letter(EMAIL, q, &reason))
+            })
+            .await;
+            if let Err(err) = moved {
+                tracing::error!(error = %err, "cannot move the alerts to the dead letters");
+            }
+            Step::Failed {
+                error: err.message,
+                retriable: false,
             }
         }
     }
