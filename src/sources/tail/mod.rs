@@ -583,6 +583,25 @@ impl<R: BufRead> BufRead for Counting<R> {
     }
 }
 
+/// What a poll saw of a file before reading it: its size, then its fingerprint, in that order.
+///
+/// Why the order and the bound: a poll reads no further than `size`, so every complete line it
+/// reads was already there when the fingerprint was taken, and the fingerprint covers the file's
+/// first line. Reading past the look could hand out a young file's first line, finished by its
+/// writer a moment after the look, with no fingerprint; its checkpoint would then match no file
+/// after a crash and the line would be read a second time.
+#[derive(Debug, Clone, Copy)]
+struct Observed {
+    size: u64,
+    fingerprint: Option<Fingerprint>,
+}
+
+fn observe(file: &File) -> io::Result<Observed> {
+    let size = file.metadata()?.len();
+    let fingerprint = fingerprint_file(file)?;
+    Ok(Observed { size, fingerprint })
+}
+
 /// Detects truncation or replacement, then reads the complete lines after `tracked.offset`.
 /// Returns the number of bytes consumed.
 fn read_new(
@@ -593,8 +612,20 @@ fn read_new(
     sink: &mut impl FnMut(TailedLine),
     stats: &mut PollStats,
 ) -> io::Result<u64> {
-    let size = tracked.file.metadata()?.len();
-    let fingerprint = fingerprint_file(&tracked.file)?;
+    let observed = observe(&tracked.file)?;
+    read_observed(tracked, observed, key, max_line_bytes, buf, sink, stats)
+}
+
+/// `read_new` once the file has been looked at (split so a test can finish a line in between).
+fn read_observed(
+    tracked: &mut Tracked,
+    Observed { size, fingerprint }: Observed,
+    key: FileKey,
+    max_line_bytes: usize,
+    buf: &mut Vec<u8>,
+    sink: &mut impl FnMut(TailedLine),
+    stats: &mut PollStats,
+) -> io::Result<u64> {
     let replaced = match (tracked.fingerprint, fingerprint) {
         (Some(old), Some(new)) => old != new,
         // Had a first line and lost it: truncated below it.
@@ -611,7 +642,7 @@ fn read_new(
         return Ok(0);
     }
     tracked.file.seek(SeekFrom::Start(tracked.offset))?;
-    let limited = (&tracked.file).take(MAX_BYTES_PER_FILE_POLL);
+    let limited = (&tracked.file).take((size - tracked.offset).min(MAX_BYTES_PER_FILE_POLL));
     let mut reader = Counting {
         inner: BufReader::with_capacity(64 * 1024, limited),
         consumed: 0,

@@ -565,3 +565,42 @@ fn only_rotated_names_of_its_own_files_are_adopted() {
         assert_eq!(tailer.is_rotated_name(Path::new(name)), expected, "{name}");
     }
 }
+
+/// A writer finishes a young file's first line between the poll's look and its read (the oracle
+/// of issue 10 caught it after a copytruncate and a SIGKILL: the line was read again on restart).
+#[test]
+fn a_first_line_finished_after_the_look_is_read_with_its_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "mark a-5");
+    let mut t = tailer(&log, StartAt::Beginning);
+    assert_eq!(drain(&mut t), Vec::<String>::new());
+
+    let mut lines = Vec::new();
+    {
+        let (key, tracked) = t.files.iter_mut().next().expect("the file is open");
+        let observed = observe(&tracked.file).unwrap();
+        append(&log, "\n");
+        let mut buf = Vec::new();
+        let mut stats = PollStats::default();
+        read_observed(
+            tracked,
+            observed,
+            *key,
+            1024,
+            &mut buf,
+            &mut |line| lines.push(line),
+            &mut stats,
+        )
+        .unwrap();
+    }
+    lines.extend(drain_lines(&mut t));
+
+    let expected = fingerprint::fingerprint_bytes(b"mark a-5\n").unwrap().hash;
+    assert_eq!(lines.len(), 1, "the line is read once");
+    assert_eq!(lines[0].bytes, b"mark a-5");
+    assert_eq!(
+        lines[0].fingerprint, expected,
+        "its checkpoint names the file a restart will find"
+    );
+}
