@@ -19,6 +19,12 @@ use socwatch::rules::{LoadStatus, RuleSet, testing};
 use socwatch::scan::{Input, ScanOptions, scan};
 use socwatch::{correlate, load, tr};
 
+// Matching allocates small buffers per matched line (captures, evidence); glibc's malloc and free
+// were a quarter of `scan`'s instructions on the generated auth.log, mimalloc's a small part of that
+// (benches/RESULTS.md, "Allocator"). Only the binary picks it: the library stays allocator-agnostic.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_INVALID: u8 = 3;
 
