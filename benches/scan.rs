@@ -36,7 +36,8 @@ fn options() -> ScanOptions {
         now: "2026-11-21T00:00:00Z".parse().unwrap(),
         limits: Limits::default(),
         case_window: socwatch::cases::DEFAULT_WINDOW,
-        threads: 1,
+        jobs: 1,
+        piece_bytes: socwatch::scan::PIECE_BYTES,
         progress: None,
         keep_matches: false,
     }

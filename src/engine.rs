@@ -128,6 +128,8 @@ pub struct Source {
     host: String,
     clock: ClockId,
     last_ts: Option<Timestamp>,
+    /// `last_ts` is `received`, not a time some line carried (no line so far had one).
+    last_ts_guessed: bool,
     pub stats: LineStats,
 }
 
@@ -160,6 +162,12 @@ impl Source {
     /// The time of the latest line that had one.
     pub fn last_time(&self) -> Option<Timestamp> {
         self.last_ts
+    }
+
+    /// The time the next line without one takes, if a line so far carried a time (`scan --jobs`
+    /// hands it from one piece of a file to the next).
+    pub fn carried_time(&self) -> Option<Timestamp> {
+        self.last_ts.filter(|_| !self.last_ts_guessed)
     }
 
     /// The clock its event times run on, for `Engine::correlate`.
@@ -200,9 +208,33 @@ pub struct Hit {
 #[derive(Debug, Clone)]
 pub struct Matched {
     pub ts: Timestamp,
+    /// No line up to this one in its source carried a time: `ts` is the source's `received`.
+    pub ts_guessed: bool,
     /// The line's number in its source (1 for the first).
     pub line_no: u64,
     pub hits: Vec<Hit>,
+}
+
+impl Matched {
+    /// Gives the line another event time (and its evidence with it).
+    pub fn retime(&mut self, ts: Timestamp) {
+        self.ts = ts;
+        for hit in &mut self.hits {
+            hit.evidence.ts = ts;
+        }
+    }
+}
+
+impl LineStats {
+    pub fn add(&mut self, other: &LineStats) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.parse_errors += other.parse_errors;
+        self.invalid_utf8 += other.invalid_utf8;
+        self.nul_bytes += other.nul_bytes;
+        self.truncated += other.truncated;
+        self.matches += other.matches;
+    }
 }
 
 /// Decoding and matching, the part of the engine that needs no correlation state, so several
@@ -255,7 +287,9 @@ impl Matcher {
         // A configured logsource can make an event Windows, or name its service.
         crate::decode::windows::complete(&mut event);
         let ts = event.ts.or(source.last_ts).unwrap_or(received);
+        let ts_guessed = event.ts.is_none() && (source.last_ts.is_none() || source.last_ts_guessed);
         source.last_ts = Some(ts);
+        source.last_ts_guessed = ts_guessed;
         self.rules
             .matches_into(&event, &source.meta, &mut self.scratch, &mut self.found);
         if self.found.is_empty() {
@@ -296,6 +330,7 @@ impl Matcher {
             .collect();
         Some(Matched {
             ts,
+            ts_guessed,
             line_no: source.stats.lines,
             hits,
         })
@@ -343,6 +378,7 @@ impl Engine {
             host: spec.host,
             clock: self.correlator.clock(&spec.clock),
             last_ts: None,
+            last_ts_guessed: false,
             stats: LineStats::default(),
         }
     }

@@ -73,9 +73,12 @@ enum Command {
         /// List every rule hit (file, line, rule, extracted fields) instead of incidents, before thresholds
         #[arg(long)]
         matches: bool,
-        /// Files read at once (default: one per core)
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
+        /// Cores to decode and match on: several files, and big files by pieces (default: every core)
+        #[arg(long, visible_alias = "threads", value_name = "N")]
+        jobs: Option<usize>,
+        /// Bytes of a file one thread reads at a time with --jobs (for tests; default 8 MiB)
+        #[arg(long, value_name = "BYTES", hide = true)]
+        piece_size: Option<u64>,
         /// Zone of timestamps that carry none (default: the config's timezone, else the machine's)
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
@@ -182,7 +185,8 @@ fn main() -> ExitCode {
             json,
             cases,
             matches,
-            threads,
+            jobs,
+            piece_size,
             timezone,
             files,
         } => cmd_scan(
@@ -195,7 +199,8 @@ fn main() -> ExitCode {
                 json,
                 cases,
                 matches,
-                threads,
+                jobs,
+                piece_size,
                 timezone,
             },
             files,
@@ -328,7 +333,8 @@ struct ScanOutput {
     json: bool,
     cases: bool,
     matches: bool,
-    threads: Option<usize>,
+    jobs: Option<usize>,
+    piece_size: Option<u64>,
     timezone: Option<String>,
 }
 
@@ -386,9 +392,10 @@ fn cmd_scan(
         now: jiff::Timestamp::now(),
         limits: correlate::Limits::default(),
         case_window: config.cases.window(),
-        threads: output.threads.unwrap_or_else(|| {
+        jobs: output.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }),
+        piece_bytes: output.piece_size.unwrap_or(socwatch::scan::PIECE_BYTES),
         progress: None,
         keep_matches: output.matches,
     };

@@ -319,6 +319,18 @@ pub fn scan_summary(
         ),
     };
     for input in &result.inputs {
+        if input.pieces > 1 {
+            out.push_str(&match lang {
+                Lang::Vi => format!(
+                    "  {}: đọc song song thành {} phần\n",
+                    input.source, input.pieces
+                ),
+                Lang::En => format!(
+                    "  {}: read in {} pieces at once\n",
+                    input.source, input.pieces
+                ),
+            });
+        }
         let c = &input.counts;
         let odd = c.parse_errors + c.invalid_utf8 + c.nul_bytes + c.truncated;
         if odd > 0 || input.error.is_some() {

@@ -303,3 +303,80 @@ fn parallel_scan_with_more_files_than_threads_and_skewed_times() {
     assert!(!sequential.is_empty());
     assert_eq!(run("2"), sequential);
 }
+
+/// Issue 17: `--jobs` cuts one big plain file into pieces read on several threads. The incidents,
+/// the cases and every hit's line number must be those of one reader, with the conditions that
+/// make a piece differ from a whole file: times years old, times that go backwards, and runs of
+/// lines without a time (which take the time of the line before, even across a piece's start).
+#[test]
+fn issue17_a_file_read_in_pieces_gives_what_one_reader_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    let mut text = String::new();
+    let mut seed: u64 = 17;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut second = 0u64;
+    for i in 0..6000u64 {
+        let ip = format!("203.0.113.{}", next(12));
+        let message = match next(10) {
+            0 => format!("Accepted password for admin from {ip} port 2222 ssh2"),
+            1 => format!("Invalid user u{} from {ip} port 40000", next(50)),
+            _ => format!("Failed password for root from {ip} port {} ssh2", 40000 + i),
+        };
+        // Mostly forward, sometimes a minute back (a skewed writer).
+        second = if next(25) == 0 {
+            second.saturating_sub(60)
+        } else {
+            second + next(4)
+        };
+        let line = match (i / 500) % 3 {
+            // Two years old, with the zone written.
+            0 => format!(
+                "2024-03-01T{:02}:{:02}:{:02}+07:00 portal-01 sshd[{i}]: {message}",
+                10 + second / 3600 % 10,
+                second / 60 % 60,
+                second % 60
+            ),
+            // Runs of untimed lines, so pieces start inside them.
+            1 if i % 500 < 150 => message,
+            _ => format!(
+                "Nov 22 {:02}:{:02}:{:02} portal-01 sshd[{i}]: {message}",
+                10 + second / 3600 % 10,
+                second / 60 % 60,
+                second % 60
+            ),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(&path, &text).unwrap();
+    let file = path.display().to_string();
+    let run = |jobs: &str, what: &str| {
+        let mut args = vec!["--lang", "en", "scan", "--json", "--jobs", jobs];
+        args.extend(["--piece-size", "4096"]);
+        if !what.is_empty() {
+            args.push(what);
+        }
+        args.push(&file);
+        let out = crate::support::socwatch(&args);
+        (
+            crate::support::incidents(&out),
+            crate::support::stderr(&out),
+        )
+    };
+    for what in ["", "--cases", "--matches"] {
+        let (one_reader, said) = run("1", what);
+        assert!(one_reader.len() > 10, "{what}: {one_reader:?}");
+        assert!(!said.contains("pieces"), "{said}");
+        for jobs in ["2", "3"] {
+            let (pieced, said) = run(jobs, what);
+            assert!(said.contains("pieces at once"), "{said}");
+            assert_eq!(pieced, one_reader, "--jobs {jobs} {what}");
+        }
+    }
+}

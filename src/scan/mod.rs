@@ -22,6 +22,10 @@ use crate::rules::RuleSet;
 use crate::sources::evtx::{EvtxLines, MAGIC as EVTX_MAGIC};
 use crate::sources::lines::read_capped_line;
 
+mod pieces;
+
+pub use pieces::PIECE_BYTES;
+
 /// Lines read ahead to detect a file's format.
 const DETECT_LINES: usize = 20;
 
@@ -55,10 +59,13 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// `[cases] window`: how far apart in event time incidents on one entity still share a case.
     pub case_window: std::time::Duration,
-    /// Inputs decoded and matched at once, each on its own thread (1: all on the calling thread).
-    /// Correlation runs on one thread in event-time order whatever this is, so the incidents are
-    /// the same for any value.
-    pub threads: usize,
+    /// Threads that decode and match (1: all on the calling thread): several inputs at once, and
+    /// a big plain file in pieces (`pieces`). Correlation runs on one thread in event-time order
+    /// whatever this is, so the incidents are the same for any value.
+    pub jobs: usize,
+    /// About how many bytes of a plain file one thread reads at a time (`pieces::PIECE_BYTES`;
+    /// tests make it small to cut small files into many pieces).
+    pub piece_bytes: u64,
     /// Bytes read so far over all inputs, for a progress display (updated as the inputs are read).
     pub progress: Option<Arc<AtomicU64>>,
     /// Keep every rule hit (`scan --matches`), before thresholds.
@@ -86,6 +93,8 @@ pub struct InputStats {
     pub counts: LineStats,
     /// Why reading stopped early (cannot open, truncated gzip, IO error).
     pub error: Option<InputError>,
+    /// How many pieces it was read in at once (`--jobs`); 0 or 1: read whole.
+    pub pieces: usize,
 }
 
 /// Why an input could not be read to its end. The CLI words it in the operator's language;
@@ -143,6 +152,8 @@ impl ScanReport {
 struct Stream {
     reader: Box<dyn BufRead + Send>,
     source: Source,
+    /// The file's path, when it is a plain file that can be read from any offset (in pieces).
+    seekable: Option<PathBuf>,
     stats_index: usize,
     /// Lines read ahead for format detection, with their full lengths.
     ahead: std::collections::VecDeque<(Vec<u8>, usize)>,
@@ -159,6 +170,8 @@ struct Opened {
     mtime: Option<Timestamp>,
     /// A Windows event log file, read as one JSON line per record.
     evtx: bool,
+    /// A plain file on disk (not gzip, evtx or stdin), which can be read from any offset.
+    seekable: bool,
 }
 
 fn open(input: &Input) -> io::Result<Opened> {
@@ -181,6 +194,7 @@ fn open(input: &Input) -> io::Result<Opened> {
                     reader: Box::new(BufReader::with_capacity(BUFFER, lines)),
                     mtime,
                     evtx: true,
+                    seekable: false,
                 });
             }
             (Box::new(file), mtime)
@@ -205,12 +219,14 @@ fn open(input: &Input) -> io::Result<Opened> {
             reader: Box::new(BufReader::with_capacity(BUFFER, lines)),
             mtime,
             evtx: true,
+            seekable: false,
         });
     }
     Ok(Opened {
         reader,
         mtime,
         evtx: false,
+        seekable: !gzip && matches!(input, Input::Path(_)),
     })
 }
 
@@ -224,6 +240,20 @@ fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// What `scan` knows of an input's source: its name is its clock (lines of one file share one).
+fn spec_of(input: &Input, opts: &ScanOptions) -> SourceSpec {
+    SourceSpec {
+        name: input.name(),
+        clock: input.name(),
+        format: Format::Plain,
+        logsource: opts.logsource.clone(),
+        zone: opts.zone.clone(),
+        system: String::new(),
+        level: 0,
+        host: opts.host.clone(),
+    }
 }
 
 /// Collects changes into the incident list, in the order the incidents opened, and each case's
@@ -276,20 +306,15 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
                 reader,
                 mtime,
                 evtx,
+                seekable,
             }) => {
-                let spec = SourceSpec {
-                    name: input.name(),
-                    clock: input.name(),
-                    format: Format::Plain,
-                    logsource: opts.logsource.clone(),
-                    zone: opts.zone.clone(),
-                    system: String::new(),
-                    level: 0,
-                    host: opts.host.clone(),
-                };
                 let mut stream = Stream {
                     reader,
-                    source: engine.source(spec, mtime.unwrap_or(opts.now)),
+                    source: engine.source(spec_of(input, opts), mtime.unwrap_or(opts.now)),
+                    seekable: match input {
+                        Input::Path(path) if seekable => Some(path.clone()),
+                        _ => None,
+                    },
                     stats_index: report.inputs.len(),
                     ahead: Default::default(),
                     line: Vec::new(),
@@ -316,112 +341,72 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     let mut sink = Collect::default();
     let clocks: Vec<_> = streams.iter().map(|s| s.source.clock()).collect();
     let indexes: Vec<usize> = streams.iter().map(|s| s.stats_index).collect();
-    let threads = opts.threads.max(1).min(streams.len().max(1));
+    let jobs = opts.jobs.max(1);
     let mut finished: Vec<(usize, LineStats, Option<InputError>)> = Vec::new();
     std::thread::scope(|scope| {
-        let mut feeds: Vec<Feed> = Vec::new();
+        let queue = Arc::new(pieces::Queue::new(streams.len(), 2 * jobs));
+        let mut feeds: Vec<Option<Feed>> = streams.iter().map(|_| None).collect();
+        let mut whole: Vec<(usize, Stream)> = Vec::new();
+        for (i, stream) in streams.into_iter().enumerate() {
+            let plan = if jobs > 1 {
+                pieces::plan(&stream, opts.piece_bytes)
+            } else {
+                None
+            };
+            match plan {
+                Some(ranges) => {
+                    let input = &inputs[stream.stats_index];
+                    let mut make_source = || {
+                        let mut source = engine.source(spec_of(input, opts), stream.received);
+                        source.set_format(stream.source.format());
+                        source
+                    };
+                    feeds[i] = Some(Feed::Pieces(Box::new(pieces::Chain::new(
+                        i,
+                        &queue,
+                        &stream,
+                        ranges,
+                        &mut make_source,
+                    ))));
+                }
+                None => whole.push((i, stream)),
+            }
+        }
+        if queue.has_work() {
+            for _ in 0..jobs {
+                let queue = queue.clone();
+                let mut matcher = engine.matcher();
+                scope.spawn(move || pieces::work(&queue, &mut matcher, opts));
+            }
+        }
+
+        // Inputs read whole: on this thread, or a few per thread (round robin).
+        let threads = jobs.min(whole.len());
+        let mut handles = Vec::new();
         if threads <= 1 {
-            for stream in streams {
-                feeds.push(Feed::Local(Box::new(stream), engine.matcher()));
+            for (i, stream) in whole {
+                feeds[i] = Some(Feed::Local(Box::new(stream), engine.matcher()));
             }
         } else {
-            // A few inputs per thread when there are more inputs than threads: round robin.
             let mut groups: Vec<Vec<(usize, Stream)>> = (0..threads).map(|_| Vec::new()).collect();
-            let mut receivers = Vec::new();
-            for (i, stream) in streams.into_iter().enumerate() {
-                groups[i % threads].push((i, stream));
+            for (n, (i, stream)) in whole.into_iter().enumerate() {
+                groups[n % threads].push((i, stream));
             }
-            let mut senders: Vec<Vec<(usize, std::sync::mpsc::SyncSender<Vec<Matched>>)>> =
-                (0..threads).map(|_| Vec::new()).collect();
-            for (t, group) in groups.iter().enumerate() {
-                for (i, _) in group {
+            for group in groups {
+                let mut live = Vec::new();
+                for (i, stream) in group {
                     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Matched>>(8);
-                    senders[t].push((*i, tx));
-                    receivers.push((*i, rx));
+                    feeds[i] = Some(Feed::Remote(rx, Default::default()));
+                    live.push((stream, tx));
                 }
-            }
-            receivers.sort_by_key(|(i, _)| *i);
-            let mut handles = Vec::new();
-            for (group, senders) in groups.into_iter().zip(senders) {
                 let mut matcher = engine.matcher();
-                handles.push(scope.spawn(move || {
-                    let mut done = Vec::new();
-                    // One thread serves its inputs in turn, a bounded channel each, so a slow merge
-                    // holds every thread back instead of buffering whole files.
-                    let mut live: Vec<(Stream, std::sync::mpsc::SyncSender<Vec<Matched>>)> = group
-                        .into_iter()
-                        .zip(senders)
-                        .map(|((_, stream), (_, tx))| (stream, tx))
-                        .collect();
-                    // Never block on one input's full channel: the merge may be waiting for another
-                    // input of this thread (an earlier time), so a full channel keeps its batch for
-                    // later and the thread serves the others; it pauses only when none can take one.
-                    let mut pending: Vec<Option<Vec<Matched>>> =
-                        live.iter().map(|_| None).collect();
-                    while !live.is_empty() {
-                        let mut progressed = false;
-                        let mut i = 0;
-                        while i < live.len() {
-                            let (stream, tx) = &mut live[i];
-                            let batch = pending[i].take().unwrap_or_else(|| {
-                                let mut batch = Vec::with_capacity(BATCH);
-                                while batch.len() < BATCH {
-                                    match next_matched(stream, &mut matcher, opts) {
-                                        Some(matched) => batch.push(matched),
-                                        None => break,
-                                    }
-                                }
-                                batch
-                            });
-                            let at_end = batch.len() < BATCH;
-                            let ended = if batch.is_empty() {
-                                true
-                            } else {
-                                match tx.try_send(batch) {
-                                    Ok(()) => {
-                                        progressed = true;
-                                        at_end
-                                    }
-                                    Err(std::sync::mpsc::TrySendError::Full(batch)) => {
-                                        pending[i] = Some(batch);
-                                        false
-                                    }
-                                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => true,
-                                }
-                            };
-                            if ended {
-                                let (stream, _) = live.swap_remove(i);
-                                pending.swap_remove(i);
-                                done.push((stream.stats_index, stream.source.stats, stream.error));
-                            } else {
-                                i += 1;
-                            }
-                        }
-                        if !progressed && !live.is_empty() {
-                            std::thread::sleep(std::time::Duration::from_millis(1));
-                        }
-                    }
-                    done
-                }));
+                handles.push(scope.spawn(move || serve_whole(live, &mut matcher, opts)));
             }
-            for (_, rx) in receivers {
-                feeds.push(Feed::Remote(rx, Default::default()));
-            }
-            merge(
-                &mut engine,
-                rules,
-                &clocks,
-                &indexes,
-                &mut feeds,
-                &mut sink,
-                &mut report,
-                opts,
-            );
-            for handle in handles {
-                finished.extend(handle.join().expect("a scan thread panicked"));
-            }
-            return;
         }
+        let mut feeds: Vec<Feed> = feeds
+            .into_iter()
+            .map(|feed| feed.expect("every input has a feed"))
+            .collect();
         merge(
             &mut engine,
             rules,
@@ -432,9 +417,20 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
             &mut report,
             opts,
         );
+        for handle in handles {
+            finished.extend(handle.join().expect("a scan thread panicked"));
+        }
         for feed in feeds {
-            if let Feed::Local(stream, _) = feed {
-                finished.push((stream.stats_index, stream.source.stats, stream.error));
+            match feed {
+                Feed::Local(stream, _) => {
+                    finished.push((stream.stats_index, stream.source.stats, stream.error));
+                }
+                Feed::Pieces(chain) => {
+                    let (index, counts, error, pieces) = chain.finish();
+                    report.inputs[index].pieces = pieces;
+                    finished.push((index, counts, error));
+                }
+                Feed::Remote(..) => {}
             }
         }
     });
@@ -470,13 +466,74 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     report
 }
 
-/// Where one input's matched lines come from: read on this thread, or from its thread.
+/// Reads whole inputs on one thread, handing their matched lines over in batches.
+///
+/// One thread serves its inputs in turn, a bounded channel each, so a slow merge holds every
+/// thread back instead of buffering whole files. It never blocks on one input's full channel: the
+/// merge may be waiting for another input of this thread (an earlier time), so a full channel keeps
+/// its batch for later and the thread serves the others; it pauses only when none can take one.
+fn serve_whole(
+    mut live: Vec<(Stream, std::sync::mpsc::SyncSender<Vec<Matched>>)>,
+    matcher: &mut Matcher,
+    opts: &ScanOptions,
+) -> Vec<(usize, LineStats, Option<InputError>)> {
+    let mut done = Vec::new();
+    let mut pending: Vec<Option<Vec<Matched>>> = live.iter().map(|_| None).collect();
+    while !live.is_empty() {
+        let mut progressed = false;
+        let mut i = 0;
+        while i < live.len() {
+            let (stream, tx) = &mut live[i];
+            let batch = pending[i].take().unwrap_or_else(|| {
+                let mut batch = Vec::with_capacity(BATCH);
+                while batch.len() < BATCH {
+                    match next_matched(stream, matcher, opts) {
+                        Some(matched) => batch.push(matched),
+                        None => break,
+                    }
+                }
+                batch
+            });
+            let at_end = batch.len() < BATCH;
+            let ended = if batch.is_empty() {
+                true
+            } else {
+                match tx.try_send(batch) {
+                    Ok(()) => {
+                        progressed = true;
+                        at_end
+                    }
+                    Err(std::sync::mpsc::TrySendError::Full(batch)) => {
+                        pending[i] = Some(batch);
+                        false
+                    }
+                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => true,
+                }
+            };
+            if ended {
+                let (stream, _) = live.swap_remove(i);
+                pending.swap_remove(i);
+                done.push((stream.stats_index, stream.source.stats, stream.error));
+            } else {
+                i += 1;
+            }
+        }
+        if !progressed && !live.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    done
+}
+
+/// Where one input's matched lines come from: read on this thread, from the thread that reads
+/// it whole, or from the threads that read its pieces.
 enum Feed {
     Local(Box<Stream>, Matcher),
     Remote(
         std::sync::mpsc::Receiver<Vec<Matched>>,
         std::collections::VecDeque<Matched>,
     ),
+    Pieces(Box<pieces::Chain>),
 }
 
 /// Matched lines a thread hands over at once.
@@ -492,6 +549,7 @@ impl Feed {
                 }
                 pending.pop_front()
             }
+            Feed::Pieces(chain) => chain.next(),
         }
     }
 }
