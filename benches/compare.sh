@@ -19,8 +19,8 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 export TZ=UTC
 mkdir -p "$OUT"
 
-for tool in python3 cargo taskset /usr/bin/time fail2ban-regex; do
-    command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (apt-get install time fail2ban util-linux)" >&2; exit 2; }
+for tool in python3 cargo taskset /usr/bin/time fail2ban-regex sec rg; do
+    command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (apt-get install time fail2ban sec ripgrep util-linux)" >&2; exit 2; }
 done
 
 AUTH=$OUT/auth-$N.log
@@ -79,6 +79,28 @@ echo "== grep -c 'Failed password' (floor)" >&2
 read -r secs rss cpu < <(measure grep grep -c 'Failed password' "$AUTH")
 row "grep -c 'Failed password'" auth.log "$N" "one literal" "$secs" "$rss" "$cpu"
 
+echo "== rg -c (floor: the full sshd failure regex)" >&2
+read -r secs rss cpu < <(measure rg rg -c 'sshd\[[0-9]+\]: Failed password for (invalid user )?\S+ from \S+ port' "$AUTH")
+row "rg -c (sshd failure regex) $(rg --version | head -1 | awk '{print $2}')" auth.log "$N" "one regex" "$secs" "$rss" "$cpu"
+
+# SEC counts its windows on its own clock (time(2)), never on the time written in the line; a
+# PerlFunc pattern keeps the 5-in-600-s window on log time itself, the same rule as the truth's.
+cat >"$OUT/sec-bruteforce.conf" <<'SEC'
+type=Single
+ptype=PerlFunc
+pattern=sub { if ($_[0] =~ /^(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) \S+ sshd\[\d+\]: Failed password for (?:invalid user )?\S+ from (\S+) port/) { \
+  my %mon = (Jan=>0,Feb=>1,Mar=>2,Apr=>3,May=>4,Jun=>5,Jul=>6,Aug=>7,Sep=>8,Oct=>9,Nov=>10,Dec=>11); \
+  my $t = ((($mon{$1} * 31 + $2) * 24 + $3) * 60 + $4) * 60 + $5; my $q = ($main::bf{$6} ||= []); \
+  push @$q, $t; shift @$q while @$q && $q->[0] <= $t - 600; \
+  if (@$q >= 5 && !$main::flagged{$6}) { $main::flagged{$6} = 1; return $6; } } return 0; }
+desc=bruteforce $1
+action=write - $1
+SEC
+SEC_VERSION=$(sec --version | head -1 | awk '{print $NF}')
+echo "== SEC $SEC_VERSION (one rule on log time)" >&2
+read -r secs rss cpu < <(measure sec sec --conf="$OUT/sec-bruteforce.conf" --input="$AUTH" --fromstart --notail --log=/dev/null)
+row "SEC $SEC_VERSION (one sshd rule on log time)" auth.log "$N" "one rule" "$secs" "$rss" "$cpu"
+
 SHIPPED_COUNT=$("$BIN" rules list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 scan() { # name log rules...
     local name=$1 log=$2
@@ -103,6 +125,14 @@ done
 echo "== socwatch scan" >&2
 read -r secs rss cpu < <(scan socwatch-auth "$AUTH")
 row "socwatch scan --json" auth.log "$N" "shipped ($SHIPPED_COUNT)" "$secs" "$rss" "$cpu"
+# Every core: not pinned, so wall time is what counts here.
+CORES=$(nproc)
+for jobs in 1 "$CORES"; do
+    read -r secs rss cpu < <(CORE=0-$((CORES - 1)) measure "socwatch-auth-jobs$jobs" "$BIN" scan --jobs "$jobs" --timezone UTC --json "$AUTH")
+    row "socwatch scan --jobs $jobs (cores 0-$((CORES - 1)))" auth.log "$N" "shipped ($SHIPPED_COUNT)" "$secs" "$rss" "$cpu"
+done
+cmp -s "$OUT/socwatch-auth-jobs1.out" "$OUT/socwatch-auth-jobs$CORES.out" \
+    && JOBS_SAME="identical" || JOBS_SAME="DIFFERENT"
 read -r secs rss cpu < <(scan socwatch-auth-2000 "$AUTH" --rules "$REPO/rules" --rules "$OUT/rules/generated-2000")
 row "socwatch scan --json" auth.log "$N" "shipped + 2,000 generated" "$secs" "$rss" "$cpu"
 read -r secs rss cpu < <(scan socwatch-auth-gen20 "$AUTH" --rules "$OUT/rules/generated-20")
@@ -169,6 +199,7 @@ print(f"  2,000 vs 20 generated: {ns['auth, 2,000 generated'] / ns['auth, 20 gen
       f"shipped + 2,000 vs shipped: auth {ns['auth, shipped + 2,000'] / ns['auth, shipped']:.2f}x, "
       f"nginx {ns['nginx, shipped + 2,000'] / ns['nginx, shipped']:.2f}x")
 EOF
+echo "--jobs 1 and --jobs $CORES incidents: $JOBS_SAME."
 echo "fail2ban-regex matched $F2B_MATCHED lines; grep counted $(cat "$OUT/grep.out") 'Failed password' lines."
 
 echo
@@ -185,6 +216,9 @@ print("incidents by rule:", ", ".join(f"{k} {v}" for k, v in sorted(by_rule.item
 print(f"ssh-bruteforce flagged {len(ips)} addresses")
 EOF
 python3 "$GEN_DIR/score.py" "$OUT/auth-$N.truth.json" "$OUT/flagged.txt"
+echo "SEC's rule on the same truth:"
+sort -u "$OUT/sec.out" >"$OUT/flagged-sec.txt"
+python3 "$GEN_DIR/score.py" "$OUT/auth-$N.truth.json" "$OUT/flagged-sec.txt"
 echo
 echo "== detection quality on nginx (src_ip of every web-* incident vs the generator's truth)"
 python3 - "$OUT/socwatch-nginx.out" "$OUT/flagged-nginx.txt" <<'EOF'
