@@ -19,9 +19,77 @@ pub struct Regex {
     names: Vec<Option<String>>,
 }
 
+/// `\d`, `\D`, `\s` and `\S` as ASCII classes (`[0-9]`, whitespace `[\t\n\v\f\r ]`), as PCRE
+/// and most Sigma backends read them; everything else (`\w`, `.`, `(?i)` on Vietnamese text) stays
+/// Unicode.
+///
+/// Why: the Unicode `\S` and `\d` compile to large UTF-8 automata (every Unicode digit and space),
+/// and capture extraction (the backtracker, which clears a visited set of span x states) costs in
+/// proportion. Log fields (addresses, ports, pids, user names) are delimited by ASCII spaces, so
+/// the ASCII classes find the same fields; the difference is only that a Unicode space such as
+/// U+00A0 is part of a `\S+` token, and a non-ASCII digit is no `\d`.
+pub fn ascii_perl_classes(pattern: &str) -> String {
+    const SPACE: &str = "\\t\\n\\x0B\\x0C\\r\\x20";
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut depth = 0usize;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(class @ ('d' | 'D' | 's' | 'S')) => {
+                    let (items, negated) = match class {
+                        'd' => ("0-9", false),
+                        'D' => ("0-9", true),
+                        's' => (SPACE, false),
+                        _ => (SPACE, true),
+                    };
+                    match (depth > 0, negated) {
+                        // Inside a bracket, a plain class is its items; a negated one nests.
+                        (true, false) => out.push_str(items),
+                        (_, true) => out.push_str(&format!("[^{items}]")),
+                        (false, false) => out.push_str(&format!("[{items}]")),
+                    }
+                }
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                out.push('[');
+                depth += 1;
+                // `]` first in a bracket (after an optional `^`) is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().expect("peeked"));
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(chars.next().expect("peeked"));
+                }
+            }
+            ']' if depth > 0 => {
+                out.push(']');
+                depth -= 1;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 impl Regex {
-    /// Same syntax and semantics as the `regex` crate (Unicode, UTF-8).
+    /// The `regex` crate's syntax, Unicode and UTF-8, with the ASCII `\d` and `\s` of
+    /// `ascii_perl_classes`.
     pub fn new(pattern: &str) -> Result<Regex, String> {
+        Regex::build(&ascii_perl_classes(pattern))
+            .or_else(|_| Regex::build(pattern))
+            .map(|re| Regex {
+                pattern: pattern.to_string(),
+                ..re
+            })
+    }
+
+    fn build(pattern: &str) -> Result<Regex, String> {
         use regex_automata::meta;
         let re = meta::Regex::builder()
             .configure(
@@ -626,6 +694,39 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn perl_classes_become_ascii_and_nothing_else_changes() {
+        let cases = [
+            (
+                r"from (?P<ip>\S+) port \d+",
+                r"from (?P<ip>[^\t\n\x0B\x0C\r\x20]+) port [0-9]+",
+            ),
+            (r"[\d.]+", r"[0-9.]+"),
+            (r"[^\s]", r"[^\t\n\x0B\x0C\r\x20]"),
+            (r"[\S\d]", r"[[^\t\n\x0B\x0C\r\x20]0-9]"),
+            (r"[]\d]", r"[]0-9]"),
+            (r"\\d \w \p{L} \x41", r"\\d \w \p{L} \x41"),
+            (r"[[:alpha:]]\D", r"[[:alpha:]][^0-9]"),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(ascii_perl_classes(pattern), want, "{pattern}");
+        }
+        let re = Regex::new(r"user (?P<u>\S+) from (?P<ip>\S+) port \d+").unwrap();
+        assert_eq!(re.as_str(), r"user (?P<u>\S+) from (?P<ip>\S+) port \d+");
+        assert!(re.is_match("user nguyễn.văn.đức from 2001:db8::1 port 22"));
+        // Arabic-Indic digits are no port.
+        assert!(!re.is_match("user a from 10.0.0.1 port \u{0662}\u{0662}"));
+        // Vietnamese case-insensitive matching stays Unicode.
+        assert!(
+            Regex::new("(?i)đăng nhập")
+                .unwrap()
+                .is_match("ĐĂNG NHẬP thất bại")
+        );
+        // A broken pattern reports the error of what the operator wrote.
+        assert!(Regex::new(r"(\d").is_err());
+    }
+
     use super::*;
 
     fn field(name: &str, test: Test) -> Condition {
