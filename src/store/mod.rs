@@ -43,7 +43,9 @@ use keys::{ID_LEN, Index, Summary};
 pub use crate::cases::Case;
 pub use cases::CaseQuery;
 pub use keys::status_name;
-pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued};
+pub use outbox::{
+    DeadLetter, Delivered, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued,
+};
 pub use views::{Glance, Tally};
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused
