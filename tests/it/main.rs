@@ -18,6 +18,7 @@ mod listeners;
 mod national;
 mod oracle;
 mod prefilter;
+mod reports;
 mod restart;
 mod scan_input;
 mod security;
