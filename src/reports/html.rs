@@ -134,3 +134,75 @@ pub fn render(kind: Kind, doc: &Document, template_dir: Option<&Path>) -> Result
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Lang;
+    use crate::reports::{Authors, MonitoringData, monitoring_document};
+
+    fn doc(unit: &str) -> Document {
+        let at = "2026-11-22T03:00:00Z".parse().unwrap();
+        let data = MonitoringData {
+            since: at,
+            until: at,
+            incidents: Vec::new(),
+            cases: Vec::new(),
+            deliveries: Vec::new(),
+            undelivered: Vec::new(),
+            log_size: 3,
+            checkpoint: Some((3, "socwatch/vm\n3\nroot\n\n— socwatch/vm sig\n".into())),
+        };
+        let authors = Authors {
+            unit: unit.into(),
+            agency: "Sở Khoa học và Công nghệ".into(),
+        };
+        monitoring_document(&data, &authors, Lang::Vi, at)
+    }
+
+    /// The two engines spell escapes differently (askama `&#60;`, MiniJinja `&lt;`, `&#x2f;`).
+    fn unescaped(html: &str) -> String {
+        [
+            ("&#x2f;", "/"),
+            ("&#60;", "<"),
+            ("&lt;", "<"),
+            ("&#62;", ">"),
+            ("&gt;", ">"),
+            ("&#34;", "\""),
+            ("&quot;", "\""),
+            ("&#39;", "'"),
+            ("&#x27;", "'"),
+            ("&#38;", "&"),
+            ("&amp;", "&"),
+        ]
+        .iter()
+        .fold(html.to_string(), |text, (from, to)| text.replace(from, to))
+    }
+
+    /// The built-in files are a working start for `template_dir`: MiniJinja renders them as askama
+    /// does, up to the spelling of escapes.
+    #[test]
+    fn askama_and_minijinja_render_the_built_in_templates_alike() {
+        for kind in [Kind::Incident, Kind::Monitoring] {
+            let doc = doc("Trung tâm Giám sát");
+            let compiled = builtin(kind, &doc).unwrap();
+            let runtime = with_source(kind, "copy", kind.builtin_source(), &doc).unwrap();
+            assert_eq!(unescaped(&compiled), unescaped(&runtime), "{kind:?}");
+            assert!(compiled.contains("Trung tâm Giám sát"));
+        }
+    }
+
+    #[test]
+    fn both_engines_escape_every_value() {
+        let doc = doc("<b onmouseover=\"x\">&");
+        for kind in [Kind::Incident, Kind::Monitoring] {
+            for html in [
+                builtin(kind, &doc).unwrap(),
+                with_source(kind, "copy", kind.builtin_source(), &doc).unwrap(),
+            ] {
+                assert!(!html.contains("<b onmouseover"), "{html}");
+                assert!(!html.contains("\"x\""), "{html}");
+            }
+        }
+    }
+}
