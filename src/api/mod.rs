@@ -977,8 +977,19 @@ pub struct RetryAnswer {
 }
 
 /// Puts dead letters back and wakes every sender now, cutting any backoff short.
-async fn outbox_retry(State(state): State<ApiState>) -> Result<Json<RetryAnswer>, ApiError> {
-    let requeued = state.blocking(|store| store.outbox_requeue_dead()).await?;
+async fn outbox_retry(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<RetryAnswer>, ApiError> {
+    let by = actor(&caller, None)?;
+    let requeued = state
+        .blocking(move |store| {
+            let requeued = store.outbox_requeue_dead()?;
+            let detail = format!("{requeued} dead letters requeued");
+            store.log_admin("outbox_retry", &by, &detail, Timestamp::now())?;
+            Ok(requeued)
+        })
+        .await?;
     state.0.signals.retry_now();
     Ok(Json(RetryAnswer { requeued }))
 }
