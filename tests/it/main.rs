@@ -1,6 +1,7 @@
 //! socwatch's integration tests, in one binary: each module drives the real `socwatch` executable
 //! or the library on real files in a temporary folder.
 
+mod admin_evidence;
 mod cases;
 mod cli;
 mod closed_pipe;
