@@ -695,7 +695,12 @@ pub fn outbox(
                     .outbox_requeue_dead()
                     .and_then(|n| {
                         let detail = format!("{n} dead letters requeued");
-                        store.log_admin("outbox_retry", &default_actor(), &detail, Timestamp::now())?;
+                        store.log_admin(
+                            "outbox_retry",
+                            &default_actor(),
+                            &detail,
+                            Timestamp::now(),
+                        )?;
                         Ok(n)
                     })
                     .map_err(|err| store_error(&err, lang)),

@@ -58,9 +58,8 @@ pub fn run(config: &Config, lang: Lang, kind: ReportKind, token_file: Option<&Pa
     let now = Timestamp::now();
     let period = match &kind {
         ReportKind::Monitoring { since, until, .. } => {
-            let parsed = socwatch::query::parse_when(since, now, false).and_then(|s| {
-                socwatch::query::parse_when(until, now, true).map(|u| (s, u))
-            });
+            let parsed = socwatch::query::parse_when(since, now, false)
+                .and_then(|s| socwatch::query::parse_when(until, now, true).map(|u| (s, u)));
             match parsed {
                 Ok((since, until)) if since < until => Some((since, until)),
                 Ok(_) => return usage(tr!(lang, ReportPeriod)),
@@ -110,8 +109,9 @@ pub fn run(config: &Config, lang: Lang, kind: ReportKind, token_file: Option<&Pa
         ReportKind::Monitoring { .. } => {
             let (since, until) = period.expect("parsed above");
             let data = match &backend {
-                Backend::Local(store) => reports::monitoring_data(store, since, until)
-                    .map_err(|e| store_error(&e, lang)),
+                Backend::Local(store) => {
+                    reports::monitoring_data(store, since, until).map_err(|e| store_error(&e, lang))
+                }
                 Backend::Remote { client, .. } => client
                     .monitoring_report(since, until)
                     .map_err(|e| backend.remote_error(e, None, false)),
@@ -151,7 +151,12 @@ fn write(bytes: &[u8], output: Option<&Path>, lang: Lang) -> ExitCode {
             Ok(()) => {
                 errln!(
                     "{}",
-                    tr!(lang, ReportWritten, path = path.display(), bytes = bytes.len())
+                    tr!(
+                        lang,
+                        ReportWritten,
+                        path = path.display(),
+                        bytes = bytes.len()
+                    )
                 );
                 ExitCode::SUCCESS
             }

@@ -668,8 +668,9 @@ async fn monitoring_report(
     State(state): State<ApiState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<crate::reports::MonitoringData>, ApiError> {
-    let PeriodQuery { since, until } = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|err| ApiError::bad_request(format!("bad query: {err}")))?;
+    let PeriodQuery { since, until } =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|err| ApiError::bad_request(format!("bad query: {err}")))?;
     let found = state
         .blocking(move |store| crate::reports::monitoring_data(store, since, until))
         .await?;

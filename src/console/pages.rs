@@ -191,7 +191,13 @@ pub async fn login(State(console): State<Console>, ctx: Ctx, body: Bytes) -> Res
         crate::api::Caller::Admin => crate::api::ADMIN.to_string(),
     };
     let id = console.0.sessions.create(caller, now);
-    audit(&console, "console_sign_in", by, format!("from {}", ctx.client)).await;
+    audit(
+        &console,
+        "console_sign_in",
+        by,
+        format!("from {}", ctx.client),
+    )
+    .await;
     let secure = if console.settings().tls {
         "; Secure"
     } else {
@@ -207,8 +213,16 @@ pub async fn login(State(console): State<Console>, ctx: Ctx, body: Bytes) -> Res
 }
 
 pub async fn logout(State(console): State<Console>, headers: HeaderMap) -> Response {
-    if let Some(session) = cookie(&headers, SESSION_COOKIE).and_then(|id| console.0.sessions.remove(id)) {
-        audit(&console, "console_sign_out", session.name().to_string(), String::new()).await;
+    if let Some(session) =
+        cookie(&headers, SESSION_COOKIE).and_then(|id| console.0.sessions.remove(id))
+    {
+        audit(
+            &console,
+            "console_sign_out",
+            session.name().to_string(),
+            String::new(),
+        )
+        .await;
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(

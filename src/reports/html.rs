@@ -104,7 +104,12 @@ pub fn builtin(kind: Kind, doc: &Document) -> Result<String, HtmlError> {
 }
 
 /// `source` (a template's text, named `name` in errors) rendered with MiniJinja, values escaped.
-pub fn with_source(kind: Kind, name: &str, source: &str, doc: &Document) -> Result<String, HtmlError> {
+pub fn with_source(
+    kind: Kind,
+    name: &str,
+    source: &str,
+    doc: &Document,
+) -> Result<String, HtmlError> {
     let error = |source| HtmlError::Template {
         path: name.to_string(),
         source,
@@ -120,7 +125,11 @@ pub fn with_source(kind: Kind, name: &str, source: &str, doc: &Document) -> Resu
 }
 
 /// The page: `template_dir`'s file when there is one, else the built-in template.
-pub fn render(kind: Kind, doc: &Document, template_dir: Option<&Path>) -> Result<String, HtmlError> {
+pub fn render(
+    kind: Kind,
+    doc: &Document,
+    template_dir: Option<&Path>,
+) -> Result<String, HtmlError> {
     let Some(dir) = template_dir else {
         return builtin(kind, doc);
     };

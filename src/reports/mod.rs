@@ -270,7 +270,12 @@ fn printable(text: &str) -> String {
 
 fn destination_name(destination: &str, lang: Lang) -> String {
     match destination {
-        "national" => l(lang, "Hệ thống giám sát quốc gia", "National monitoring endpoint").into(),
+        "national" => l(
+            lang,
+            "Hệ thống giám sát quốc gia",
+            "National monitoring endpoint",
+        )
+        .into(),
         "email" => l(lang, "Thư điện tử", "Email").into(),
         other => other.to_string(),
     }
@@ -295,9 +300,16 @@ fn authors_line(authors: &Authors, lang: Lang) -> String {
 }
 
 fn general(authors: &Authors, lang: Lang) -> Section {
-    Section::new("general", l(lang, "Thông tin chung", "General").into(), lang)
-        .field(l(lang, "Đơn vị vận hành", "Operating unit"), &authors.unit)
-        .field(l(lang, "Cơ quan chủ quản", "Owning agency"), &authors.agency)
+    Section::new(
+        "general",
+        l(lang, "Thông tin chung", "General").into(),
+        lang,
+    )
+    .field(l(lang, "Đơn vị vận hành", "Operating unit"), &authors.unit)
+    .field(
+        l(lang, "Cơ quan chủ quản", "Owning agency"),
+        &authors.agency,
+    )
 }
 
 /// The initial incident report, worded in `lang`, made at `now`.
@@ -308,7 +320,11 @@ pub fn incident_document(
     now: Timestamp,
 ) -> Document {
     let i = &data.incident;
-    let title = i.title_vi.as_ref().filter(|_| lang == Lang::Vi).unwrap_or(&i.title);
+    let title = i
+        .title_vi
+        .as_ref()
+        .filter(|_| lang == Lang::Vi)
+        .unwrap_or(&i.title);
     let opened = data
         .proof
         .as_ref()
@@ -319,8 +335,14 @@ pub fn incident_document(
     sections.push(
         general(authors, lang)
             .field(l(lang, "Mã sự cố", "Incident"), &i.id)
-            .field(l(lang, "Hệ thống thông tin", "Information system"), &i.system)
-            .field(l(lang, "Cấp độ", "Protection level (cấp độ)"), level_text(i.level, lang))
+            .field(
+                l(lang, "Hệ thống thông tin", "Information system"),
+                &i.system,
+            )
+            .field(
+                l(lang, "Cấp độ", "Protection level (cấp độ)"),
+                level_text(i.level, lang),
+            )
             .field(l(lang, "Máy", "Host"), &i.host)
             .field(
                 l(lang, "Mức độ nghiêm trọng", "Severity"),
@@ -339,8 +361,14 @@ pub fn incident_document(
                 l(lang, "Thời điểm phát hiện", "Detected (first event)"),
                 human_time(i.first_seen),
             )
-            .field(l(lang, "Thời điểm socwatch mở sự cố", "Opened by socwatch"), opened)
-            .field(l(lang, "Lần ghi nhận cuối", "Last event"), human_time(i.last_seen))
+            .field(
+                l(lang, "Thời điểm socwatch mở sự cố", "Opened by socwatch"),
+                opened,
+            )
+            .field(
+                l(lang, "Lần ghi nhận cuối", "Last event"),
+                human_time(i.last_seen),
+            )
             .field(l(lang, "Số lần", "Count"), i.count.to_string())
             .field(
                 l(lang, "Phương thức phát hiện", "Detection method"),
@@ -364,17 +392,21 @@ pub fn incident_document(
         })
         .collect();
     sections.push(
-        Section::new("status", l(lang, "Trạng thái hiện tại", "Current status").into(), lang)
-            .field(l(lang, "Trạng thái", "Status"), status_word(i.status, lang))
-            .table(
-                &[
-                    l(lang, "Thời điểm", "Time"),
-                    l(lang, "Hành động", "Action"),
-                    l(lang, "Người thực hiện", "By"),
-                    l(lang, "Ghi chú", "Note"),
-                ],
-                history,
-            ),
+        Section::new(
+            "status",
+            l(lang, "Trạng thái hiện tại", "Current status").into(),
+            lang,
+        )
+        .field(l(lang, "Trạng thái", "Status"), status_word(i.status, lang))
+        .table(
+            &[
+                l(lang, "Thời điểm", "Time"),
+                l(lang, "Hành động", "Action"),
+                l(lang, "Người thực hiện", "By"),
+                l(lang, "Ghi chú", "Note"),
+            ],
+            history,
+        ),
     );
     let actions: Vec<Vec<String>> = i
         .history
@@ -383,15 +415,19 @@ pub fn incident_document(
         .map(|h| vec![human_time(h.ts), h.by.clone(), printable(&h.note)])
         .collect();
     sections.push(
-        Section::new("actions", l(lang, "Biện pháp đã thực hiện", "Actions taken").into(), lang)
-            .table(
-                &[
-                    l(lang, "Thời điểm", "Time"),
-                    l(lang, "Người thực hiện", "By"),
-                    l(lang, "Biện pháp", "Action"),
-                ],
-                actions,
-            ),
+        Section::new(
+            "actions",
+            l(lang, "Biện pháp đã thực hiện", "Actions taken").into(),
+            lang,
+        )
+        .table(
+            &[
+                l(lang, "Thời điểm", "Time"),
+                l(lang, "Người thực hiện", "By"),
+                l(lang, "Biện pháp", "Action"),
+            ],
+            actions,
+        ),
     );
     let mut notified: Vec<Vec<String>> = data
         .deliveries
@@ -449,9 +485,8 @@ pub fn incident_document(
             Lang::En => format!("… and {} more lines not kept", i.evidence_omitted),
         });
     }
-    sections.push(
-        Section::new("evidence", l(lang, "Chứng cứ", "Evidence").into(), lang).pre(lines),
-    );
+    sections
+        .push(Section::new("evidence", l(lang, "Chứng cứ", "Evidence").into(), lang).pre(lines));
     let mut proof = Section::new(
         "proof",
         l(lang, "Bằng chứng toàn vẹn", "Inclusion proof").into(),
@@ -460,7 +495,10 @@ pub fn incident_document(
     if let Some(p) = &data.proof {
         proof = proof
             .field(l(lang, "Chỉ số lá", "Leaf index"), p.leaf_index.to_string())
-            .field(l(lang, "Kích thước cây", "Tree size"), p.tree_size.to_string())
+            .field(
+                l(lang, "Kích thước cây", "Tree size"),
+                p.tree_size.to_string(),
+            )
             .field(l(lang, "Gốc", "Root"), &p.root)
             .field(l(lang, "Băm của lá", "Leaf hash"), &p.leaf_hash)
             .field(l(lang, "Đường kiểm chứng", "Audit path"), p.proof.join(" "));
@@ -513,7 +551,10 @@ pub fn monitoring_document(
     let mut sections = vec![
         general(authors, lang)
             .field(l(lang, "Kỳ báo cáo", "Period"), period.clone())
-            .field(l(lang, "Tổng số sự cố", "Incidents in total"), data.incidents.len().to_string())
+            .field(
+                l(lang, "Tổng số sự cố", "Incidents in total"),
+                data.incidents.len().to_string(),
+            )
             .field(l(lang, "Số vụ việc", "Cases"), data.cases.len().to_string()),
     ];
     let by_severity = count_table(data.incidents.iter().map(|i| i.severity));
@@ -528,8 +569,12 @@ pub fn monitoring_document(
         })
         .collect();
     sections.push(
-        Section::new("by_severity", l(lang, "Theo mức độ", "By severity").into(), lang)
-            .table(&[l(lang, "Mức độ", "Severity"), count], rows),
+        Section::new(
+            "by_severity",
+            l(lang, "Theo mức độ", "By severity").into(),
+            lang,
+        )
+        .table(&[l(lang, "Mức độ", "Severity"), count], rows),
     );
     let by_system = count_table(data.incidents.iter().map(|i| (i.system.clone(), i.level)));
     let rows = by_system
@@ -537,7 +582,12 @@ pub fn monitoring_document(
         .map(|((system, level), n)| vec![system, level_text(level, lang), n.to_string()])
         .collect();
     sections.push(
-        Section::new("by_system", l(lang, "Theo hệ thống", "By system").into(), lang).table(
+        Section::new(
+            "by_system",
+            l(lang, "Theo hệ thống", "By system").into(),
+            lang,
+        )
+        .table(
             &[
                 l(lang, "Hệ thống", "System"),
                 l(lang, "Cấp độ", "Level"),
@@ -584,8 +634,12 @@ pub fn monitoring_document(
     })
     .collect();
     sections.push(
-        Section::new("by_status", l(lang, "Theo trạng thái", "By status").into(), lang)
-            .table(&[l(lang, "Trạng thái", "Status"), count], rows),
+        Section::new(
+            "by_status",
+            l(lang, "Theo trạng thái", "By status").into(),
+            lang,
+        )
+        .table(&[l(lang, "Trạng thái", "Status"), count], rows),
     );
     let rows = data
         .cases
@@ -668,16 +722,20 @@ pub fn monitoring_document(
         })
         .collect();
     sections.push(
-        Section::new("deliveries", l(lang, "Gửi cảnh báo", "Alert deliveries").into(), lang)
-            .table(
-                &[
-                    l(lang, "Nơi nhận", "Destination"),
-                    l(lang, "Đã nhận trong kỳ", "Delivered in the period"),
-                    l(lang, "Đang chờ", "Pending now"),
-                    l(lang, "Bị từ chối", "Refused"),
-                ],
-                rows,
-            ),
+        Section::new(
+            "deliveries",
+            l(lang, "Gửi cảnh báo", "Alert deliveries").into(),
+            lang,
+        )
+        .table(
+            &[
+                l(lang, "Nơi nhận", "Destination"),
+                l(lang, "Đã nhận trong kỳ", "Delivered in the period"),
+                l(lang, "Đang chờ", "Pending now"),
+                l(lang, "Bị từ chối", "Refused"),
+            ],
+            rows,
+        ),
     );
     let mut checkpoint = Section::new(
         "checkpoint",

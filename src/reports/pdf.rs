@@ -291,8 +291,15 @@ fn write(layout: Layout) -> Vec<u8> {
         next += 1;
         r
     };
-    let (catalog, tree, type0, cid, descriptor, cmap_ref, file) =
-        (alloc(), alloc(), alloc(), alloc(), alloc(), alloc(), alloc());
+    let (catalog, tree, type0, cid, descriptor, cmap_ref, file) = (
+        alloc(),
+        alloc(),
+        alloc(),
+        alloc(),
+        alloc(),
+        alloc(),
+        alloc(),
+    );
     let page_refs: Vec<(Ref, Ref)> = layout.pages.iter().map(|_| (alloc(), alloc())).collect();
     let mut pdf = Pdf::new();
     pdf.catalog(catalog).pages(tree);
@@ -385,10 +392,14 @@ mod tests {
     #[test]
     fn wrapped_lines_fit() {
         let font = Font::load(FONT);
-        let text = "Cấp độ của hệ thống thông tin aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let text =
+            "Cấp độ của hệ thống thông tin aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
         let lines = wrap(&font, text, 9.0, 80.0);
         assert!(lines.len() > 2);
-        assert!(lines.iter().all(|l| font.width(l, 9.0) <= 80.0), "{lines:?}");
+        assert!(
+            lines.iter().all(|l| font.width(l, 9.0) <= 80.0),
+            "{lines:?}"
+        );
         assert_eq!(lines.concat().replace(' ', ""), text.replace(' ', ""));
     }
 }

@@ -516,7 +516,14 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
     assert_eq!(store.deliveries(None).unwrap().len(), 2);
     let waiting = store.undelivered(Some(&id)).unwrap();
     assert_eq!(waiting.len(), 1);
-    assert_eq!((waiting[0].0.as_str(), waiting[0].1.incident.revision, waiting[0].2), ("national", 9, false));
+    assert_eq!(
+        (
+            waiting[0].0.as_str(),
+            waiting[0].1.incident.revision,
+            waiting[0].2
+        ),
+        ("national", 9, false)
+    );
 }
 
 #[test]

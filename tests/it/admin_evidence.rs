@@ -38,7 +38,10 @@ fn verify(config: &Path) -> (Option<i32>, Report) {
 }
 
 /// A copy of `data` with a config on it, changed by `change` with sled as someone with the files would.
-fn tampered(data: &Path, change: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, std::path::PathBuf) {
+fn tampered(
+    data: &Path,
+    change: impl FnOnce(&sled::Db),
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("data");
     crate::evidence::copy_dir(data, &copy);
@@ -54,7 +57,10 @@ fn tampered(data: &Path, change: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, 
     let config = dir.path().join("socwatch.toml");
     std::fs::write(
         &config,
-        format!("[daemon]\ndata_dir = \"{}\"\nlang = \"en\"\n", copy.display()),
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\nlang = \"en\"\n",
+            copy.display()
+        ),
     )
     .unwrap();
     (dir, config)
@@ -70,8 +76,11 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
     // The folder watcher reloads a changed rule file; SIGHUP reloads the config's rules.
     let rule = site.path("rules/test.yml");
     let text = std::fs::read_to_string(&rule).unwrap();
-    std::fs::write(&rule, text.replace("title: every attempt", "title: every attempt, reloaded"))
-        .unwrap();
+    std::fs::write(
+        &rule,
+        text.replace("title: every attempt", "title: every attempt, reloaded"),
+    )
+    .unwrap();
     wait_records(&client, 2);
     let hup = Command::new("kill")
         .args(["-HUP", &daemon.pid().to_string()])
@@ -103,7 +112,10 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
         ]
     );
     assert_eq!(db_actions[0].1.detail, "0 dead letters requeued");
-    assert!(db_actions[1].1.detail.starts_with("1 rules, sha256 "), "{db_actions:?}");
+    assert!(
+        db_actions[1].1.detail.starts_with("1 rules, sha256 "),
+        "{db_actions:?}"
+    );
     let first = db_actions[0].0.clone();
 
     // The retry's record says more than was done: named as altered.
@@ -146,7 +158,10 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
         "{report:#?}"
     );
     assert!(
-        report.findings.iter().any(|f| f.subject.starts_with("log leaves")),
+        report
+            .findings
+            .iter()
+            .any(|f| f.subject.starts_with("log leaves")),
         "{report:#?}"
     );
 }

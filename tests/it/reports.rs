@@ -63,7 +63,12 @@ fn fixture() -> &'static Fixture {
         };
         let acked = find("203.0.113.7");
         client
-            .transition(&acked, socwatch::store::Action::Ack, None, "chặn IP tại tường lửa")
+            .transition(
+                &acked,
+                socwatch::store::Action::Ack,
+                None,
+                "chặn IP tại tường lửa",
+            )
             .unwrap();
         let remote = run_in(
             &site.path("socwatch.toml"),
@@ -183,7 +188,9 @@ fn the_incident_report_names_the_national_forms_fields_in_html() {
     assert!(html.contains(&format!("Chỉ số lá</th><td>{}<", proof.leaf_index)));
     assert!(html.contains(&format!("Kích thước cây</th><td>{}<", proof.tree_size)));
     assert!(html.contains(&proof.root.replace('/', "&#x2f;")) || html.contains(&proof.root));
-    let note = proof.checkpoint.expect("the daemon signed a checkpoint at SIGTERM");
+    let note = proof
+        .checkpoint
+        .expect("the daemon signed a checkpoint at SIGTERM");
     for line in note.lines().filter(|l| !l.is_empty()) {
         let escaped = line.replace('/', "&#x2f;").replace('+', "&#x2b;");
         assert!(
@@ -227,7 +234,10 @@ fn the_report_made_through_the_daemons_api_says_what_the_store_says() {
     let local = Local::new("");
     let html = stdout(&local.run(&["report", "incident", &fixture().acked]));
     assert!(fixture().remote.contains("Cấp độ</th><td>3"));
-    assert_eq!(without_made_line(&fixture().remote), without_made_line(&html));
+    assert_eq!(
+        without_made_line(&fixture().remote),
+        without_made_line(&html)
+    );
 }
 
 /// A PNG's pixels as gray levels (8-bit gray or RGB, no interlace: what `pdftoppm -png` writes).
@@ -269,7 +279,11 @@ fn png_gray_pixels(png: &[u8]) -> (u32, u32, Vec<u8>) {
             let at = |yy: usize, xx: usize| bytes[yy * stride + xx];
             let a = if x >= bpp { at(y, x - bpp) } else { 0 };
             let b = if y > 0 { at(y - 1, x) } else { 0 };
-            let c = if x >= bpp && y > 0 { at(y - 1, x - bpp) } else { 0 };
+            let c = if x >= bpp && y > 0 {
+                at(y - 1, x - bpp)
+            } else {
+                0
+            };
             let predicted = match row[0] {
                 0 => 0,
                 1 => a,
@@ -366,14 +380,29 @@ fn the_monitoring_report_counts_the_periods_incidents_only() {
     let args = ["report", "monitoring", "--since", since, "--until", until];
     let html = stdout(&local.run(&args));
     assert!(html.contains("Tổng số sự cố</th><td>4<"), "{html}");
-    assert!(html.contains("<td>Cao</td><td>4</td>"), "by severity: {html}");
-    assert!(html.contains("<td>dvc-portal</td><td>3</td><td>4</td>"), "by system: {html}");
-    assert!(html.contains("<td>test-attempt</td><td>every attempt</td><td>4</td>"), "{html}");
-    assert!(html.contains("<td>Đã tiếp nhận</td><td>1</td>"), "by status: {html}");
+    assert!(
+        html.contains("<td>Cao</td><td>4</td>"),
+        "by severity: {html}"
+    );
+    assert!(
+        html.contains("<td>dvc-portal</td><td>3</td><td>4</td>"),
+        "by system: {html}"
+    );
+    assert!(
+        html.contains("<td>test-attempt</td><td>every attempt</td><td>4</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>Đã tiếp nhận</td><td>1</td>"),
+        "by status: {html}"
+    );
     assert!(html.contains("<td>Mở</td><td>3</td>"), "by status: {html}");
     let short = |id: &str| socwatch::report::short_id(id).to_string();
     assert!(html.contains(&short(&fixture().acked)));
-    assert!(!html.contains(&short(&fixture().late)), "25 November is outside");
+    assert!(
+        !html.contains(&short(&fixture().late)),
+        "25 November is outside"
+    );
     assert!(html.contains("Điểm kiểm tra được ký"));
     let (_, text) = local.pdf_text(&args);
     let squeezed = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -391,7 +420,10 @@ fn a_template_in_template_dir_replaces_the_built_in_one_and_escapes() {
          {% for line in s.pre %}<p>{{ line }}</p>{% endfor %}{% endif %}{% endfor %}",
     )
     .unwrap();
-    let local = Local::new(&format!("template_dir = \"{}\"\n", templates.path().display()));
+    let local = Local::new(&format!(
+        "template_dir = \"{}\"\n",
+        templates.path().display()
+    ));
     let html = stdout(&local.run(&["report", "incident", &fixture().script]));
     assert!(html.starts_with("<h1>MẪU SỐ 01 Báo cáo ban đầu"), "{html}");
     assert!(html.contains("&lt;script&gt;"), "{html}");
@@ -411,7 +443,13 @@ fn a_pdf_is_not_written_to_a_terminal_and_bad_periods_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = run_in(
         &local.path("socwatch.toml"),
-        &["report", "incident", fixture().acked.as_str(), "--format", "pdf"],
+        &[
+            "report",
+            "incident",
+            fixture().acked.as_str(),
+            "--format",
+            "pdf",
+        ],
     );
     // stdout is a pipe here: the PDF comes out on it.
     assert!(out.status.success(), "{}", stderr(&out));
