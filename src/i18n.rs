@@ -68,7 +68,7 @@ catalogue! {
         "no evidence signing key at {path} (the daemon makes it on its first start)";
     EvidenceBadKey => "khoá xác minh không hợp lệ: {error}", "bad verifier key: {error}";
     // Reports (`socwatch report`).
-    ReportPdfTerminal => "PDF không in ra màn hình: dùng --output TỆP hoặc chuyển hướng đầu ra chuẩn", "a PDF is not printed on a terminal: use --output FILE or redirect stdout";
+    ReportPdfTerminal => "PDF không được ghi ra màn hình: dùng --output TỆP hoặc chuyển hướng đầu ra chuẩn", "a PDF is not printed on a terminal: use --output FILE or redirect stdout";
     ReportTemplate => "không dựng được báo cáo: {error}", "cannot render the report: {error}";
     ReportPeriod => "--since phải trước --until", "--since must be before --until";
     ReportWritten => "Đã ghi báo cáo vào {path} ({bytes} byte)", "report written to {path} ({bytes} bytes)";
