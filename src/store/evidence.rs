@@ -182,8 +182,8 @@ impl Store {
         }
     }
 
-    /// Everything `evidence::verify` compares: the leaves, the log's counter, every incident and
-    /// case as stored, and the checkpoints.
+    /// Everything `evidence::verify` compares: the leaves, the log's counter, every incident, case
+    /// and admin action as stored, and the checkpoints.
     pub fn evidence(&self) -> Result<Evidence, StoreError> {
         let mut records = Vec::new();
         for (tree, kind) in [(T_INCIDENTS, Kind::Incident), (T_CASES, Kind::Case)] {

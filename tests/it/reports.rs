@@ -30,7 +30,13 @@ struct Fixture {
     script: String,
     late: String,
     remote: String,
+    /// The monitoring report of 22 November made through the API while the daemon ran.
+    remote_monitoring: String,
 }
+
+/// The period of the monitoring tests: 22 and 23 November in Asia/Ho_Chi_Minh.
+const SINCE: &str = "2026-11-21T17:00:00Z";
+const UNTIL: &str = "2026-11-23T17:00:00Z";
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -75,12 +81,31 @@ fn fixture() -> &'static Fixture {
             &["--lang", "vi", "report", "incident", &acked],
         );
         assert!(remote.status.success(), "{}", stderr(&remote));
+        let remote_monitoring = run_in(
+            &site.path("socwatch.toml"),
+            &[
+                "--lang",
+                "vi",
+                "report",
+                "monitoring",
+                "--since",
+                SINCE,
+                "--until",
+                UNTIL,
+            ],
+        );
+        assert!(
+            remote_monitoring.status.success(),
+            "{}",
+            stderr(&remote_monitoring)
+        );
         let fixture = Fixture {
             data: site.path("data"),
             acked,
             script: find(SCRIPT),
             late: find("192.0.2.44"),
             remote: stdout(&remote),
+            remote_monitoring: stdout(&remote_monitoring),
             _site: site,
         };
         daemon.stop();
@@ -368,7 +393,7 @@ fn the_monitoring_report_counts_the_periods_incidents_only() {
     let local = Local::new("");
     let all: Vec<serde_json::Value> =
         serde_json::from_slice(&local.run(&["incidents", "list", "--json"]).stdout).unwrap();
-    let (since, until) = ("2026-11-21T17:00:00Z", "2026-11-23T17:00:00Z");
+    let (since, until) = (SINCE, UNTIL);
     let inside: Vec<&serde_json::Value> = all
         .iter()
         .filter(|i| {
@@ -404,6 +429,11 @@ fn the_monitoring_report_counts_the_periods_incidents_only() {
         "25 November is outside"
     );
     assert!(html.contains("Điểm kiểm tra được ký"));
+    // Through the API while the daemon ran: the same counts and incidents (the checkpoint differs,
+    // signed again at stop).
+    let cut =
+        |html: &str| without_made_line(html.split("<section id=\"checkpoint\">").next().unwrap());
+    assert_eq!(cut(&fixture().remote_monitoring), cut(&html));
     let (_, text) = local.pdf_text(&args);
     let squeezed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(squeezed.contains("Báo cáo giám sát định kỳ"), "{text}");
@@ -434,7 +464,7 @@ fn a_template_in_template_dir_replaces_the_built_in_one_and_escapes() {
 }
 
 #[test]
-fn a_pdf_is_not_written_to_a_terminal_and_bad_periods_are_usage_errors() {
+fn a_pdf_goes_to_a_pipe_and_a_reversed_period_is_a_usage_error() {
     let local = Local::new("");
     let out = run_in(
         &local.path("socwatch.toml"),
