@@ -366,7 +366,7 @@ fn the_incident_report_as_pdf_reads_back_in_vietnamese_and_draws() {
         assert!(squeezed.contains(label), "{label} missing from:\n{text}");
     }
     let size = std::fs::metadata(&pdf).unwrap().len();
-    eprintln!("incident report PDF: {size} bytes in {took:?}");
+    eprintln!("incident report PDF: {size} bytes; made and read back in {took:?}");
     let prefix = local.path("page");
     let out = Command::new("pdftoppm")
         .args(["-png", "-r", "50", "-f", "1", "-l", "1"])
