@@ -23,6 +23,23 @@ pub struct Config {
     pub email: Option<Email>,
     #[serde(default)]
     pub cases: Cases,
+    #[serde(default)]
+    pub reports: Reports,
+}
+
+/// `[reports]`: who the reports name as their authors, and templates that replace the built-in ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reports {
+    /// The operating unit (đơn vị vận hành) named on every report.
+    #[serde(default)]
+    pub unit: String,
+    /// The owning agency (cơ quan chủ quản) named on every report.
+    #[serde(default)]
+    pub agency: String,
+    /// A folder whose `incident.html` and `monitoring.html` (MiniJinja, HTML-escaped) replace the
+    /// built-in templates; a file missing there keeps the built-in one.
+    pub template_dir: Option<PathBuf>,
 }
 
 /// `[cases]`: how incidents are gathered into cases.

@@ -42,6 +42,11 @@ fn verifier(config: &Config, args: &Verify, lang: Lang) -> Result<Option<NoteVer
             .map(Some)
             .map_err(|err| tr!(lang, EvidenceBadKey, error = err));
     }
+    node_verifier(config, lang)
+}
+
+/// The node's own verifier key, from the signing key in DATA_DIR (None: it has none yet).
+pub(crate) fn node_verifier(config: &Config, lang: Lang) -> Result<Option<NoteVerifier>, String> {
     let dir = &config.daemon.data_dir;
     let host = socwatch::daemon::hostname(config);
     match Notary::existing(dir, &host, &Trust::new(dir)) {

@@ -67,6 +67,11 @@ catalogue! {
     EvidenceNoKey => "không có khoá ký bằng chứng tại {path} (tiến trình nền tạo khoá ở lần chạy đầu)",
         "no evidence signing key at {path} (the daemon makes it on its first start)";
     EvidenceBadKey => "khoá xác minh không hợp lệ: {error}", "bad verifier key: {error}";
+    // Reports (`socwatch report`).
+    ReportPdfTerminal => "PDF không được ghi ra màn hình: dùng --output TỆP hoặc chuyển hướng đầu ra chuẩn", "a PDF is not printed on a terminal: use --output FILE or redirect stdout";
+    ReportTemplate => "không dựng được báo cáo: {error}", "cannot render the report: {error}";
+    ReportPeriod => "--since phải trước --until", "--since must be before --until";
+    ReportWritten => "Đã ghi báo cáo vào {path} ({bytes} byte)", "report written to {path} ({bytes} bytes)";
     ProofNone => "nhật ký bằng chứng không có mục nào về sự cố {id}", "the evidence log has no leaf for incident {id}";
     ProofHeader => "Sự cố {id}: mục thứ {index} trong cây {size} mục, gốc {root}",
         "incident {id}: leaf {index} of a tree of {size} leaves, root {root}";

@@ -693,6 +693,16 @@ pub fn outbox(
                 // The daemon is not running: the alerts wait in the outbox for its next start.
                 Backend::Local(store) => store
                     .outbox_requeue_dead()
+                    .and_then(|n| {
+                        let detail = format!("{n} dead letters requeued");
+                        store.log_admin(
+                            "outbox_retry",
+                            &default_actor(),
+                            &detail,
+                            Timestamp::now(),
+                        )?;
+                        Ok(n)
+                    })
                     .map_err(|err| store_error(&err, lang)),
                 Backend::Remote { client, .. } => client
                     .outbox_retry()

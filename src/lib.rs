@@ -19,6 +19,7 @@ pub mod model;
 pub mod outputs;
 pub mod query;
 pub mod report;
+pub mod reports;
 pub mod rules;
 pub mod scan;
 pub mod security;

@@ -10,6 +10,7 @@ mod out;
 mod cases_cmd;
 mod evidence_cmd;
 mod incidents_cmd;
+mod report_cmd;
 
 use clap::{Parser, Subcommand};
 use socwatch::config::{Config, config_path};
@@ -113,6 +114,11 @@ enum Command {
     },
     /// Check the tamper-evident log of incident and case changes against the store and its signed checkpoints
     Verify(evidence_cmd::Verify),
+    /// The national forms: initial incident report, periodic monitoring report (HTML or PDF)
+    Report {
+        #[command(subcommand)]
+        kind: report_cmd::ReportKind,
+    },
     /// Validate the config file and the rules it points to
     Config {
         #[command(subcommand)]
@@ -232,6 +238,7 @@ fn main() -> ExitCode {
             incidents_cmd::status(&config, lang, json, cli.token_file.as_deref())
         }
         Command::Verify(args) => evidence_cmd::run(&config, lang, args, cli.token_file.as_deref()),
+        Command::Report { kind } => report_cmd::run(&config, lang, kind, cli.token_file.as_deref()),
         Command::Config {
             action: ConfigAction::Check { strict },
         } => cmd_config_check(&config, path, lang, strict),

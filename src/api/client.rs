@@ -113,6 +113,29 @@ impl Client {
         )
     }
 
+    /// The facts of an incident's report (`GET /api/v1/reports/incident/{id}`).
+    pub fn incident_report(&self, id: &str) -> Result<crate::reports::IncidentData, ClientError> {
+        self.json(
+            "GET",
+            &format!("/api/v1/reports/incident/{}", segment(id)),
+            None,
+        )
+    }
+
+    /// The facts of a monitoring report (`GET /api/v1/reports/monitoring`).
+    pub fn monitoring_report(
+        &self,
+        since: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<crate::reports::MonitoringData, ClientError> {
+        let query = serde_urlencoded::to_string([
+            ("since", since.to_string()),
+            ("until", until.to_string()),
+        ])
+        .expect("timestamps encode");
+        self.json("GET", &format!("/api/v1/reports/monitoring?{query}"), None)
+    }
+
     /// The consistency proof from the log's first `from` leaves (`GET /api/v1/evidence/consistency`).
     pub fn consistency(&self, from: u64) -> Result<crate::evidence::Consistency, ClientError> {
         self.json(

@@ -450,6 +450,8 @@ pub fn app(state: ApiState) -> Router {
         .route("/api/v1/incidents/{id}/{action}", post(act))
         .route("/api/v1/incidents/{id}/proof", get(proof))
         .route("/api/v1/evidence/verify", get(verify_evidence))
+        .route("/api/v1/reports/incident/{id}", get(incident_report))
+        .route("/api/v1/reports/monitoring", get(monitoring_report))
         .route("/api/v1/evidence/consistency", get(consistency))
         .route("/api/v1/cases", get(list_cases))
         .route("/api/v1/cases/{id}", get(show_case))
@@ -637,6 +639,40 @@ async fn proof(
             crate::evidence::notary::incident_proof(store, &id, verifier.as_ref())?
                 .ok_or(StoreError::NotFound(id))
         })
+        .await?;
+    Ok(Json(found))
+}
+
+/// The facts of `socwatch report incident ID` while the daemon holds the store.
+async fn incident_report(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::reports::IncidentData>, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    let verifier = state.verifier();
+    let found = state
+        .blocking(move |store| crate::reports::incident_data(store, &id, verifier.as_ref()))
+        .await?;
+    Ok(Json(found))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    since: Timestamp,
+    until: Timestamp,
+}
+
+/// The facts of `socwatch report monitoring --since --until` while the daemon holds the store.
+async fn monitoring_report(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<crate::reports::MonitoringData>, ApiError> {
+    let PeriodQuery { since, until } =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|err| ApiError::bad_request(format!("bad query: {err}")))?;
+    let found = state
+        .blocking(move |store| crate::reports::monitoring_data(store, since, until))
         .await?;
     Ok(Json(found))
 }
@@ -942,8 +978,19 @@ pub struct RetryAnswer {
 }
 
 /// Puts dead letters back and wakes every sender now, cutting any backoff short.
-async fn outbox_retry(State(state): State<ApiState>) -> Result<Json<RetryAnswer>, ApiError> {
-    let requeued = state.blocking(|store| store.outbox_requeue_dead()).await?;
+async fn outbox_retry(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<RetryAnswer>, ApiError> {
+    let by = actor(&caller, None)?;
+    let requeued = state
+        .blocking(move |store| {
+            let requeued = store.outbox_requeue_dead()?;
+            let detail = format!("{requeued} dead letters requeued");
+            store.log_admin("outbox_retry", &by, &detail, Timestamp::now())?;
+            Ok(requeued)
+        })
+        .await?;
     state.0.signals.retry_now();
     Ok(Json(RetryAnswer { requeued }))
 }

@@ -97,6 +97,19 @@ fn error_page(ctx: &Ctx, status: StatusCode, message: String) -> Response {
     )
 }
 
+/// Logs a sign-in or sign-out as an admin leaf of the evidence log; a failure is logged, and the
+/// sign-in or sign-out still happens.
+async fn audit(console: &Console, action: &'static str, by: String, detail: String) {
+    let store = console.0.api.store().clone();
+    let logged = tokio::task::spawn_blocking(move || {
+        store.log_admin(action, &by, &detail, jiff::Timestamp::now())
+    })
+    .await;
+    if let Ok(Err(err)) = logged {
+        tracing::warn!(error = %err, action, "cannot log a console action as evidence");
+    }
+}
+
 /// Runs store reads off the async threads; a store failure is logged and shown as an error page.
 async fn blocking<R: Send + 'static>(
     console: &Console,
@@ -173,7 +186,18 @@ pub async fn login(State(console): State<Console>, ctx: Ctx, body: Bytes) -> Res
         tracing::warn!(client = %ctx.client, "console sign-in with a wrong token");
         return login_page(&ctx, StatusCode::UNAUTHORIZED, Some(Msg::SignInWrong));
     };
+    let by = match &caller {
+        crate::api::Caller::Operator(name) => name.clone(),
+        crate::api::Caller::Admin => crate::api::ADMIN.to_string(),
+    };
     let id = console.0.sessions.create(caller, now);
+    audit(
+        &console,
+        "console_sign_in",
+        by,
+        format!("from {}", ctx.client),
+    )
+    .await;
     let secure = if console.settings().tls {
         "; Secure"
     } else {
@@ -189,8 +213,16 @@ pub async fn login(State(console): State<Console>, ctx: Ctx, body: Bytes) -> Res
 }
 
 pub async fn logout(State(console): State<Console>, headers: HeaderMap) -> Response {
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        console.0.sessions.remove(id);
+    if let Some(session) =
+        cookie(&headers, SESSION_COOKIE).and_then(|id| console.0.sessions.remove(id))
+    {
+        audit(
+            &console,
+            "console_sign_out",
+            session.name().to_string(),
+            String::new(),
+        )
+        .await;
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(

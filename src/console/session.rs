@@ -99,8 +99,9 @@ impl Sessions {
         Some(session.clone())
     }
 
-    pub fn remove(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    /// Ends a session; returns it, if it was there.
+    pub fn remove(&self, id: &str) -> Option<Session> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
     }
 }
 

@@ -517,6 +517,12 @@ pub async fn run(
         store.clone(),
         sources_stopped.clone(),
     ));
+    // Every rule set published after start (SIGHUP, the folder watcher) is an admin leaf.
+    rest.spawn(audit_rules_task(
+        rules.subscribe(),
+        store.clone(),
+        rest_stopped.clone(),
+    ));
     // A change in a rule folder reloads the rules like SIGHUP does.
     rest.spawn(reload::watch_rule_files(
         config.daemon.rules.clone(),
@@ -591,6 +597,50 @@ async fn checkpoint_task(
             }
         }
     }
+}
+
+/// Logs each rule set published while running (`rules_reloaded`, by `socwatch`: the reload came
+/// from SIGHUP or the rule-folder watcher) with its count and a fingerprint of the rules as parsed.
+async fn audit_rules_task(
+    mut rules: watch::Receiver<Arc<RuleSet>>,
+    store: Arc<Store>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    rules.borrow_and_update();
+    loop {
+        tokio::select! {
+            _ = async { stopped.wait_for(|s| *s).await.is_ok() } => return,
+            changed = rules.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let set = rules.borrow_and_update().clone();
+                let store = store.clone();
+                let logged = tokio::task::spawn_blocking(move || {
+                    let detail = format!("{} rules, sha256 {}", set.len(), rules_fingerprint(&set));
+                    store.log_admin("rules_reloaded", "socwatch", &detail, Timestamp::now())
+                })
+                .await;
+                if let Ok(Err(err)) = logged {
+                    tracing::warn!(error = %err, "cannot log the rule reload as evidence");
+                }
+            }
+        }
+    }
+}
+
+/// Hex SHA-256 over the loaded rules as parsed (their `Debug` form, in load order).
+fn rules_fingerprint(set: &RuleSet) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for rule in set.rules() {
+        hasher.update(format!("{rule:?}\n").as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Purges old incidents hourly, off the pipeline, until the sources stop.

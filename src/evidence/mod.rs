@@ -1,4 +1,4 @@
-//! The tamper-evident log of incident and case changes: every stored change is a leaf (canonical
+//! The tamper-evident log of incident and case changes and admin actions: every stored change is a leaf (canonical
 //! JSON naming the record, its revision, the SHA-256 of its stored bytes, the action and the time)
 //! of an RFC 6962 Merkle tree (`merkle`), whose heads are signed as C2SP checkpoints (`note`).
 //! `verify` compares the log with the records and the signed checkpoints; it is pure: the store
@@ -23,6 +23,9 @@ use note::NoteVerifier;
 pub enum Kind {
     Incident,
     Case,
+    /// An operator's or the daemon's admin action (rules reloaded, outbox retried): its record is
+    /// an [`AdminAction`] in the store's `admin_actions` tree, named by its leaf's index.
+    Admin,
 }
 
 impl Kind {
@@ -30,8 +33,25 @@ impl Kind {
         match self {
             Kind::Incident => "incident",
             Kind::Case => "case",
+            Kind::Admin => "admin",
         }
     }
+}
+
+/// One admin action, as stored and hashed into its leaf. `revision` is always 1: an action is
+/// never changed after it was logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminAction {
+    /// `rules_reloaded`, `outbox_retry`.
+    pub action: String,
+    /// The operator (the API token's owner, the CLI's user) or `socwatch` for the daemon itself.
+    pub by: String,
+    /// What changed, e.g. `12 rules, sha256 9f2c…` or `3 dead letters requeued`.
+    pub detail: String,
+    /// When (RFC 3339 in +07:00, like the incidents' times).
+    pub ts: String,
+    pub revision: u64,
 }
 
 /// The action of a leaf that records a retention purge: the record is gone on purpose.

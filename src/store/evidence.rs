@@ -1,15 +1,21 @@
 //! The tamper-evident log in the store: `evidence_log` (leaf index, 8 bytes big-endian → leaf
 //! JSON; `size` → the leaf count) is written inside the transaction of every change to an
 //! incident or a case, so a record never changes without its leaf; `evidence_checkpoints` (tree
-//! size → signed note) keeps the checkpoints the daemon signed. See `crate::evidence`.
+//! size → signed note) keeps the checkpoints the daemon signed; `admin_actions` (leaf index as 16
+//! digits → [`AdminAction`] JSON) the admin actions, each written with its leaf. See `crate::evidence`.
 
 use jiff::Timestamp;
 use sled::transaction::TransactionalTree;
 
 use super::{Store, StoreError, T_CASES, T_EVIDENCE, T_INCIDENTS, TxResult};
-use crate::evidence::{self, Evidence, Kind, Leaf, Record};
+use crate::evidence::{self, AdminAction, Evidence, Kind, Leaf, Record};
 
 const SIZE_KEY: &[u8] = b"size";
+
+/// An admin action's id: its leaf's index, 16 digits so that key order is log order.
+fn admin_id(index: u64) -> String {
+    format!("{index:016}")
+}
 
 fn read_size(bytes: Option<&[u8]>) -> u64 {
     bytes
@@ -64,6 +70,52 @@ impl Store {
             "evidence log started from the records already stored"
         );
         Ok(())
+    }
+
+    /// Logs an admin action: its record and its leaf in one transaction. Returns the leaf's index.
+    pub fn log_admin(
+        &self,
+        action: &str,
+        by: &str,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        use sled::Transactional;
+        let log = &self.trees[T_EVIDENCE];
+        (log, &self.admin_actions)
+            .transaction(|(log, admin)| {
+                let index = read_size(log.get(SIZE_KEY)?.as_deref());
+                let id = admin_id(index);
+                let record = AdminAction {
+                    action: action.to_string(),
+                    by: by.to_string(),
+                    detail: detail.to_string(),
+                    ts: crate::model::rfc3339::format(&now),
+                    revision: 1,
+                };
+                let bytes = serde_json::to_vec(&record).expect("admin action serializes");
+                let leaf = Leaf::new(index, Kind::Admin, &id, 1, &bytes, action, now);
+                admin.insert(id.as_bytes(), bytes)?;
+                log.insert(&index.to_be_bytes()[..], leaf.encode())?;
+                log.insert(SIZE_KEY, &(index + 1).to_be_bytes()[..])?;
+                Ok(index)
+            })
+            .map_err(super::from_tx)
+    }
+
+    /// The admin actions, oldest first, as (id, action).
+    pub fn admin_actions(&self) -> Result<Vec<(String, AdminAction)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.admin_actions.iter() {
+            let (key, bytes) = item?;
+            let id = String::from_utf8_lossy(&key).into_owned();
+            let action = serde_json::from_slice(&bytes).map_err(|err| StoreError::Corrupt {
+                key: id.clone(),
+                reason: err.to_string(),
+            })?;
+            found.push((id, action));
+        }
+        Ok(found)
     }
 
     /// Leaves in the log (its counter).
@@ -130,8 +182,8 @@ impl Store {
         }
     }
 
-    /// Everything `evidence::verify` compares: the leaves, the log's counter, every incident and
-    /// case as stored, and the checkpoints.
+    /// Everything `evidence::verify` compares: the leaves, the log's counter, every incident, case
+    /// and admin action as stored, and the checkpoints.
     pub fn evidence(&self) -> Result<Evidence, StoreError> {
         let mut records = Vec::new();
         for (tree, kind) in [(T_INCIDENTS, Kind::Incident), (T_CASES, Kind::Case)] {
@@ -143,6 +195,14 @@ impl Store {
                     bytes: bytes.to_vec(),
                 });
             }
+        }
+        for item in self.admin_actions.iter() {
+            let (key, bytes) = item?;
+            records.push(Record {
+                kind: Kind::Admin,
+                id: String::from_utf8_lossy(&key).into_owned(),
+                bytes: bytes.to_vec(),
+            });
         }
         Ok(Evidence {
             leaves: self.evidence_leaves(0)?,

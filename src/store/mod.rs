@@ -12,7 +12,8 @@
 //! - `engine`: the correlator's and the case book's saved state, group by group (see `correlate`), written with the
 //!   checkpoints so positions and the counts derived from the lines before them are one state.
 //! - `evidence_log`: the tamper-evident log, one leaf per change, written in each change's transaction;
-//!   `evidence_checkpoints`: the signed checkpoints (see `store::evidence`).
+//!   `evidence_checkpoints`: the signed checkpoints; `admin_actions`: admin actions with their leaves
+//!   (see `store::evidence`).
 //! - `meta`: the schema version.
 //!
 //! Durability: `apply` is atomic (all trees or none) but only durable after the `flush` that
@@ -43,7 +44,9 @@ use keys::{ID_LEN, Index, Summary};
 pub use crate::cases::Case;
 pub use cases::CaseQuery;
 pub use keys::status_name;
-pub use outbox::{DeadLetter, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued};
+pub use outbox::{
+    DeadLetter, Delivered, DeliveryState, DestinationStatus, OutboxEntry, OutboxReport, Queued,
+};
 pub use views::{Glance, Tally};
 
 /// Bumped whenever the layout of keys or values changes; a store of another version is refused
@@ -280,6 +283,8 @@ pub struct Store {
     closed: std::sync::Mutex<Vec<String>>,
     /// Signed checkpoints of the evidence log: size → note (outside the transactions).
     evidence_checkpoints: sled::Tree,
+    /// Admin actions, each written with its evidence leaf (see `store::evidence`).
+    admin_actions: sled::Tree,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -493,6 +498,7 @@ impl Store {
         trees.push(db.open_tree("case_time")?);
         trees.push(db.open_tree("evidence_log")?);
         let evidence_checkpoints = db.open_tree("evidence_checkpoints")?;
+        let admin_actions = db.open_tree("admin_actions")?;
         let store = Store {
             path,
             db,
@@ -504,6 +510,7 @@ impl Store {
             on_alerts: Default::default(),
             closed: std::sync::Mutex::new(Vec::new()),
             evidence_checkpoints,
+            admin_actions,
         };
         store.count_outbox()?;
         store.baseline_evidence()?;

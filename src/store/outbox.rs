@@ -9,7 +9,8 @@
 //!   eviction when the cap is reached.
 //! - `outbox_dead`: `destination \0 seq` → entry with its error: permanently refused alerts, kept
 //!   for `outbox status` until an operator retries them.
-//! - `outbox_meta`: per destination delivery state and counters; the email flood gate's state.
+//! - `outbox_meta`: per destination delivery state and counters; the email flood gate's state;
+//!   `delivered:INCIDENT \0 DESTINATION \0 SEQ` → [`Delivered`]: who confirmed which alert, when.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,19 @@ pub struct DeadLetter {
     pub enqueued: Timestamp,
 }
 
+/// An alert a destination confirmed: who was notified of an incident, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub destination: String,
+    pub incident_id: String,
+    pub revision: u64,
+    pub reason: AlertReason,
+    #[serde(with = "crate::model::rfc3339")]
+    pub enqueued: Timestamp,
+    #[serde(with = "crate::model::rfc3339")]
+    pub delivered: Timestamp,
+}
+
 /// `outbox status`: every destination, and the first dead letters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxReport {
@@ -150,6 +164,14 @@ fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key[tail..].try_into().ok()?))
 }
 
+/// `delivered:INCIDENT \0 DESTINATION \0 SEQ`: one alert a destination confirmed, kept for the
+/// reports' "who was notified".
+fn delivered_key(incident_id: &str, destination: &str, seq: u64) -> Vec<u8> {
+    let mut key = format!("delivered:{incident_id}\0{destination}\0").into_bytes();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
 fn output_key(key: &str) -> Vec<u8> {
     format!("output:{key}").into_bytes()
 }
@@ -159,6 +181,10 @@ fn state_key(destination: &str) -> Vec<u8> {
 }
 
 fn decode_entry(key: &[u8], bytes: &[u8]) -> Result<OutboxEntry, StoreError> {
+    decode_json(key, bytes)
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: err.to_string(),
@@ -266,6 +292,19 @@ impl Store {
                 for queued in delivered {
                     if outbox.remove(entry_key(destination, queued.seq))?.is_some() {
                         removed += 1;
+                        let record = Delivered {
+                            destination: destination.to_string(),
+                            incident_id: queued.entry.incident.id.clone(),
+                            revision: queued.entry.incident.revision,
+                            reason: queued.entry.reason,
+                            enqueued: queued.entry.enqueued,
+                            delivered: now,
+                        };
+                        let bytes = serde_json::to_vec(&record).expect("delivery serializes");
+                        meta.insert(
+                            delivered_key(&record.incident_id, destination, queued.seq),
+                            bytes,
+                        )?;
                     }
                     by_severity.remove(severity_key(
                         destination,
@@ -486,6 +525,46 @@ impl Store {
                 error: entry.error.unwrap_or_default(),
                 enqueued: entry.enqueued,
             });
+        }
+        Ok(found)
+    }
+
+    /// The alerts about `incident_id` that destinations confirmed, oldest first per destination;
+    /// `None` for every incident.
+    pub fn deliveries(&self, incident_id: Option<&str>) -> Result<Vec<Delivered>, StoreError> {
+        let (.., meta) = self.outbox_trees();
+        let prefix = match incident_id {
+            Some(id) => format!("delivered:{id}\0"),
+            None => "delivered:".to_string(),
+        };
+        let mut found = Vec::new();
+        for item in meta.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = item?;
+            found.push(decode_json(&key, &value)?);
+        }
+        Ok(found)
+    }
+
+    /// What waits for a destination or was refused by it, about `incident_id` (`None`: every
+    /// incident): (destination, entry, refused).
+    pub fn undelivered(
+        &self,
+        incident_id: Option<&str>,
+    ) -> Result<Vec<(String, OutboxEntry, bool)>, StoreError> {
+        let (outbox, _, dead, _) = self.outbox_trees();
+        let mut found = Vec::new();
+        for (tree, refused) in [(outbox, false), (dead, true)] {
+            for item in tree.iter() {
+                let (key, value) = item?;
+                let Some(end) = key.iter().position(|&b| b == 0) else {
+                    continue;
+                };
+                let entry = decode_entry(&key, &value)?;
+                if incident_id.is_none_or(|id| id == entry.incident.id) {
+                    let destination = String::from_utf8_lossy(&key[..end]).into_owned();
+                    found.push((destination, entry, refused));
+                }
+            }
         }
         Ok(found)
     }

@@ -505,6 +505,25 @@ fn incident_changes_queue_alerts_in_the_same_batch_and_survive_reopen() {
     assert_eq!(status[1].pending, 1);
     assert_eq!(status[1].state.delivered, 2);
     assert_eq!(status[1].state.last_delivered_at, Some(first));
+    // The reports' "who was notified": the two confirmed alerts, and the one still waiting.
+    let delivered = store.deliveries(Some(&id)).unwrap();
+    let revisions: Vec<(&str, u64, Timestamp)> = delivered
+        .iter()
+        .map(|d| (d.destination.as_str(), d.revision, d.delivered))
+        .collect();
+    assert_eq!(revisions, [("national", 1, first), ("national", 8, first)]);
+    assert!(store.deliveries(Some(&low.id)).unwrap().is_empty());
+    assert_eq!(store.deliveries(None).unwrap().len(), 2);
+    let waiting = store.undelivered(Some(&id)).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        (
+            waiting[0].0.as_str(),
+            waiting[0].1.incident.revision,
+            waiting[0].2
+        ),
+        ("national", 9, false)
+    );
 }
 
 #[test]

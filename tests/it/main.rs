@@ -1,6 +1,7 @@
 //! socwatch's integration tests, in one binary: each module drives the real `socwatch` executable
 //! or the library on real files in a temporary folder.
 
+mod admin_evidence;
 mod cases;
 mod cli;
 mod closed_pipe;
@@ -18,6 +19,7 @@ mod listeners;
 mod national;
 mod oracle;
 mod prefilter;
+mod reports;
 mod restart;
 mod scan_input;
 mod security;
