@@ -237,6 +237,29 @@ pub struct Document {
     pub sections: Vec<Section>,
 }
 
+impl Document {
+    /// A report titled `title`, signed by `authors`, made at `now`.
+    fn new(
+        lang: Lang,
+        title: String,
+        authors: &Authors,
+        now: Timestamp,
+        sections: Vec<Section>,
+    ) -> Document {
+        Document {
+            lang: lang_code(lang),
+            title,
+            subtitle: authors_line(authors, lang),
+            generated: format!(
+                "{}: {}",
+                l(lang, "Ngày lập báo cáo", "Report made"),
+                human_time(now)
+            ),
+            sections,
+        }
+    }
+}
+
 fn l(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
     match lang {
         Lang::Vi => vi,
@@ -512,23 +535,19 @@ pub fn incident_document(
         });
         proof = proof.pre(note.lines().map(str::to_string).collect());
     }
-    Document {
-        lang: lang_code(lang),
-        title: match lang {
+    Document::new(
+        lang,
+        match lang {
             Lang::Vi => format!("Báo cáo ban đầu sự cố an toàn thông tin: {title}"),
             Lang::En => format!("Initial incident report: {title}"),
         },
-        subtitle: authors_line(authors, lang),
-        generated: format!(
-            "{}: {}",
-            l(lang, "Ngày lập báo cáo", "Report made"),
-            human_time(now)
-        ),
-        sections: {
+        authors,
+        now,
+        {
             sections.push(proof);
             sections
         },
-    }
+    )
 }
 
 fn count_table<K: Ord>(items: impl Iterator<Item = K>) -> BTreeMap<K, u64> {
@@ -750,18 +769,14 @@ pub fn monitoring_document(
         checkpoint = checkpoint.pre(note.lines().map(str::to_string).collect());
     }
     sections.push(checkpoint);
-    Document {
-        lang: lang_code(lang),
-        title: match lang {
+    Document::new(
+        lang,
+        match lang {
             Lang::Vi => format!("Báo cáo giám sát định kỳ: {period}"),
             Lang::En => format!("Periodic monitoring report: {period}"),
         },
-        subtitle: authors_line(authors, lang),
-        generated: format!(
-            "{}: {}",
-            l(lang, "Ngày lập báo cáo", "Report made"),
-            human_time(now)
-        ),
+        authors,
+        now,
         sections,
-    }
+    )
 }
