@@ -28,28 +28,16 @@ impl Kind {
         }
     }
 
-    /// The built-in template's text (what a `template_dir` copy starts from).
+    /// The built-in template's text (what a `template_dir` copy starts from): both reports are a
+    /// document of sections and share one layout.
     pub fn builtin_source(self) -> &'static str {
-        match self {
-            Kind::Incident => include_str!("templates/incident-report.html"),
-            Kind::Monitoring => include_str!("templates/monitoring-report.html"),
-        }
+        include_str!("templates/report.html")
     }
 }
 
 #[derive(Template)]
-#[template(path = "incident-report.html")]
-struct IncidentPage<'a> {
-    lang: &'a str,
-    title: &'a str,
-    subtitle: &'a str,
-    generated: &'a str,
-    sections: &'a [super::Section],
-}
-
-#[derive(Template)]
-#[template(path = "monitoring-report.html")]
-struct MonitoringPage<'a> {
+#[template(path = "report.html")]
+struct ReportPage<'a> {
     lang: &'a str,
     title: &'a str,
     subtitle: &'a str,
@@ -74,33 +62,16 @@ pub enum HtmlError {
     Builtin(#[from] askama::Error),
 }
 
-/// The built-in template's page.
-pub fn builtin(kind: Kind, doc: &Document) -> Result<String, HtmlError> {
-    let (lang, title, subtitle, generated, sections) = (
-        doc.lang,
-        doc.title.as_str(),
-        doc.subtitle.as_str(),
-        doc.generated.as_str(),
-        doc.sections.as_slice(),
-    );
-    Ok(match kind {
-        Kind::Incident => IncidentPage {
-            lang,
-            title,
-            subtitle,
-            generated,
-            sections,
-        }
-        .render()?,
-        Kind::Monitoring => MonitoringPage {
-            lang,
-            title,
-            subtitle,
-            generated,
-            sections,
-        }
-        .render()?,
-    })
+/// The built-in template's page (one layout for both reports).
+pub fn builtin(doc: &Document) -> Result<String, HtmlError> {
+    Ok(ReportPage {
+        lang: doc.lang,
+        title: &doc.title,
+        subtitle: &doc.subtitle,
+        generated: &doc.generated,
+        sections: &doc.sections,
+    }
+    .render()?)
 }
 
 /// `source` (a template's text, named `name` in errors) rendered with MiniJinja, values escaped.
@@ -131,12 +102,12 @@ pub fn render(
     template_dir: Option<&Path>,
 ) -> Result<String, HtmlError> {
     let Some(dir) = template_dir else {
-        return builtin(kind, doc);
+        return builtin(doc);
     };
     let path = dir.join(kind.file_name());
     match std::fs::read_to_string(&path) {
         Ok(source) => with_source(kind, &path.display().to_string(), &source, doc),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => builtin(kind, doc),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => builtin(doc),
         Err(source) => Err(HtmlError::Read {
             path: path.display().to_string(),
             source,
@@ -194,7 +165,7 @@ mod tests {
     fn askama_and_minijinja_render_the_built_in_templates_alike() {
         for kind in [Kind::Incident, Kind::Monitoring] {
             let doc = doc("Trung tâm Giám sát");
-            let compiled = builtin(kind, &doc).unwrap();
+            let compiled = builtin(&doc).unwrap();
             let runtime = with_source(kind, "copy", kind.builtin_source(), &doc).unwrap();
             assert_eq!(unescaped(&compiled), unescaped(&runtime), "{kind:?}");
             assert!(compiled.contains("Trung tâm Giám sát"));
@@ -206,7 +177,7 @@ mod tests {
         let doc = doc("<b onmouseover=\"x\">&");
         for kind in [Kind::Incident, Kind::Monitoring] {
             for html in [
-                builtin(kind, &doc).unwrap(),
+                builtin(&doc).unwrap(),
                 with_source(kind, "copy", kind.builtin_source(), &doc).unwrap(),
             ] {
                 assert!(!html.contains("<b onmouseover"), "{html}");
