@@ -3,14 +3,13 @@
 //! daemon's log; `socwatch verify` stays exit 0 on that store, and names an admin record edited or
 //! an admin leaf rewritten afterwards.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use socwatch::evidence::Report;
 
 use crate::daemon::Site;
-use crate::support::{stderr, stdout};
+use crate::evidence::Copy;
 
 /// Polls the running daemon's own verification until it counts `records` records.
 fn wait_records(client: &socwatch::api::Client, records: usize) -> Report {
@@ -23,47 +22,6 @@ fn wait_records(client: &socwatch::api::Client, records: usize) -> Report {
         assert!(Instant::now() < deadline, "only {report:?} after 60 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn verify(config: &Path) -> (Option<i32>, Report) {
-    let out = Command::new(env!("CARGO_BIN_EXE_socwatch"))
-        .arg("--config")
-        .arg(config)
-        .args(["verify", "--json"])
-        .output()
-        .unwrap();
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
-    (out.status.code(), report)
-}
-
-/// A copy of `data` with a config on it, changed by `change` with sled as someone with the files would.
-fn tampered(
-    data: &Path,
-    change: impl FnOnce(&sled::Db),
-) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("data");
-    crate::evidence::copy_dir(data, &copy);
-    {
-        let db = sled::Config::new()
-            .path(&copy)
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        change(&db);
-        db.flush().unwrap();
-    }
-    let config = dir.path().join("socwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[daemon]\ndata_dir = \"{}\"\nlang = \"en\"\n",
-            copy.display()
-        ),
-    )
-    .unwrap();
-    (dir, config)
 }
 
 #[test]
@@ -91,8 +49,7 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
     assert!(running.intact, "{running:#?}");
     daemon.stop();
 
-    let config = site.path("socwatch.toml");
-    let (code, report) = verify(&config);
+    let (code, report) = Copy::of(&site.path("data")).verify();
     assert_eq!(code, Some(0), "{report:#?}");
     assert_eq!(report.records, 3, "{report:#?}");
     let db_actions = {
@@ -119,7 +76,8 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
     let first = db_actions[0].0.clone();
 
     // The retry's record says more than was done: named as altered.
-    let (_dir, edited) = tampered(&site.path("data"), |db| {
+    let edited = Copy::of(&site.path("data"));
+    edited.tamper(|db| {
         let tree = db.open_tree("admin_actions").unwrap();
         let bytes = tree.get(first.as_bytes()).unwrap().unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
@@ -127,7 +85,7 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
         assert_ne!(text, forged);
         tree.insert(first.as_bytes(), forged.as_bytes()).unwrap();
     });
-    let (code, report) = verify(&edited);
+    let (code, report) = edited.verify();
     assert_eq!(code, Some(1), "{report:#?}");
     assert!(
         report
@@ -139,7 +97,8 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
 
     // The retry's leaf rewritten to another hash: the record no longer matches it, and the signed
     // checkpoint no longer matches the log.
-    let (_dir, rewritten) = tampered(&site.path("data"), |db| {
+    let rewritten = Copy::of(&site.path("data"));
+    rewritten.tamper(|db| {
         let log = db.open_tree("evidence_log").unwrap();
         let key = 0u64.to_be_bytes();
         let bytes = log.get(key).unwrap().unwrap();
@@ -148,7 +107,7 @@ fn admin_actions_are_leaves_that_verify_and_their_tampering_is_named() {
         leaf["hash"] = serde_json::Value::String("00".repeat(32));
         log.insert(key, serde_json::to_vec(&leaf).unwrap()).unwrap();
     });
-    let (code, report) = verify(&rewritten);
+    let (code, report) = rewritten.verify();
     assert_eq!(code, Some(1), "{report:#?}");
     assert!(
         report

@@ -53,8 +53,8 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// A copy of the fixture's data folder (store and key) with a config pointing at it.
-struct Copy {
+/// A copy of a data folder (store and key) with a config pointing at it.
+pub(crate) struct Copy {
     dir: tempfile::TempDir,
 }
 
@@ -72,9 +72,15 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
 }
 
 impl Copy {
+    /// A copy of the fixture's data folder.
     fn new() -> Copy {
+        Copy::of(&fixture().data)
+    }
+
+    /// A copy of `data`.
+    pub(crate) fn of(data: &Path) -> Copy {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&fixture().data, &dir.path().join("data"));
+        copy_dir(data, &dir.path().join("data"));
         std::fs::write(
             dir.path().join("socwatch.toml"),
             format!(
@@ -99,7 +105,7 @@ impl Copy {
             .unwrap()
     }
 
-    fn verify(&self) -> (Option<i32>, Report) {
+    pub(crate) fn verify(&self) -> (Option<i32>, Report) {
         let out = self.run(&["verify", "--json"]);
         let report = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
@@ -108,7 +114,7 @@ impl Copy {
 
     /// Changes the copy's sled trees directly, as someone with the files would. Without the
     /// background flusher, dropping the database lets go of its lock before this returns.
-    fn tamper(&self, change: impl FnOnce(&sled::Db)) {
+    pub(crate) fn tamper(&self, change: impl FnOnce(&sled::Db)) {
         let db = sled::Config::new()
             .path(self.data())
             .flush_every_ms(None)
