@@ -303,14 +303,17 @@ impl Tailer {
         for (_, path, key) in order {
             let result = {
                 let tracked = self.files.get_mut(&key).expect("listed above");
-                read_new(
-                    tracked,
-                    key,
-                    self.config.max_line_bytes,
-                    &mut self.buf,
-                    sink,
-                    &mut stats,
-                )
+                observe(&tracked.file).and_then(|observed| {
+                    read_new(
+                        tracked,
+                        observed,
+                        key,
+                        self.config.max_line_bytes,
+                        &mut self.buf,
+                        sink,
+                        &mut stats,
+                    )
+                })
             };
             match result {
                 Ok(read) => {
@@ -602,22 +605,9 @@ fn observe(file: &File) -> io::Result<Observed> {
     Ok(Observed { size, fingerprint })
 }
 
-/// Detects truncation or replacement, then reads the complete lines after `tracked.offset`.
-/// Returns the number of bytes consumed.
+/// Detects truncation or replacement from what `observe` saw, then reads the complete lines after
+/// `tracked.offset` up to the size it saw. Returns the number of bytes consumed.
 fn read_new(
-    tracked: &mut Tracked,
-    key: FileKey,
-    max_line_bytes: usize,
-    buf: &mut Vec<u8>,
-    sink: &mut impl FnMut(TailedLine),
-    stats: &mut PollStats,
-) -> io::Result<u64> {
-    let observed = observe(&tracked.file)?;
-    read_observed(tracked, observed, key, max_line_bytes, buf, sink, stats)
-}
-
-/// `read_new` once the file has been looked at (split so a test can finish a line in between).
-fn read_observed(
     tracked: &mut Tracked,
     Observed { size, fingerprint }: Observed,
     key: FileKey,

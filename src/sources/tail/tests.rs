@@ -583,7 +583,7 @@ fn a_first_line_finished_after_the_look_is_read_with_its_fingerprint() {
         append(&log, "\n");
         let mut buf = Vec::new();
         let mut stats = PollStats::default();
-        read_observed(
+        read_new(
             tracked,
             observed,
             *key,
