@@ -25,6 +25,94 @@ pub struct Config {
     pub cases: Cases,
     #[serde(default)]
     pub reports: Reports,
+    /// `[cluster]`: absent, the node works alone (no broker).
+    pub cluster: Option<Cluster>,
+}
+
+/// `[cluster]`: this node's part in a socwatch cluster over NATS JetStream (INTERFACE.md,
+/// "Running on several machines").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// The NATS server (or servers, comma-separated): `nats://host:4222`, `tls://host:4222`.
+    pub nats: Spanned<String>,
+    pub role: Role,
+    /// How many partitions matches are spread over; every node of a cluster must agree.
+    #[serde(default = "default_partitions")]
+    pub partitions: Spanned<u32>,
+    /// This node's name in the cluster (unique); default: the host name and the role.
+    pub node: Option<String>,
+    /// NATS credentials (a `.creds` file: JWT and NKey seed), a secret file.
+    pub creds_file: Option<PathBuf>,
+    /// The CA that signed the NATS server's certificate (TLS is then required).
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key (a secret file), for servers that verify clients.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// What a cluster node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads its sources, matches, publishes the matches.
+    Edge,
+    /// Correlates its share of the partitions, publishes incident changes.
+    Worker,
+    /// Keeps the incidents and cases, serves the API and the console, delivers the alerts.
+    Console,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Edge => "edge",
+            Role::Worker => "worker",
+            Role::Console => "console",
+        }
+    }
+}
+
+fn default_partitions() -> Spanned<u32> {
+    Spanned::new(0..0, 16)
+}
+
+/// Partitions beyond this cost a consumer each on the server and buy nothing on a province's scale.
+pub const MAX_PARTITIONS: u32 = 1024;
+
+impl Cluster {
+    fn problems(&self, problem: &mut dyn FnMut(std::ops::Range<usize>, String)) {
+        let partitions = *self.partitions.get_ref();
+        if partitions == 0 || partitions > MAX_PARTITIONS {
+            problem(
+                self.partitions.span(),
+                format!(
+                    "cluster.partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}"
+                ),
+            );
+        }
+        let servers = self.nats.get_ref();
+        if servers.split(',').any(|url| {
+            let url = url.trim();
+            !(url.starts_with("nats://") || url.starts_with("tls://"))
+                || url
+                    .split_once("://")
+                    .is_none_or(|(_, rest)| rest.is_empty())
+        }) {
+            problem(
+                self.nats.span(),
+                format!(
+                    "cluster.nats must be nats://host:port or tls://host:port, got '{servers}'"
+                ),
+            );
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            problem(
+                self.nats.span(),
+                "cluster.client_cert and cluster.client_key go together".into(),
+            );
+        }
+    }
 }
 
 /// `[reports]`: who the reports name as their authors, and templates that replace the built-in ones.
@@ -680,6 +768,9 @@ impl Config {
         }
         for source in &config.source.journald {
             source.problems(&mut problem);
+        }
+        if let Some(cluster) = &config.cluster {
+            cluster.problems(&mut problem);
         }
         match config.api.listen.get_ref().parse::<std::net::SocketAddr>() {
             Err(_) => problem(

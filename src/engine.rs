@@ -399,6 +399,23 @@ impl Engine {
         }
     }
 
+    /// Decodes and matches one line without correlating it (a cluster edge publishes what matched;
+    /// a worker correlates it).
+    pub fn match_line(
+        &mut self,
+        source: &mut Source,
+        line: &[u8],
+        full_len: usize,
+        received: Timestamp,
+    ) -> Option<Matched> {
+        self.matcher.match_line(source, line, full_len, received)
+    }
+
+    /// The name of a source's clock (`Source::clock`).
+    pub fn clock_name(&self, clock: ClockId) -> &str {
+        self.correlator.clock_name(clock)
+    }
+
     /// A matcher that decodes and matches apart from this engine (another thread), with the same
     /// rules and caps; its results go through `correlate` in the order the lines are to count.
     pub fn matcher(&self) -> Matcher {

@@ -4,6 +4,7 @@
 pub mod alerting;
 pub mod api;
 pub mod cases;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod correlate;

@@ -119,6 +119,11 @@ enum Command {
         #[command(subcommand)]
         kind: report_cmd::ReportKind,
     },
+    /// A cluster over NATS JetStream (`[cluster]`): its nodes, partitions and lag
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// Validate the config file and the rules it points to
     Config {
         #[command(subcommand)]
@@ -147,6 +152,16 @@ enum RulesAction {
         /// Incidents, false positives and open incidents per rule, from the store (or the daemon)
         #[arg(long)]
         stats: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// The nodes that beat, who owns each partition, how many matches wait, how far the console is behind
+    Status {
+        /// Print JSON instead of tables
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -237,6 +252,9 @@ fn main() -> ExitCode {
         Command::Status { json } => {
             incidents_cmd::status(&config, lang, json, cli.token_file.as_deref())
         }
+        Command::Cluster {
+            action: ClusterAction::Status { json },
+        } => cluster_status(&config, lang, json),
         Command::Verify(args) => evidence_cmd::run(&config, lang, args, cli.token_file.as_deref()),
         Command::Report { kind } => report_cmd::run(&config, lang, kind, cli.token_file.as_deref()),
         Command::Config {
@@ -648,6 +666,62 @@ fn say_list(lang: Lang) -> &'static [&'static str] {
 
 /// `socwatch run`: a runbook. Logging, config and rules (every problem before failing), store,
 /// sockets, then the daemon until SIGTERM/SIGINT; SIGHUP reloads the rules.
+/// `socwatch cluster status`: asks the NATS server (not a node), so it works while nodes are down.
+fn cluster_status(config: &Config, lang: Lang, json: bool) -> ExitCode {
+    let Some(settings) = &config.cluster else {
+        errln!("{}", tr!(lang, ClusterNotConfigured));
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            errln!("{}", tr!(lang, RunCannotStartRuntime, error = err));
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let metrics = std::sync::Arc::new(socwatch::metrics::Metrics::default());
+    let asked = runtime.block_on(async {
+        let link = socwatch::cluster::connect(config, settings, &metrics).await?;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            socwatch::cluster::status::report(&link),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within 10 s"))?
+    });
+    match asked {
+        Ok(report) if json => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            out!(
+                "{}",
+                socwatch::report::cluster_text(&report, lang, jiff::Timestamp::now())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            errln!(
+                "{}",
+                tr!(
+                    lang,
+                    ClusterUnreachable,
+                    nats = settings.nats.get_ref(),
+                    error = format!("{err:#}")
+                )
+            );
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
 fn cmd_run(config: Config, config_file: Option<PathBuf>, lang: Lang) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -68,6 +68,52 @@ pub struct Metrics {
     /// Alerts dropped because the outbox was full, per destination (read from the store at scrape
     /// time, so it counts since the store was created).
     pub alerts_dropped: Family,
+    /// This node's link to the cluster (`[cluster]`); untouched when it works alone.
+    pub cluster: ClusterLink,
+}
+
+/// How a cluster node's link to the NATS server is doing, for `status` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClusterLink {
+    /// `edge`, `worker` or `console`; empty when the node works alone.
+    pub role: RwLock<String>,
+    /// 1 while the server answers, 0 while the node waits for it.
+    pub connected: AtomicU64,
+    /// Messages the server acknowledged (edge: matches; worker: incident changes; console: changes stored).
+    pub published: AtomicU64,
+    /// Attempts that failed and are retried (the data stays where it was: files, the stream).
+    pub failures: AtomicU64,
+    /// When the node started waiting for the server (milliseconds since the epoch; 0 = not waiting).
+    pub waiting_since_ms: AtomicU64,
+    /// The last error the server gave, for `status`.
+    pub last_error: RwLock<String>,
+    /// Partitions this node owns (workers).
+    pub partitions: RwLock<Vec<u32>>,
+}
+
+impl ClusterLink {
+    /// The server acknowledged: the link is up.
+    pub fn up(&self) {
+        self.connected.store(1, Ordering::Relaxed);
+        self.waiting_since_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// An attempt failed at `now_ms`: counted, remembered, and the wait starts if it had not.
+    pub fn down(&self, error: &str, now_ms: u64) {
+        self.connected.store(0, Ordering::Relaxed);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let _ = self.waiting_since_ms.compare_exchange(
+            0,
+            now_ms.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        *self.last_error.write().unwrap_or_else(|e| e.into_inner()) = error.to_string();
+    }
+
+    pub fn role(&self) -> String {
+        self.role.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// When each source last delivered a line and how many per minute, for `socwatch status`. Time is

@@ -419,6 +419,73 @@ pub fn human_age(seconds: u64, lang: Lang) -> String {
     }
 }
 
+/// `socwatch cluster status` as tables: the nodes that beat, and each partition's owner and lag.
+pub fn cluster_text(
+    report: &crate::cluster::status::ClusterReport,
+    lang: Lang,
+    now: Timestamp,
+) -> String {
+    let vi = lang == Lang::Vi;
+    let header: &[&str] = if vi {
+        &[
+            "Nút",
+            "Vai trò",
+            "Nhịp cuối",
+            "Phân vùng",
+            "Đã gửi",
+            "Quy tắc",
+        ]
+    } else {
+        &[
+            "Node",
+            "Role",
+            "Last beat",
+            "Partitions",
+            "Published",
+            "Rules",
+        ]
+    };
+    let nodes: Vec<Vec<String>> = report
+        .nodes
+        .iter()
+        .map(|node| {
+            vec![
+                node.node.clone(),
+                node.role.clone(),
+                human_age(now.duration_since(node.at).as_secs().max(0) as u64, lang),
+                node.partitions.len().to_string(),
+                node.published.to_string(),
+                node.rules.chars().take(12).collect(),
+            ]
+        })
+        .collect();
+    let mut out = table(header, &nodes);
+    out.push('\n');
+    let header: &[&str] = if vi {
+        &["Phân vùng", "Chủ", "Tồn đọng"]
+    } else {
+        &["Partition", "Owner", "Lag"]
+    };
+    let partitions: Vec<Vec<String>> = report
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.partition.to_string(),
+                p.owner.clone().unwrap_or_else(|| "-".into()),
+                p.lag.map_or_else(|| "-".into(), |lag| lag.to_string()),
+            ]
+        })
+        .collect();
+    out.push_str(&table(header, &partitions));
+    if let Some(lag) = report.console_lag {
+        out.push('\n');
+        out.push_str(&crate::tr!(lang, ClusterConsoleLag, lag = lag));
+        out.push('\n');
+    }
+    out
+}
+
 /// `socwatch status`: what the daemon is doing, for an administrator at a terminal. A source with
 /// no line for `SILENT_AFTER` (or none yet) is flagged.
 pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp) -> String {
@@ -455,6 +522,32 @@ pub fn status_text(status: &crate::api::DaemonStatus, lang: Lang, now: Timestamp
             dropped = status.syslog_dropped,
             undecoded = status.parse_errors
         ));
+    }
+    if let Some(cluster) = &status.cluster {
+        lines.push(match cluster.waiting_since {
+            None if cluster.connected => crate::tr!(
+                lang,
+                StatusClusterUp,
+                role = cluster.role,
+                published = cluster.published,
+                failures = cluster.failures
+            ),
+            since => crate::tr!(
+                lang,
+                StatusClusterWaiting,
+                role = cluster.role,
+                since = since.map(human_time).unwrap_or_default(),
+                error = cluster.last_error
+            ),
+        });
+        if !cluster.partitions.is_empty() {
+            let partitions: Vec<String> = cluster.partitions.iter().map(u32::to_string).collect();
+            lines.push(crate::tr!(
+                lang,
+                StatusClusterPartitions,
+                partitions = partitions.join(", ")
+            ));
+        }
     }
     let mut out = lines.join("\n");
     out.push('\n');

@@ -137,6 +137,56 @@ pub struct DaemonStatus {
     pub outbox: Vec<crate::store::DestinationStatus>,
     pub syslog_dropped: u64,
     pub parse_errors: u64,
+    /// The node's link to its cluster, when it is one (`[cluster]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// A cluster node's link to the NATS server, in `status`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ClusterStatus {
+    pub role: String,
+    pub connected: bool,
+    /// Since when the node waits for the server (its files are the buffer meanwhile).
+    #[serde(default, with = "opt_rfc3339", skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Timestamp>,
+    pub published: u64,
+    pub failures: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<u32>,
+}
+
+impl ClusterStatus {
+    fn of(link: &crate::metrics::ClusterLink) -> Option<ClusterStatus> {
+        let role = link.role();
+        if role.is_empty() {
+            return None;
+        }
+        let since = link
+            .waiting_since_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Some(ClusterStatus {
+            role,
+            connected: link.connected.load(std::sync::atomic::Ordering::Relaxed) == 1,
+            waiting_since: (since > 0)
+                .then(|| Timestamp::from_millisecond(since as i64).ok())
+                .flatten(),
+            published: link.published.load(std::sync::atomic::Ordering::Relaxed),
+            failures: link.failures.load(std::sync::atomic::Ordering::Relaxed),
+            last_error: link
+                .last_error
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            partitions: link
+                .partitions
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -957,6 +1007,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<DaemonStatus>, Api
         parse_errors: metrics
             .parse_errors
             .load(std::sync::atomic::Ordering::Relaxed),
+        cluster: ClusterStatus::of(&metrics.cluster),
     }))
 }
 
@@ -1076,6 +1127,35 @@ pub fn render_metrics(m: &Metrics, store_size: Option<u64>) -> String {
         ),
     ] {
         head(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    let cluster = &m.cluster;
+    let cluster_metrics = if cluster.role().is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            (
+                "socwatch_cluster_connected",
+                "gauge",
+                "1 while the NATS server answers, 0 while this node waits for it.",
+                load(&cluster.connected),
+            ),
+            (
+                "socwatch_cluster_published_total",
+                "counter",
+                "Messages the NATS server acknowledged (edge: matches; worker: incident changes; console: changes stored).",
+                load(&cluster.published),
+            ),
+            (
+                "socwatch_cluster_failures_total",
+                "counter",
+                "Attempts to reach the NATS server that failed and are retried.",
+                load(&cluster.failures),
+            ),
+        ]
+    };
+    for (name, kind, help, value) in cluster_metrics {
+        head(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
     head(

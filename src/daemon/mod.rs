@@ -140,11 +140,21 @@ fn bind_error(what: String, err: std::io::Error) -> anyhow::Error {
     }
 }
 
-/// Whether the config names no source at all, so the built-in defaults apply.
+/// Whether the config names no source at all, so the built-in defaults apply. A cluster's workers
+/// and console read no logs (their edges do), so they take no defaults either.
 fn uses_defaults(config: &Config) -> bool {
-    config.source.file.is_empty()
+    reads_sources(config)
+        && config.source.file.is_empty()
         && config.source.syslog.is_empty()
         && config.source.journald.is_empty()
+}
+
+/// Whether this node reads logs: a lone node and a cluster's edges do.
+pub fn reads_sources(config: &Config) -> bool {
+    config
+        .cluster
+        .as_ref()
+        .is_none_or(|cluster| cluster.role == crate::config::Role::Edge)
 }
 
 /// The file sources to tail: the configured ones, or, when the config names no source at all,
@@ -241,6 +251,12 @@ pub async fn run(
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
+    // A cluster node connects in the background: it starts (and says it waits) without its server.
+    let link = match &config.cluster {
+        Some(settings) => Some(crate::cluster::connect(&config, settings, &metrics).await?),
+        None => None,
+    };
+    let role = config.cluster.as_ref().map(|cluster| cluster.role);
     // Every secret file goes through the one reader in `security`, under one permission rule.
     let trust = crate::security::Trust::new(&config.daemon.data_dir);
     let auth = api::Auth::load(&config)?;
@@ -468,7 +484,22 @@ pub async fn run(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| anyhow::anyhow!("source.file: {err}"))?;
     let progress = Arc::new(systemd::Progress::default());
+    // An edge matches only, once the console's rules have come.
+    let (first_rules_tx, first_rules) = tokio::sync::oneshot::channel::<()>();
+    let edge = match (&link, role) {
+        (Some(link), Some(crate::config::Role::Edge)) => {
+            Some(crate::cluster::edge::Publisher::new(
+                link.clone(),
+                tokio::runtime::Handle::current(),
+                metrics.clone(),
+                sources_stopped.clone(),
+            ))
+        }
+        _ => None,
+    };
+    let wait_for_rules = edge.is_some();
     let pipeline = Pipeline {
+        edge,
         file_logsources,
         config: config.clone(),
         rules: rules.subscribe(),
@@ -482,9 +513,15 @@ pub async fn run(
     };
     // The pipeline's end (a store error, a panic) must stop the daemon, not leave it running blind.
     let (pipeline_done_tx, pipeline_done) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::runtime::Handle::current();
     let worker = std::thread::Builder::new()
         .name("socwatch-pipeline".into())
         .spawn(move || {
+            // Stopped before the first rules came: nothing was read, nothing to save.
+            if wait_for_rules && handle.block_on(first_rules).is_err() {
+                let _ = pipeline_done_tx.send(());
+                return Ok(());
+            }
             let result = pipeline.run(rx);
             let _ = pipeline_done_tx.send(());
             result
@@ -523,12 +560,31 @@ pub async fn run(
         store.clone(),
         rest_stopped.clone(),
     ));
-    // A change in a rule folder reloads the rules like SIGHUP does.
-    rest.spawn(reload::watch_rule_files(
-        config.daemon.rules.clone(),
-        rules.clone(),
-        rest_stopped.clone(),
-    ));
+    // A change in a rule folder reloads the rules like SIGHUP does (an edge's and a worker's rules
+    // come from the console instead).
+    if !reload::takes_cluster_rules(&config) {
+        rest.spawn(reload::watch_rule_files(
+            config.daemon.rules.clone(),
+            rules.clone(),
+            rest_stopped.clone(),
+        ));
+    }
+    if let (Some(link), Some(role)) = (link, role) {
+        spawn_cluster_role(
+            ClusterRole {
+                link,
+                role,
+                config: config.clone(),
+                rules: rules.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                first_rules: first_rules_tx,
+            },
+            &mut rest,
+            rest_stopped.clone(),
+            sources_stopped.clone(),
+        );
+    }
     if let Some(every) = watchdog_interval() {
         rest.spawn(systemd::feed_watchdog(
             every,
@@ -572,6 +628,101 @@ pub async fn run(
     // The last checkpoint covers everything this run logged.
     notary.checkpoint(&store, Timestamp::now())?;
     pipeline_result
+}
+
+struct ClusterRole {
+    link: crate::cluster::Link,
+    role: crate::config::Role,
+    config: Config,
+    rules: watch::Sender<Arc<RuleSet>>,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    first_rules: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A cluster node's own tasks, once the streams and buckets exist: the heartbeat; for an edge or a
+/// worker the rules from the console (and the worker's partitions); for the console its rules to
+/// the cluster and the intake of incident changes. The intake and the partitions stop with the
+/// sources, before the store's last flush.
+fn spawn_cluster_role(
+    node: ClusterRole,
+    rest: &mut tokio::task::JoinSet<()>,
+    rest_stopped: watch::Receiver<bool>,
+    sources_stopped: watch::Receiver<bool>,
+) {
+    use crate::config::Role;
+    rest.spawn(async move {
+        let ClusterRole {
+            link,
+            role,
+            config,
+            rules,
+            store,
+            metrics,
+            first_rules,
+        } = node;
+        if link
+            .ensure_layout(&metrics, sources_stopped.clone())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let beat = link.clone().beat(
+            role.as_str(),
+            metrics.clone(),
+            rules.subscribe(),
+            rest_stopped.clone(),
+        );
+        match role {
+            Role::Edge => {
+                let follow =
+                    crate::cluster::follow_rules(link.clone(), rules, first_rules, sources_stopped);
+                tokio::join!(beat, follow);
+            }
+            Role::Worker => {
+                let (worker_first, worker_ready) = tokio::sync::oneshot::channel();
+                let follow = crate::cluster::follow_rules(
+                    link.clone(),
+                    rules.clone(),
+                    worker_first,
+                    sources_stopped.clone(),
+                );
+                let work = async {
+                    if worker_ready.await.is_ok() {
+                        crate::cluster::worker::run(
+                            link.clone(),
+                            config.clone(),
+                            rules.subscribe(),
+                            metrics.clone(),
+                            sources_stopped.clone(),
+                        )
+                        .await;
+                    }
+                };
+                drop(first_rules);
+                tokio::join!(beat, follow, work);
+            }
+            Role::Console => {
+                drop(first_rules);
+                let publish = crate::cluster::publish_rules(
+                    link.clone(),
+                    config.clone(),
+                    rules.subscribe(),
+                    sources_stopped.clone(),
+                );
+                let intake = crate::cluster::console::run(
+                    link.clone(),
+                    config,
+                    store,
+                    rules.subscribe(),
+                    metrics.clone(),
+                    sources_stopped,
+                );
+                tokio::join!(beat, publish, intake);
+            }
+        }
+    });
 }
 
 /// Signs a checkpoint of the evidence log every `CHECKPOINT_EVERY` when it grew.
@@ -630,7 +781,7 @@ async fn audit_rules_task(
 }
 
 /// Hex SHA-256 over the loaded rules as parsed (their `Debug` form, in load order).
-fn rules_fingerprint(set: &RuleSet) -> String {
+pub fn rules_fingerprint(set: &RuleSet) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for rule in set.rules() {

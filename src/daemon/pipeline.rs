@@ -68,6 +68,8 @@ pub struct Pipeline {
     pub file_logsources: Vec<Logsource>,
     pub host: String,
     pub progress: Arc<Progress>,
+    /// A cluster edge publishes what matched instead of correlating it here.
+    pub edge: Option<crate::cluster::edge::Publisher>,
 }
 
 /// Collects one batch's changes and the last state of each case they touched, and counts them
@@ -212,16 +214,20 @@ impl Pipeline {
             let mut parse_errors = 0;
             let mut matched = 0;
             for input in &inputs {
-                let (key, label, bytes, len) = match input {
+                // `origin` and `pos` name the line for a cluster edge's message ids.
+                let (key, label, bytes, len, origin, pos) = match input {
                     Input::File { source, line } => {
                         let (file, checkpoint) = line.checkpoint();
-                        positions.insert(file.store_key(), Position::File(checkpoint));
+                        let origin = file.store_key();
+                        positions.insert(origin.clone(), Position::File(checkpoint));
                         let key = SourceKey::File(*source, line.source.clone());
                         (
                             key,
                             line.source.display().to_string(),
                             &line.bytes,
                             line.len,
+                            origin,
+                            Some(checkpoint.offset),
                         )
                     }
                     Input::Journal { source, line } => {
@@ -231,12 +237,28 @@ impl Pipeline {
                             Position::Cursor(line.cursor.clone()),
                         );
                         let len = line.bytes.len();
-                        (SourceKey::Journal(*source), config.name(), &line.bytes, len)
+                        let origin = config.checkpoint_key();
+                        (
+                            SourceKey::Journal(*source),
+                            config.name(),
+                            &line.bytes,
+                            len,
+                            origin,
+                            None,
+                        )
                     }
                     Input::Syslog(message) => {
                         let listen = self.config.source.syslog[message.source].listen.get_ref();
                         let key = SourceKey::Syslog(message.source, message.peer.ip());
-                        (key, listen.clone(), &message.bytes, message.original_len)
+                        let origin = format!("syslog://{listen}/{}", message.peer.ip());
+                        (
+                            key,
+                            listen.clone(),
+                            &message.bytes,
+                            message.original_len,
+                            origin,
+                            None,
+                        )
                     }
                 };
                 *read.entry(label).or_insert(0) += 1;
@@ -256,11 +278,33 @@ impl Pipeline {
                     live.reference = now;
                 }
                 let before = live.source.stats;
-                engine.feed(&mut live.source, bytes, len, now, &mut batch);
+                match &mut self.edge {
+                    None => engine.feed(&mut live.source, bytes, len, now, &mut batch),
+                    Some(edge) => {
+                        if let Some(matched) = engine.match_line(&mut live.source, bytes, len, now)
+                        {
+                            let node = edge.node().to_string();
+                            let clock =
+                                format!("{node}/{}", engine.clock_name(live.source.clock()));
+                            let origin = format!("{node}|{origin}");
+                            edge.push(engine.rules(), &origin, pos, &clock, matched);
+                        }
+                    }
+                }
                 parse_errors += live.source.stats.parse_errors - before.parse_errors;
                 matched += live.source.stats.matches - before.matches;
             }
             let positions: Vec<(String, Position)> = positions.into_iter().collect();
+            // An edge saves its positions only after the server acknowledged the batch's matches;
+            // stopping before that leaves them to be read (and published, same ids) again.
+            if let Some(edge) = &mut self.edge
+                && !edge.publish()
+            {
+                tracing::info!(
+                    "stopping before the NATS server acknowledged the last batch; it is read again at the next start"
+                );
+                return Ok(());
+            }
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.

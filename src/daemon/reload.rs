@@ -127,6 +127,13 @@ async fn wait_for_signals(
                 super::notify_systemd("RELOADING=1");
                 let loaded = crate::load::config(config_file.as_deref())
                     .map_err(|e| e.to_string())
+                    .and_then(|config| {
+                        if takes_cluster_rules(&config) {
+                            Err("an edge or worker runs the rules the console publishes; reload them on the console".to_string())
+                        } else {
+                            Ok(config)
+                        }
+                    })
                     .and_then(|config| crate::load::rules(&config.daemon.rules).map_err(|e| e.to_string()));
                 match loaded {
                     Ok(set) => publish(&rules, set),
@@ -137,6 +144,14 @@ async fn wait_for_signals(
         }
     }
     super::notify_systemd("STOPPING=1");
+}
+
+/// An edge or a worker runs the rule set the cluster's console publishes, never its own files.
+pub fn takes_cluster_rules(config: &crate::config::Config) -> bool {
+    config
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.role != crate::config::Role::Console)
 }
 
 /// Whether a change can alter the loaded rules: a rule file (`*.yml`, `*.yaml`), a file named in

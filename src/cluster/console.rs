@@ -1,0 +1,243 @@
+//! The console's intake: incident changes from every partition into the store, with the case book
+//! (cases need every incident of an entity, whichever worker correlated it), in batches. Each batch
+//! is one store transaction that also records, per partition, the last change it holds (its mark),
+//! so a change delivered again (a redelivery, a worker repeating work after a takeover) is dropped.
+//! The batch is acknowledged only once it is durable. An operator closing an incident is sent to
+//! the incident's partition, where its worker starts the group over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{self, pull};
+use async_nats::jetstream::message::PublishMessage as Publish;
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+
+use super::wire::{self, ChangeMsg, Mark, PartitionMsg, WireChange};
+use super::{Link, now_ms, sleep_or_stop};
+use crate::cases::CaseBook;
+use crate::config::Config;
+use crate::correlate::Change;
+use crate::engine::CaseStates;
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+use crate::store::{Position, Store};
+
+const BATCH: usize = 2048;
+
+/// The checkpoint key of a partition's mark in the console's store.
+fn mark_key(partition: u32) -> String {
+    format!("cluster:p{partition}")
+}
+
+/// Runs the intake until `stop`; any failure starts it over from the store (nothing is
+/// acknowledged before it is stored).
+pub async fn run(
+    link: Link,
+    config: Config,
+    store: Arc<Store>,
+    rules: watch::Receiver<Arc<RuleSet>>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match intake(&link, &config, &store, &rules, &metrics, stop.clone()).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "console intake restarts");
+                metrics.cluster.down(&format!("{err:#}"), now_ms());
+            }
+        }
+        if sleep_or_stop(wait, &mut stop).await {
+            return;
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn intake(
+    link: &Link,
+    config: &Config,
+    store: &Arc<Store>,
+    rules: &watch::Receiver<Arc<RuleSet>>,
+    metrics: &Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut book = CaseBook::new(config.cases.window());
+    let saved = store.engine_state()?;
+    let (restored, unreadable) = book.restore_state(
+        saved
+            .into_iter()
+            .filter(|(key, _)| crate::cases::is_state_key(key)),
+    );
+    for id in book.open_cases() {
+        if store.case(&id)?.is_none_or(|case| case.is_closed()) {
+            book.forget(&id);
+        }
+    }
+    let mut marks: HashMap<u32, Mark> = HashMap::new();
+    for partition in 0..link.partitions() {
+        if let Some(mark) = store
+            .text_checkpoint(&mark_key(partition))?
+            .as_deref()
+            .and_then(Mark::decode)
+        {
+            marks.insert(partition, mark);
+        }
+    }
+    tracing::info!(
+        cases = restored,
+        unreadable,
+        partitions = marks.len(),
+        "console intake starts"
+    );
+
+    let changes = link.js.get_stream(wire::CHANGE_STREAM).await?;
+    let consumer: consumer::Consumer<pull::Config> = changes
+        .get_or_create_consumer(
+            wire::CONSOLE_CONSUMER,
+            pull::Config {
+                durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
+                deliver_policy: consumer::DeliverPolicy::All,
+                ack_policy: consumer::AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .context("the console's consumer")?;
+    metrics.cluster.up();
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let set = rules.borrow().clone();
+        forward_closed(link, store, &set, &mut book).await?;
+        let mut batch = consumer
+            .batch()
+            .max_messages(BATCH)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            messages.push(message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?);
+        }
+        let Some(last) = messages.last() else {
+            continue;
+        };
+        let set = rules.borrow().clone();
+        let mut stored: Vec<Change> = Vec::new();
+        let mut cases = CaseStates::default();
+        let mut moved: HashMap<u32, Mark> = HashMap::new();
+        for message in &messages {
+            let change: ChangeMsg = match serde_json::from_slice(&message.payload) {
+                Ok(change) => change,
+                Err(err) => {
+                    tracing::error!(error = %err, "unreadable incident change skipped");
+                    continue;
+                }
+            };
+            let mark = change.mark();
+            if marks
+                .get(&change.partition)
+                .is_some_and(|done| mark <= *done)
+            {
+                continue;
+            }
+            marks.insert(change.partition, mark);
+            moved.insert(change.partition, mark);
+            match change.change {
+                WireChange::Opened {
+                    mut incident,
+                    entity,
+                    follow_up,
+                } => {
+                    let case = book.opened(&mut incident, entity, follow_up, &change.clock);
+                    cases.record(case);
+                    stored.push(Change::Opened(incident));
+                }
+                WireChange::Updated {
+                    id,
+                    rule,
+                    count,
+                    last_seen,
+                    evidence,
+                } => {
+                    if let Some(case) = book.updated(&id, count, last_seen, &change.clock) {
+                        cases.record(case);
+                    }
+                    stored.push(Change::Updated {
+                        id,
+                        // The store folds count, time and evidence; the index is only for the engine.
+                        rule: set.rules().iter().position(|r| r.id == rule).unwrap_or(0),
+                        count,
+                        last_seen,
+                        evidence,
+                    });
+                }
+            }
+        }
+        let positions: Vec<(String, Position)> = moved
+            .iter()
+            .map(|(partition, mark)| (mark_key(*partition), Position::Cursor(mark.encode())))
+            .collect();
+        let state = book.take_state_changes();
+        let (store_now, count) = (store.clone(), stored.len());
+        tokio::task::spawn_blocking(move || {
+            store_now.apply_batch(&stored, cases.cases(), &positions, &state)?;
+            store_now.flush()
+        })
+        .await??;
+        Metrics::inc(&metrics.cluster.published, count as u64);
+        last.ack()
+            .await
+            .map_err(|err| anyhow::anyhow!("ack: {err}"))?;
+        metrics.cluster.up();
+    }
+}
+
+/// Incidents an operator closed go to their partition (its worker starts the group over); closed
+/// cases leave the case book.
+async fn forward_closed(
+    link: &Link,
+    store: &Arc<Store>,
+    set: &RuleSet,
+    book: &mut CaseBook,
+) -> anyhow::Result<()> {
+    for id in store.take_closed() {
+        book.forget(&id);
+        let Some(incident) = store.get(&id)? else {
+            continue;
+        };
+        let Some(rule) = set.rules().iter().position(|r| r.id == incident.rule_id) else {
+            continue;
+        };
+        let group: Vec<String> = set
+            .rule(rule)
+            .threshold
+            .group_by
+            .iter()
+            .map(|field| incident.group.get(field).cloned().unwrap_or_default())
+            .collect();
+        let partition = wire::partition_of(set, rule, &group, link.partitions());
+        let body = serde_json::to_vec(&PartitionMsg::Forget {
+            incident: id.clone(),
+        })?;
+        link.js
+            .send_publish(
+                wire::match_subject(partition),
+                Publish::build()
+                    .payload(body.into())
+                    .message_id(format!("forget|{id}|{}", incident.revision)),
+            )
+            .await?
+            .await
+            .context("telling the worker of a closed incident")?;
+    }
+    Ok(())
+}

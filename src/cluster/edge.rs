@@ -1,0 +1,164 @@
+//! The edge: the daemon's pipeline with matching only. Each batch's matches are published to their
+//! partitions' subjects, and the batch's source positions are saved only once the server has
+//! acknowledged every one of them. While the server is away the batch is retried with the same
+//! message ids and the sources wait behind it: the files are the buffer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::message::PublishMessage as Publish;
+use tokio::sync::watch;
+
+use super::wire::{MatchMsg, PartitionMsg, match_subject, partition_of};
+use super::{Link, now_ms, sleep_or_stop};
+use crate::engine::Matched;
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+
+/// Messages published before their acknowledgements are awaited.
+const IN_FLIGHT: usize = 1024;
+
+/// One message waiting for the server's acknowledgement.
+struct Outgoing {
+    subject: String,
+    id: String,
+    body: bytes::Bytes,
+}
+
+/// What the edge's pipeline publishes through.
+pub struct Publisher {
+    link: Link,
+    handle: tokio::runtime::Handle,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+    /// Names this process's run in the ids of matches without a source position.
+    run: String,
+    counter: u64,
+    pending: Vec<Outgoing>,
+}
+
+impl Publisher {
+    pub fn new(
+        link: Link,
+        handle: tokio::runtime::Handle,
+        metrics: Arc<Metrics>,
+        stop: watch::Receiver<bool>,
+    ) -> Publisher {
+        Publisher {
+            link,
+            handle,
+            metrics,
+            stop,
+            run: super::unique_id(),
+            counter: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The node's name, for the origins of its lines.
+    pub fn node(&self) -> &str {
+        &self.link.node
+    }
+
+    /// Queues the hits of one line for the batch's publish.
+    pub fn push(
+        &mut self,
+        rules: &RuleSet,
+        origin: &str,
+        pos: Option<u64>,
+        clock: &str,
+        matched: Matched,
+    ) {
+        let partitions = self.link.partitions();
+        self.counter += 1;
+        for (index, hit) in matched.hits.into_iter().enumerate() {
+            let partition = partition_of(rules, hit.rule, &hit.group, partitions);
+            let message = MatchMsg {
+                origin: origin.to_string(),
+                pos,
+                hit: index as u32,
+                clock: clock.to_string(),
+                ts: matched.ts,
+                rule: rules.rule(hit.rule).id.clone(),
+                group: hit.group,
+                distinct: hit.distinct,
+                evidence: hit.evidence,
+                host: hit.host,
+                system: hit.system.to_string(),
+                level: hit.level,
+                entity_fields: hit
+                    .entity_fields
+                    .into_iter()
+                    .map(|(name, value)| (name.to_string(), value))
+                    .collect(),
+            };
+            let id = message.message_id(&self.run, self.counter);
+            let body = serde_json::to_vec(&PartitionMsg::Match(Box::new(message)))
+                .expect("a match serializes");
+            self.pending.push(Outgoing {
+                subject: match_subject(partition),
+                id,
+                body: body.into(),
+            });
+        }
+    }
+
+    /// Publishes everything queued and waits until the server has acknowledged all of it,
+    /// retrying (same ids: the server drops what it already has) while it is away. False when the
+    /// daemon is stopping first: then nothing of the batch may be saved as done.
+    pub fn publish(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let outcome = self.handle.block_on(publish_all(&self.link, &self.pending));
+            match outcome {
+                Ok(()) => {
+                    self.metrics.cluster.up();
+                    Metrics::inc(&self.metrics.cluster.published, self.pending.len() as u64);
+                    self.pending.clear();
+                    return true;
+                }
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    if self
+                        .metrics
+                        .cluster
+                        .connected
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        == 1
+                    {
+                        tracing::warn!(error = %error, "cannot publish matches; holding the sources until the NATS server acknowledges");
+                    }
+                    self.metrics.cluster.down(&error, now_ms());
+                }
+            }
+            let mut stop = self.stop.clone();
+            if self.handle.block_on(sleep_or_stop(wait, &mut stop)) {
+                return false;
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+async fn publish_all(link: &Link, pending: &[Outgoing]) -> anyhow::Result<()> {
+    for chunk in pending.chunks(IN_FLIGHT) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for message in chunk {
+            let publish = Publish::build()
+                .payload(message.body.clone())
+                .message_id(&message.id);
+            acks.push(
+                link.js
+                    .send_publish(message.subject.clone(), publish)
+                    .await?,
+            );
+        }
+        for ack in acks {
+            ack.await?;
+        }
+    }
+    Ok(())
+}

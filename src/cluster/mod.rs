@@ -1,0 +1,393 @@
+//! Several socwatch nodes over NATS JetStream (INTERFACE.md, "Running on several machines"): edges
+//! match and publish, workers correlate their partitions, the console stores, serves and delivers.
+//! This module is the connection and what every role shares (the streams and buckets, the rule set
+//! from the rules bucket, heartbeats); `wire` is the pure part, `edge`, `worker` and `console` the
+//! roles. Only this module and its children know NATS.
+
+pub mod console;
+pub mod edge;
+pub mod status;
+pub mod wire;
+pub mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, kv, stream};
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use crate::config::{Cluster, Config};
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+use wire::{Heartbeat, RuleBundle};
+
+/// How often a node beats and a worker renews its leases.
+pub const BEAT: Duration = Duration::from_secs(2);
+/// How long a node's heartbeat and a worker's lease live without renewal: a killed worker's
+/// partitions are taken over within this (plus one beat).
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How long the server remembers message ids to drop repeats. Repeats older than this are still
+/// dropped by the worker (by source position) and the console (by partition mark).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+/// How long a request to the server may take before the node counts it failed and retries.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connected node: its name, the JetStream context, and the cluster settings.
+#[derive(Clone)]
+pub struct Link {
+    pub node: String,
+    pub js: jetstream::Context,
+    pub client: async_nats::Client,
+    pub settings: Cluster,
+}
+
+/// This node's name in the cluster: `cluster.node`, else the host name and the role.
+pub fn node_name(config: &Config, settings: &Cluster) -> String {
+    settings.node.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            crate::daemon::hostname(config),
+            settings.role.as_str()
+        )
+    })
+}
+
+/// Connects to the NATS server with the configured TLS and credentials (secrets read through the
+/// one secret-file reader), retrying until it answers: a node started before its server waits.
+pub async fn connect(
+    config: &Config,
+    settings: &Cluster,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Link> {
+    let trust = crate::security::Trust::new(&config.daemon.data_dir);
+    let node = node_name(config, settings);
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("socwatch {node}"))
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .connection_timeout(REQUEST_TIMEOUT);
+    if let Some(creds) = &settings.creds_file {
+        let text = crate::security::read_text(creds, "cluster.creds_file", &trust)?;
+        options = options
+            .credentials(&text)
+            .with_context(|| format!("cluster.creds_file {}", creds.display()))?;
+    }
+    if let Some(ca) = &settings.ca_file {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&settings.client_cert, &settings.client_key) {
+        // Read once through the secret-file rule (owner and mode), then handed to the client by path.
+        crate::security::read_bytes(key, "cluster.client_key", &trust)?;
+        options = options
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
+    }
+    let events = metrics.clone();
+    options = options.event_callback(move |event| {
+        let events = events.clone();
+        async move {
+            match event {
+                async_nats::Event::Connected => {
+                    tracing::info!("connected to the NATS server");
+                    events.cluster.up();
+                }
+                async_nats::Event::Disconnected => {
+                    tracing::warn!("lost the NATS server; waiting for it");
+                    events.cluster.down("disconnected", now_ms());
+                }
+                other => tracing::warn!(event = %other, "NATS"),
+            }
+        }
+    });
+    *metrics
+        .cluster
+        .role
+        .write()
+        .unwrap_or_else(|e| e.into_inner()) = settings.role.as_str().to_string();
+    metrics.cluster.down("connecting", now_ms());
+    let servers: Vec<async_nats::ServerAddr> = settings
+        .nats
+        .get_ref()
+        .split(',')
+        .map(|url| url.trim().parse())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cluster.nats '{}'", settings.nats.get_ref()))?;
+    let client = options
+        .connect(servers)
+        .await
+        .context("cannot connect to the NATS server")?;
+    let js = jetstream::new(client.clone());
+    Ok(Link {
+        node,
+        js,
+        client,
+        settings: settings.clone(),
+    })
+}
+
+pub fn now_ms() -> u64 {
+    Timestamp::now().as_millisecond().max(0) as u64
+}
+
+impl Link {
+    pub fn partitions(&self) -> u32 {
+        *self.settings.partitions.get_ref()
+    }
+
+    /// Makes the streams and buckets the cluster uses, if they are missing (any node may be first),
+    /// retrying while the server does not answer.
+    pub async fn ensure_layout(
+        &self,
+        metrics: &Metrics,
+        mut stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.try_layout().await {
+                Ok(()) => {
+                    metrics.cluster.up();
+                    return Ok(());
+                }
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot set up the cluster's streams yet; retrying");
+                    metrics.cluster.down(&format!("{err:#}"), now_ms());
+                }
+            }
+            if sleep_or_stop(wait, &mut stop).await {
+                anyhow::bail!("stopped while waiting for the NATS server");
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn try_layout(&self) -> anyhow::Result<()> {
+        let streams = [
+            (
+                wire::MATCH_STREAM,
+                wire::MATCH_SUBJECTS,
+                stream::RetentionPolicy::WorkQueue,
+            ),
+            (
+                wire::CHANGE_STREAM,
+                wire::CHANGE_SUBJECTS,
+                stream::RetentionPolicy::WorkQueue,
+            ),
+            (
+                wire::STATE_STREAM,
+                wire::STATE_SUBJECTS,
+                stream::RetentionPolicy::Limits,
+            ),
+        ];
+        for (name, subjects, retention) in streams {
+            self.js
+                .get_or_create_stream(stream::Config {
+                    name: name.to_string(),
+                    subjects: vec![subjects.to_string()],
+                    retention,
+                    storage: stream::StorageType::File,
+                    duplicate_window: DUPLICATE_WINDOW,
+                    // Losing a message is worse than refusing one: a full stream makes the
+                    // publisher wait (its files are its buffer), it never drops the oldest.
+                    discard: stream::DiscardPolicy::New,
+                    ..Default::default()
+                })
+                .await
+                .with_context(|| format!("stream {name}"))?;
+        }
+        for (bucket, max_age, history) in [
+            (wire::RULES_BUCKET, Duration::ZERO, 5),
+            (wire::NODES_BUCKET, LEASE, 1),
+            (wire::OWNERS_BUCKET, LEASE, 1),
+        ] {
+            if self.js.get_key_value(bucket).await.is_err() {
+                self.js
+                    .create_key_value(kv::Config {
+                        bucket: bucket.to_string(),
+                        max_age,
+                        history,
+                        storage: stream::StorageType::File,
+                        ..Default::default()
+                    })
+                    .await
+                    .with_context(|| format!("bucket {bucket}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn bucket(&self, name: &str) -> anyhow::Result<kv::Store> {
+        self.js
+            .get_key_value(name)
+            .await
+            .with_context(|| format!("bucket {name}"))
+    }
+
+    /// Publishes the node's heartbeat every `BEAT` until `stop`, with what `fill` says of it.
+    pub async fn beat(
+        self,
+        role: &'static str,
+        metrics: Arc<Metrics>,
+        rules: watch::Receiver<Arc<RuleSet>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let fingerprint = |set: &RuleSet| crate::daemon::rules_fingerprint(set);
+        loop {
+            if let Ok(nodes) = self.bucket(wire::NODES_BUCKET).await {
+                let beat = Heartbeat {
+                    node: self.node.clone(),
+                    role: role.to_string(),
+                    at: Timestamp::now(),
+                    partitions: metrics
+                        .cluster
+                        .partitions
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                    published: metrics.cluster.published.load(Ordering::Relaxed),
+                    rules: fingerprint(&rules.borrow()),
+                };
+                if let Ok(body) = serde_json::to_vec(&beat) {
+                    let _ = nodes.put(&self.node, body.into()).await;
+                }
+            }
+            if sleep_or_stop(BEAT, &mut stop).await {
+                if let Ok(nodes) = self.bucket(wire::NODES_BUCKET).await {
+                    let _ = nodes.delete(&self.node).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Sleeps `wait`, or less when `stop` turns true; returns whether it did.
+pub async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    *stop.borrow()
+}
+
+/// A fresh ULID (time and randomness), for commit and run names.
+pub fn unique_id() -> String {
+    ulid::Ulid::from_parts(now_ms(), fastrand::u128(..)).to_string()
+}
+
+/// The console's side of the rules: publishes every rule set the console runs (at start and on
+/// each reload) to the rules bucket, where edges and workers take it.
+pub async fn publish_rules(
+    link: Link,
+    config: Config,
+    mut rules: watch::Receiver<Arc<RuleSet>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let lang = config.daemon.lang;
+    loop {
+        match crate::load::rule_sources(&config.daemon.rules, lang) {
+            Ok(sources) => {
+                let bundle = RuleBundle::of(&sources);
+                let mut wait = Duration::from_millis(200);
+                loop {
+                    let put = async {
+                        let bucket = link.bucket(wire::RULES_BUCKET).await?;
+                        let body = serde_json::to_vec(&bundle)?;
+                        bucket.put(wire::RULES_KEY, body.into()).await?;
+                        anyhow::Ok(())
+                    };
+                    match put.await {
+                        Ok(()) => {
+                            tracing::info!(files = bundle.files.len(), fingerprint = %&bundle.fingerprint[..12], "rules published to the cluster");
+                            break;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %format!("{err:#}"), "cannot publish the rules yet; retrying")
+                        }
+                    }
+                    if sleep_or_stop(wait, &mut stop).await {
+                        return;
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+            Err(problems) => tracing::error!(
+                problems = problems.len(),
+                "the rule files do not load; the cluster keeps its published rules"
+            ),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            changed = rules.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// The edge's and worker's side: waits for the console's rule set, publishes it on `rules`, and
+/// follows every later one (a rule set that does not compile here is refused and logged).
+pub async fn follow_rules(
+    link: Link,
+    rules: watch::Sender<Arc<RuleSet>>,
+    first: tokio::sync::oneshot::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut first = Some(first);
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let watched = async {
+            let bucket = link.bucket(wire::RULES_BUCKET).await?;
+            anyhow::Ok(bucket.watch_with_history(wire::RULES_KEY).await?)
+        };
+        let mut watch = match watched.await {
+            Ok(watch) => watch,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot watch the cluster's rules yet; retrying");
+                if sleep_or_stop(wait, &mut stop).await {
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if first.is_some() {
+            tracing::info!("waiting for the console to publish the rules");
+        }
+        loop {
+            use futures_util::StreamExt as _;
+            let entry = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                entry = watch.next() => entry,
+            };
+            let Some(Ok(entry)) = entry else { break };
+            if entry.operation != kv::Operation::Put {
+                continue;
+            }
+            let bundle: RuleBundle = match serde_json::from_slice(&entry.value) {
+                Ok(bundle) => bundle,
+                Err(err) => {
+                    tracing::error!(error = %err, "the cluster's rules are not readable; keeping the running ones");
+                    continue;
+                }
+            };
+            match RuleSet::build(&bundle.sources()) {
+                Ok(set) => {
+                    tracing::info!(rules = set.len(), fingerprint = %&bundle.fingerprint[..12], "rules from the cluster");
+                    let _ = rules.send(Arc::new(set));
+                    if let Some(first) = first.take() {
+                        let _ = first.send(());
+                    }
+                }
+                Err(problems) => tracing::error!(
+                    problems = problems.len(),
+                    "the cluster's rules do not compile here; keeping the running ones"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! What cluster nodes say to each other through JetStream, and the pure rules they follow: which
+//! partition a match belongs to, which worker owns a partition, the message ids that let the server
+//! drop a repeat, and how a partition's saved state is read back. No IO: `cluster::edge`,
+//! `cluster::worker` and `cluster::console` do the talking.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::cases::Entity;
+use crate::model::{Evidence, Incident, rfc3339};
+use crate::rules::RuleSet;
+
+/// Matches, one subject per partition (`socwatch.match.<p>`), kept until a worker acknowledges them.
+pub const MATCH_STREAM: &str = "SOCWATCH_MATCHES";
+pub const MATCH_SUBJECTS: &str = "socwatch.match.>";
+/// Incident changes from the workers (`socwatch.change.<p>`), kept until the console has stored them.
+pub const CHANGE_STREAM: &str = "SOCWATCH_CHANGES";
+pub const CHANGE_SUBJECTS: &str = "socwatch.change.>";
+/// Each partition's correlation state, as commits (`socwatch.state.<p>`).
+pub const STATE_STREAM: &str = "SOCWATCH_STATE";
+pub const STATE_SUBJECTS: &str = "socwatch.state.>";
+/// The rule set every edge and worker runs (key `rules`), published by the console.
+pub const RULES_BUCKET: &str = "socwatch_rules";
+pub const RULES_KEY: &str = "rules";
+/// One entry per live node (its heartbeat), gone when the node stops beating.
+pub const NODES_BUCKET: &str = "socwatch_nodes";
+/// One lease per owned partition (`p<n>`), gone when its owner stops renewing it.
+pub const OWNERS_BUCKET: &str = "socwatch_owners";
+/// The durable consumer of the console on the change stream.
+pub const CONSOLE_CONSUMER: &str = "socwatch-console";
+
+pub fn match_subject(partition: u32) -> String {
+    format!("socwatch.match.{partition}")
+}
+
+pub fn change_subject(partition: u32) -> String {
+    format!("socwatch.change.{partition}")
+}
+
+pub fn state_subject(partition: u32) -> String {
+    format!("socwatch.state.{partition}")
+}
+
+pub fn lease_key(partition: u32) -> String {
+    format!("p{partition}")
+}
+
+/// The durable consumer a partition's owner reads with.
+pub fn partition_consumer(partition: u32) -> String {
+    format!("socwatch-p{partition}")
+}
+
+/// FNV-1a: a hash every node computes alike, whatever its build (std's hasher is seeded per process).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in *part {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so ("ab", "c") and ("a", "bc") differ.
+        hash ^= 0x1f;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The rule whose partition a rule's matches go to: a rule that `requires` another's incident for
+/// the same group must be correlated where that other rule is, so a chain of `requires` shares its
+/// first rule's partitions.
+pub fn partition_rule(rules: &RuleSet, rule: usize) -> usize {
+    let mut at = rule;
+    // A chain is at most as long as the rule set; a cycle (the loader refuses them) cannot loop here.
+    for _ in 0..rules.len() {
+        match &rules.rule(at).requires {
+            Some(requires) if requires.rule_index != at => at = requires.rule_index,
+            _ => break,
+        }
+    }
+    at
+}
+
+/// The partition of a match: a hash of its (partition rule, group), so one group's matches are
+/// always correlated by one worker, in the order they were published.
+pub fn partition_of(rules: &RuleSet, rule: usize, group: &[String], partitions: u32) -> u32 {
+    let family = &rules.rule(partition_rule(rules, rule)).id;
+    let mut parts: Vec<&[u8]> = vec![family.as_bytes()];
+    parts.extend(group.iter().map(|value| value.as_bytes()));
+    (fnv1a(&parts) % u64::from(partitions.max(1))) as u32
+}
+
+/// Which of `workers` owns `partition` (rendezvous hashing): every node agrees without talking, and
+/// a worker joining or leaving moves only the partitions it wins or held.
+pub fn owner_of<'w>(workers: &'w [String], partition: u32) -> Option<&'w str> {
+    workers
+        .iter()
+        .max_by_key(|worker| {
+            (
+                fnv1a(&[worker.as_bytes(), &partition.to_le_bytes()]),
+                worker.as_str(),
+            )
+        })
+        .map(String::as_str)
+}
+
+/// One rule hit of one line, as an edge publishes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchMsg {
+    /// The node and source it came from (`edge-1|file:2049:131`): the key of `pos`.
+    pub origin: String,
+    /// Where in `origin` the line ended (a file offset), when the source has positions: a worker
+    /// drops what it has already counted from there, however late a repeat comes.
+    pub pos: Option<u64>,
+    /// Which hit of the line this is.
+    pub hit: u32,
+    /// The clock the source's event times run on.
+    pub clock: String,
+    #[serde(with = "rfc3339")]
+    pub ts: Timestamp,
+    /// The rule's id (indexes differ between rule sets; ids do not).
+    pub rule: String,
+    pub group: Vec<String>,
+    pub distinct: Option<String>,
+    pub evidence: Evidence,
+    pub host: String,
+    pub system: String,
+    pub level: u8,
+    /// The line's address and account, for the case its incident joins.
+    pub entity_fields: Vec<(String, String)>,
+}
+
+impl MatchMsg {
+    /// The JetStream message id: the same line published again (a retry, a restart before the
+    /// checkpoint was saved) gets the same id, and the server drops it within its duplicate window.
+    pub fn message_id(&self, run: &str, counter: u64) -> String {
+        match self.pos {
+            Some(pos) => format!("{}|{pos}|{}", self.origin, self.hit),
+            // No position to name it by: only a retry of this very publish repeats it.
+            None => format!("{}|{run}|{counter}|{}", self.origin, self.hit),
+        }
+    }
+}
+
+/// What flows on a match subject: matches, and the console's word that an operator closed an
+/// incident (so its group starts over), in the order the partition's owner must apply them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PartitionMsg {
+    Match(Box<MatchMsg>),
+    Forget { incident: String },
+}
+
+/// An incident change as a worker publishes it, with what the console's case book needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeMsg {
+    pub partition: u32,
+    /// The match stream's sequence of the message that caused it, and which change of it: the
+    /// console keeps the highest it stored per partition and drops anything at or below it.
+    pub seq: u64,
+    pub index: u32,
+    pub change: WireChange,
+    /// The clock of the line that caused it (cases expire on it).
+    pub clock: String,
+}
+
+impl ChangeMsg {
+    pub fn message_id(&self) -> String {
+        format!("p{}|{}|{}", self.partition, self.seq, self.index)
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            seq: self.seq,
+            index: self.index,
+        }
+    }
+}
+
+/// How far a partition's changes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Mark {
+    pub seq: u64,
+    pub index: u32,
+}
+
+impl Mark {
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.seq, self.index)
+    }
+
+    pub fn decode(text: &str) -> Option<Mark> {
+        let (seq, index) = text.split_once(':')?;
+        Some(Mark {
+            seq: seq.parse().ok()?,
+            index: index.parse().ok()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WireChange {
+    Opened {
+        incident: Box<Incident>,
+        entity: Entity,
+        /// The rule `requires` another's incident (a follow-up raises the case).
+        follow_up: bool,
+    },
+    Updated {
+        id: String,
+        rule: String,
+        count: u64,
+        #[serde(with = "rfc3339")]
+        last_seen: Timestamp,
+        evidence: Option<Evidence>,
+    },
+}
+
+/// One commit of a partition's correlation state: the changed entries of the batches up to `pos`.
+/// A commit too big for one message is sent in parts; only a commit whose `last` part arrived counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateCommit {
+    /// Unique per commit, so the parts of a commit a dead owner left unfinished are never taken
+    /// for those of the next.
+    pub commit: String,
+    pub part: u32,
+    pub last: bool,
+    /// The commit holds the whole state: what came before it is replaced.
+    pub snapshot: bool,
+    /// The match stream's sequence up to which the state is derived (on the last part).
+    pub pos: u64,
+    /// Per origin, the last position counted (on the last part; a snapshot's holds them all).
+    pub seen: Vec<(String, u64, u32)>,
+    /// (key, value; none = deleted), values base64.
+    pub entries: Vec<(String, Option<String>)>,
+}
+
+/// A partition's state as read back from its commits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartitionState {
+    pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub pos: u64,
+    pub seen: HashMap<String, (u64, u32)>,
+    /// Commits since the latest snapshot (for when to write the next one).
+    pub commits_since_snapshot: usize,
+}
+
+impl PartitionState {
+    /// Folds one complete commit (its parts in order) into the state.
+    fn apply(&mut self, parts: &[StateCommit]) {
+        if parts.first().is_some_and(|part| part.snapshot) {
+            *self = PartitionState::default();
+        } else {
+            self.commits_since_snapshot += 1;
+        }
+        for part in parts {
+            for (key, value) in &part.entries {
+                let Some(key) = unhex(key) else { continue };
+                match value.as_deref().and_then(from_base64) {
+                    Some(value) => {
+                        self.entries.insert(key, value);
+                    }
+                    None => {
+                        self.entries.remove(&key);
+                    }
+                }
+            }
+        }
+        if let Some(last) = parts.last() {
+            self.pos = last.pos;
+            for (origin, pos, hit) in &last.seen {
+                self.seen.insert(origin.clone(), (*pos, *hit));
+            }
+        }
+    }
+
+    /// Whether the line at `pos` of `origin` (hit `hit`) was already counted here.
+    pub fn counted(&self, origin: &str, pos: Option<u64>, hit: u32) -> bool {
+        match (pos, self.seen.get(origin)) {
+            (Some(pos), Some(seen)) => (pos, hit) <= *seen,
+            _ => false,
+        }
+    }
+
+    /// Applies a state delta of the correlator (as the worker keeps its own copy for snapshots).
+    pub fn absorb(&mut self, delta: &[(Vec<u8>, Option<Vec<u8>>)]) {
+        for (key, value) in delta {
+            match value {
+                Some(value) => {
+                    self.entries.insert(key.clone(), value.clone());
+                }
+                None => {
+                    self.entries.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// Reads a partition's state from its commits in stream order: the latest complete snapshot and
+/// every complete commit after it; unfinished commits are ignored.
+pub fn restore(commits: impl IntoIterator<Item = StateCommit>) -> PartitionState {
+    let mut complete: Vec<Vec<StateCommit>> = Vec::new();
+    let mut open: HashMap<String, Vec<StateCommit>> = HashMap::new();
+    for part in commits {
+        let last = part.last;
+        let id = part.commit.clone();
+        let parts = open.entry(id.clone()).or_default();
+        if parts.len() as u32 != part.part {
+            // A part out of order belongs to no commit this reader can trust.
+            open.remove(&id);
+            continue;
+        }
+        parts.push(part);
+        if last {
+            complete.push(open.remove(&id).expect("pushed above"));
+        }
+    }
+    let start = complete
+        .iter()
+        .rposition(|parts| parts.first().is_some_and(|p| p.snapshot))
+        .unwrap_or(0);
+    let mut state = PartitionState::default();
+    for parts in &complete[start..] {
+        state.apply(parts);
+    }
+    state
+}
+
+/// Splits one commit's entries into parts of at most `max_bytes` of entries each (at least one part).
+pub fn commit_parts(
+    commit: &str,
+    snapshot: bool,
+    pos: u64,
+    seen: Vec<(String, u64, u32)>,
+    entries: Vec<(String, Option<String>)>,
+    max_bytes: usize,
+) -> Vec<StateCommit> {
+    let mut parts: Vec<StateCommit> = Vec::new();
+    let mut current: Vec<(String, Option<String>)> = Vec::new();
+    let mut size = 0;
+    for entry in entries {
+        let len = entry.0.len() + entry.1.as_ref().map_or(0, String::len) + 16;
+        if size + len > max_bytes && !current.is_empty() {
+            parts.push(part(
+                commit,
+                parts.len(),
+                snapshot,
+                std::mem::take(&mut current),
+            ));
+            size = 0;
+        }
+        size += len;
+        current.push(entry);
+    }
+    parts.push(part(commit, parts.len(), snapshot, current));
+    let last = parts.last_mut().expect("one part at least");
+    last.last = true;
+    last.pos = pos;
+    last.seen = seen;
+    parts
+}
+
+fn part(
+    commit: &str,
+    index: usize,
+    snapshot: bool,
+    entries: Vec<(String, Option<String>)>,
+) -> StateCommit {
+    StateCommit {
+        commit: commit.to_string(),
+        part: index as u32,
+        last: false,
+        snapshot,
+        pos: 0,
+        seen: Vec::new(),
+        entries,
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
+pub fn to_base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn from_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// The rule files every node runs, as the console publishes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleBundle {
+    /// SHA-256 over the files, for `cluster status` to show who runs what.
+    pub fingerprint: String,
+    pub files: Vec<(String, String)>,
+}
+
+impl RuleBundle {
+    pub fn of(sources: &[crate::rules::RuleSource]) -> RuleBundle {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for source in sources {
+            hasher.update(source.name.as_bytes());
+            hasher.update([0]);
+            hasher.update(source.text.as_bytes());
+            hasher.update([0]);
+        }
+        RuleBundle {
+            fingerprint: hex(&hasher.finalize()),
+            files: sources
+                .iter()
+                .map(|source| (source.name.clone(), source.text.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn sources(&self) -> Vec<crate::rules::RuleSource> {
+        self.files
+            .iter()
+            .map(|(name, text)| crate::rules::RuleSource {
+                name: name.clone(),
+                text: text.clone(),
+            })
+            .collect()
+    }
+}
+
+/// A node's heartbeat entry in the nodes bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node: String,
+    pub role: String,
+    #[serde(with = "rfc3339")]
+    pub at: Timestamp,
+    /// Partitions it owns (workers).
+    pub partitions: Vec<u32>,
+    /// Messages it published so far (edges: matches; workers: changes).
+    pub published: u64,
+    /// The rule set it runs.
+    pub rules: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(
+        id: &str,
+        part: u32,
+        last: bool,
+        snapshot: bool,
+        pos: u64,
+        kv: &[(&str, Option<&str>)],
+    ) -> StateCommit {
+        StateCommit {
+            commit: id.into(),
+            part,
+            last,
+            snapshot,
+            pos,
+            seen: if last {
+                vec![(format!("o-{id}"), pos, 0)]
+            } else {
+                Vec::new()
+            },
+            entries: kv
+                .iter()
+                .map(|(k, v)| (hex(k.as_bytes()), v.map(|v| to_base64(v.as_bytes()))))
+                .collect(),
+        }
+    }
+
+    fn entries(state: &PartitionState) -> Vec<(String, String)> {
+        state
+            .entries
+            .iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8(k.clone()).unwrap(),
+                    String::from_utf8(v.clone()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restore_takes_the_last_snapshot_and_the_complete_commits_after_it() {
+        let state = restore([
+            commit(
+                "a",
+                0,
+                true,
+                false,
+                5,
+                &[("g1", Some("1")), ("g2", Some("1"))],
+            ),
+            commit("b", 0, true, true, 9, &[("g1", Some("snap"))]),
+            commit("c", 0, false, false, 0, &[("g1", Some("half"))]),
+            // The owner died before c's last part; d (the next owner) is complete.
+            commit("d", 0, false, false, 0, &[("g3", Some("3"))]),
+            commit("d", 1, true, false, 12, &[("g1", None)]),
+        ]);
+        assert_eq!(entries(&state), vec![("g3".into(), "3".into())]);
+        assert_eq!(state.pos, 12);
+        assert_eq!(state.commits_since_snapshot, 1);
+        assert!(state.counted("o-d", Some(12), 0));
+        assert!(
+            state.counted("o-b", Some(8), 5),
+            "the snapshot's positions are kept"
+        );
+        assert!(
+            !state.counted("o-d", Some(12), 1),
+            "a later hit of the same line is new"
+        );
+        assert!(
+            !state.counted("o-d", None, 0),
+            "no position, nothing to compare"
+        );
+    }
+
+    #[test]
+    fn nothing_saved_is_the_empty_state_at_position_zero() {
+        assert_eq!(restore(Vec::new()), PartitionState::default());
+    }
+
+    #[test]
+    fn commit_parts_are_bounded_and_only_the_last_carries_the_position() {
+        let entries: Vec<(String, Option<String>)> = (0..100)
+            .map(|n| (format!("{n:04}"), Some("x".repeat(100))))
+            .collect();
+        let parts = commit_parts(
+            "c1",
+            false,
+            42,
+            vec![("o".into(), 7, 0)],
+            entries.clone(),
+            1000,
+        );
+        assert!(parts.len() > 10, "{}", parts.len());
+        assert!(parts.iter().all(|p| p.entries.len() <= 8));
+        assert_eq!(parts.iter().filter(|p| p.last).count(), 1);
+        assert!(parts.last().unwrap().last && parts.last().unwrap().pos == 42);
+        let joined: Vec<_> = parts.iter().flat_map(|p| p.entries.clone()).collect();
+        assert_eq!(joined, entries);
+        assert_eq!(
+            commit_parts("c2", true, 1, Vec::new(), Vec::new(), 1000).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn every_worker_agrees_on_owners_and_a_leaving_worker_moves_only_its_partitions() {
+        let three: Vec<String> = ["w-a", "w-b", "w-c"].map(String::from).to_vec();
+        let two: Vec<String> = ["w-a", "w-c"].map(String::from).to_vec();
+        let mut owned = HashMap::new();
+        for p in 0..64 {
+            let before = owner_of(&three, p).unwrap();
+            *owned.entry(before).or_insert(0) += 1;
+            let after = owner_of(&two, p).unwrap();
+            if before != "w-b" {
+                assert_eq!(before, after, "partition {p} moved though its owner stayed");
+            }
+        }
+        assert!(owned.values().all(|n| *n >= 10), "{owned:?}");
+        assert_eq!(owner_of(&[], 3), None);
+    }
+
+    #[test]
+    fn marks_and_hex_round_trip() {
+        let mark = Mark { seq: 981, index: 2 };
+        assert_eq!(Mark::decode(&mark.encode()), Some(mark));
+        assert_eq!(Mark::decode("x:1"), None);
+        assert_eq!(unhex(&hex(b"\x00\xffkey")).unwrap(), b"\x00\xffkey");
+        assert_eq!(unhex("abc"), None);
+    }
+}
