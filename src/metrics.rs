@@ -89,6 +89,8 @@ pub struct ClusterLink {
     pub last_error: RwLock<String>,
     /// Partitions this node owns (workers).
     pub partitions: RwLock<Vec<u32>>,
+    /// The fingerprint of the rule files it runs (as the console published them).
+    pub rules: RwLock<String>,
 }
 
 impl ClusterLink {

@@ -102,7 +102,7 @@ async fn intake(
             pull::Config {
                 durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
                 deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::All,
+                ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(60),
                 max_ack_pending: -1,
                 ..Default::default()
@@ -127,9 +127,9 @@ async fn intake(
         while let Some(message) = batch.next().await {
             messages.push(message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?);
         }
-        let Some(last) = messages.last() else {
+        if messages.is_empty() {
             continue;
-        };
+        }
         let set = rules.borrow().clone();
         let mut stored: Vec<Change> = Vec::new();
         let mut cases = CaseStates::default();
@@ -194,9 +194,13 @@ async fn intake(
         })
         .await??;
         Metrics::inc(&metrics.cluster.published, count as u64);
-        last.ack()
-            .await
-            .map_err(|err| anyhow::anyhow!("ack: {err}"))?;
+        // A work queue takes explicit acknowledgements; what is acknowledged leaves the stream.
+        for message in &messages {
+            message
+                .ack()
+                .await
+                .map_err(|err| anyhow::anyhow!("ack: {err}"))?;
+        }
         metrics.cluster.up();
     }
 }

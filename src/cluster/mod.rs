@@ -231,10 +231,8 @@ impl Link {
         self,
         role: &'static str,
         metrics: Arc<Metrics>,
-        rules: watch::Receiver<Arc<RuleSet>>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let fingerprint = |set: &RuleSet| crate::daemon::rules_fingerprint(set);
         loop {
             if let Ok(nodes) = self.bucket(wire::NODES_BUCKET).await {
                 let beat = Heartbeat {
@@ -248,7 +246,12 @@ impl Link {
                         .unwrap_or_else(|e| e.into_inner())
                         .clone(),
                     published: metrics.cluster.published.load(Ordering::Relaxed),
-                    rules: fingerprint(&rules.borrow()),
+                    rules: metrics
+                        .cluster
+                        .rules
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
                 };
                 if let Ok(body) = serde_json::to_vec(&beat) {
                     let _ = nodes.put(&self.node, body.into()).await;
@@ -286,6 +289,7 @@ pub fn unique_id() -> String {
 pub async fn publish_rules(
     link: Link,
     config: Config,
+    metrics: Arc<Metrics>,
     mut rules: watch::Receiver<Arc<RuleSet>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -304,6 +308,8 @@ pub async fn publish_rules(
                     };
                     match put.await {
                         Ok(()) => {
+                            *metrics.cluster.rules.write().unwrap_or_else(|e| e.into_inner()) =
+                                bundle.fingerprint.clone();
                             tracing::info!(files = bundle.files.len(), fingerprint = %&bundle.fingerprint[..12], "rules published to the cluster");
                             break;
                         }
@@ -333,6 +339,7 @@ pub async fn publish_rules(
 /// follows every later one (a rule set that does not compile here is refused and logged).
 pub async fn follow_rules(
     link: Link,
+    metrics: Arc<Metrics>,
     rules: watch::Sender<Arc<RuleSet>>,
     first: tokio::sync::oneshot::Sender<()>,
     mut stop: watch::Receiver<bool>,
@@ -378,6 +385,8 @@ pub async fn follow_rules(
             match RuleSet::build(&bundle.sources()) {
                 Ok(set) => {
                     tracing::info!(rules = set.len(), fingerprint = %&bundle.fingerprint[..12], "rules from the cluster");
+                    *metrics.cluster.rules.write().unwrap_or_else(|e| e.into_inner()) =
+                        bundle.fingerprint.clone();
                     let _ = rules.send(Arc::new(set));
                     if let Some(first) = first.take() {
                         let _ = first.send(());

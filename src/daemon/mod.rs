@@ -668,22 +668,26 @@ fn spawn_cluster_role(
         {
             return;
         }
-        let beat = link.clone().beat(
-            role.as_str(),
-            metrics.clone(),
-            rules.subscribe(),
-            rest_stopped.clone(),
-        );
+        let beat = link
+            .clone()
+            .beat(role.as_str(), metrics.clone(), rest_stopped.clone());
         match role {
             Role::Edge => {
                 let follow =
-                    crate::cluster::follow_rules(link.clone(), rules, first_rules, sources_stopped);
+                    crate::cluster::follow_rules(
+                    link.clone(),
+                    metrics.clone(),
+                    rules,
+                    first_rules,
+                    sources_stopped,
+                );
                 tokio::join!(beat, follow);
             }
             Role::Worker => {
                 let (worker_first, worker_ready) = tokio::sync::oneshot::channel();
                 let follow = crate::cluster::follow_rules(
                     link.clone(),
+                    metrics.clone(),
                     rules.clone(),
                     worker_first,
                     sources_stopped.clone(),
@@ -708,6 +712,7 @@ fn spawn_cluster_role(
                 let publish = crate::cluster::publish_rules(
                     link.clone(),
                     config.clone(),
+                    metrics.clone(),
                     rules.subscribe(),
                     sources_stopped.clone(),
                 );
