@@ -32,6 +32,8 @@ pub const LEASE: Duration = Duration::from_secs(10);
 /// How long the server remembers message ids to drop repeats. Repeats older than this are still
 /// dropped by the worker (by source position) and the console (by partition mark).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+/// How long matches stay in their stream: a worker that falls further behind than this loses them.
+pub const MATCH_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a request to the server may take before the node counts it failed and retries.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -165,29 +167,37 @@ impl Link {
     }
 
     async fn try_layout(&self) -> anyhow::Result<()> {
+        // Matches stay for `MATCH_RETENTION` whoever read them: a partition's next owner re-reads
+        // from the committed position, and two owners overlapping for a moment (a lease lapsing
+        // while the server restarts) must see the same messages to derive the same changes. The
+        // changes are a work queue the console empties.
         let streams = [
             (
                 wire::MATCH_STREAM,
                 wire::MATCH_SUBJECTS,
-                stream::RetentionPolicy::WorkQueue,
+                stream::RetentionPolicy::Limits,
+                MATCH_RETENTION,
             ),
             (
                 wire::CHANGE_STREAM,
                 wire::CHANGE_SUBJECTS,
                 stream::RetentionPolicy::WorkQueue,
+                Duration::ZERO,
             ),
             (
                 wire::STATE_STREAM,
                 wire::STATE_SUBJECTS,
                 stream::RetentionPolicy::Limits,
+                Duration::ZERO,
             ),
         ];
-        for (name, subjects, retention) in streams {
+        for (name, subjects, retention, max_age) in streams {
             self.js
                 .get_or_create_stream(stream::Config {
                     name: name.to_string(),
                     subjects: vec![subjects.to_string()],
                     retention,
+                    max_age,
                     storage: stream::StorageType::File,
                     duplicate_window: DUPLICATE_WINDOW,
                     // Losing a message is worse than refusing one: a full stream makes the
@@ -308,8 +318,11 @@ pub async fn publish_rules(
                     };
                     match put.await {
                         Ok(()) => {
-                            *metrics.cluster.rules.write().unwrap_or_else(|e| e.into_inner()) =
-                                bundle.fingerprint.clone();
+                            *metrics
+                                .cluster
+                                .rules
+                                .write()
+                                .unwrap_or_else(|e| e.into_inner()) = bundle.fingerprint.clone();
                             tracing::info!(files = bundle.files.len(), fingerprint = %&bundle.fingerprint[..12], "rules published to the cluster");
                             break;
                         }
@@ -382,11 +395,24 @@ pub async fn follow_rules(
                     continue;
                 }
             };
+            let running = metrics
+                .cluster
+                .rules
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            // A watch started again (the server restarted) replays the entry: same rules, no reload.
+            if running == bundle.fingerprint {
+                continue;
+            }
             match RuleSet::build(&bundle.sources()) {
                 Ok(set) => {
                     tracing::info!(rules = set.len(), fingerprint = %&bundle.fingerprint[..12], "rules from the cluster");
-                    *metrics.cluster.rules.write().unwrap_or_else(|e| e.into_inner()) =
-                        bundle.fingerprint.clone();
+                    *metrics
+                        .cluster
+                        .rules
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner()) = bundle.fingerprint.clone();
                     let _ = rules.send(Arc::new(set));
                     if let Some(first) = first.take() {
                         let _ = first.send(());

@@ -12,7 +12,7 @@ use crate::cases::Entity;
 use crate::model::{Evidence, Incident, rfc3339};
 use crate::rules::RuleSet;
 
-/// Matches, one subject per partition (`socwatch.match.<p>`), kept until a worker acknowledges them.
+/// Matches, one subject per partition (`socwatch.match.<p>`), kept for `cluster::MATCH_RETENTION`.
 pub const MATCH_STREAM: &str = "SOCWATCH_MATCHES";
 pub const MATCH_SUBJECTS: &str = "socwatch.match.>";
 /// Incident changes from the workers (`socwatch.change.<p>`), kept until the console has stored them.

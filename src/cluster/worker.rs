@@ -267,16 +267,16 @@ async fn correlate_partition(
     let matches = link.js.get_stream(wire::MATCH_STREAM).await?;
     let name = wire::partition_consumer(partition);
     // A consumer left by the previous owner has deliveries pending that would come out of order;
-    // a fresh one starts at the oldest unacknowledged match.
+    // a fresh one starts right after the committed position.
     let _ = matches.delete_consumer(&name).await;
     let consumer: consumer::Consumer<pull::Config> = matches
         .create_consumer(pull::Config {
             durable_name: Some(name.clone()),
             filter_subject: wire::match_subject(partition),
-            // A work queue holds only what no owner acknowledged; what is at or below the
-            // committed position is skipped (and acknowledged) below.
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: state.pos + 1,
+            },
+            ack_policy: consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(60),
             max_ack_pending: -1,
             ..Default::default()
@@ -428,13 +428,11 @@ async fn correlate_partition(
             state.commits_since_snapshot += 1;
         }
         state.pos = last_seq;
-        // A work queue takes explicit acknowledgements; what is acknowledged leaves the stream.
-        for message in &messages {
-            message
-                .ack()
-                .await
-                .map_err(|err| anyhow::anyhow!("ack: {err}"))?;
-        }
+        // The acknowledgement only moves the consumer (the lag `cluster status` shows); the
+        // committed position is what a next owner starts from.
+        last.ack()
+            .await
+            .map_err(|err| anyhow::anyhow!("ack: {err}"))?;
         metrics.cluster.up();
     }
 }

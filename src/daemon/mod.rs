@@ -673,8 +673,7 @@ fn spawn_cluster_role(
             .beat(role.as_str(), metrics.clone(), rest_stopped.clone());
         match role {
             Role::Edge => {
-                let follow =
-                    crate::cluster::follow_rules(
+                let follow = crate::cluster::follow_rules(
                     link.clone(),
                     metrics.clone(),
                     rules,

@@ -363,9 +363,19 @@ impl Daemon {
     /// Lines of the sources whose metric label starts with `label` (a syslog source's label is its
     /// configured `listen`, a file's its path) stored durably since the daemon started.
     pub(crate) fn lines_stored_from(&self, label: &str) -> u64 {
+        let text = self.metrics_text();
+        let prefix = format!("socwatch_lines_read_total{{source=\"{label}");
+        text.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    /// The daemon's `/metrics` answer (empty when it does not answer).
+    pub(crate) fn metrics_text(&self) -> String {
         use std::io::Read;
         let Ok(mut stream) = std::net::TcpStream::connect(&self.api) else {
-            return 0;
+            return String::new();
         };
         let _ = write!(
             stream,
@@ -374,11 +384,7 @@ impl Daemon {
         );
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text);
-        let prefix = format!("socwatch_lines_read_total{{source=\"{label}");
-        text.lines()
-            .filter(|l| l.starts_with(&prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
+        text
     }
 
     /// Waits until `lines_stored_from(label)` reaches `lines` (never beyond: that would be a line

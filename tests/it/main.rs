@@ -5,6 +5,7 @@ mod admin_evidence;
 mod cases;
 mod cli;
 mod closed_pipe;
+mod cluster;
 mod config_check;
 mod console;
 mod daemon;
