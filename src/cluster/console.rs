@@ -96,18 +96,19 @@ async fn intake(
     );
 
     let changes = link.js.get_stream(wire::CHANGE_STREAM).await?;
+    // Changes delivered to a run that ended before storing them would come back only after the
+    // acknowledgement wait, behind newer ones, and the partition marks would then drop them: a
+    // fresh consumer delivers from the oldest change not yet acknowledged, in order.
+    let _ = changes.delete_consumer(wire::CONSOLE_CONSUMER).await;
     let consumer: consumer::Consumer<pull::Config> = changes
-        .get_or_create_consumer(
-            wire::CONSOLE_CONSUMER,
-            pull::Config {
-                durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: -1,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: -1,
+            ..Default::default()
+        })
         .await
         .context("the console's consumer")?;
     metrics.cluster.up();
