@@ -27,6 +27,9 @@ use crate::store::{Position, Store};
 
 const BATCH: usize = 2048;
 
+/// The checkpoint key of the change stream's sequence the store holds everything up to.
+const STREAM_KEY: &str = "cluster:changes";
+
 /// The checkpoint key of a partition's mark in the console's store.
 fn mark_key(partition: u32) -> String {
     format!("cluster:p{partition}")
@@ -96,15 +99,21 @@ async fn intake(
     );
 
     let changes = link.js.get_stream(wire::CHANGE_STREAM).await?;
-    // Changes delivered to a run that ended before storing them would come back only after the
-    // acknowledgement wait, behind newer ones, and the partition marks would then drop them: a
-    // fresh consumer delivers from the oldest change not yet acknowledged, in order.
+    // Where the store says the console stopped: the change stream's sequence saved with the last
+    // stored batch. A fresh consumer starts right after it, in order, whatever a consumer of an
+    // earlier run had delivered or not.
+    let position = store
+        .text_checkpoint(STREAM_KEY)?
+        .and_then(|text| text.parse::<u64>().ok())
+        .unwrap_or(0);
     let _ = changes.delete_consumer(wire::CONSOLE_CONSUMER).await;
     let consumer: consumer::Consumer<pull::Config> = changes
         .create_consumer(pull::Config {
             durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: position + 1,
+            },
+            ack_policy: consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(60),
             max_ack_pending: -1,
             ..Default::default()
@@ -183,10 +192,18 @@ async fn intake(
                 }
             }
         }
-        let positions: Vec<(String, Position)> = moved
+        let last_seq = messages
+            .last()
+            .and_then(|m| m.info().ok().map(|info| info.stream_sequence))
+            .unwrap_or(position);
+        let mut positions: Vec<(String, Position)> = moved
             .iter()
             .map(|(partition, mark)| (mark_key(*partition), Position::Cursor(mark.encode())))
             .collect();
+        positions.push((
+            STREAM_KEY.to_string(),
+            Position::Cursor(last_seq.to_string()),
+        ));
         let state = book.take_state_changes();
         let (store_now, count) = (store.clone(), stored.len());
         tokio::task::spawn_blocking(move || {
@@ -196,9 +213,9 @@ async fn intake(
         .await??;
         Metrics::inc(&metrics.cluster.published, count as u64);
         // A work queue takes explicit acknowledgements; what is acknowledged leaves the stream.
-        for message in &messages {
-            message
-                .ack()
+        // The acknowledgement only moves the consumer (the lag `cluster status` shows).
+        if let Some(last) = messages.last() {
+            last.ack()
                 .await
                 .map_err(|err| anyhow::anyhow!("ack: {err}"))?;
         }

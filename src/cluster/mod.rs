@@ -167,10 +167,10 @@ impl Link {
     }
 
     async fn try_layout(&self) -> anyhow::Result<()> {
-        // Matches stay for `MATCH_RETENTION` whoever read them: a partition's next owner re-reads
-        // from the committed position, and two owners overlapping for a moment (a lease lapsing
-        // while the server restarts) must see the same messages to derive the same changes. The
-        // changes are a work queue the console empties.
+        // Matches and changes stay for `MATCH_RETENTION` whoever read them: a partition's next
+        // owner (and the console after a restart) reads on from the position committed with its
+        // state, and two owners overlapping for a moment (a lease lapsing while the server
+        // restarts) must see the same messages to derive the same changes.
         let streams = [
             (
                 wire::MATCH_STREAM,
@@ -181,8 +181,8 @@ impl Link {
             (
                 wire::CHANGE_STREAM,
                 wire::CHANGE_SUBJECTS,
-                stream::RetentionPolicy::WorkQueue,
-                Duration::ZERO,
+                stream::RetentionPolicy::Limits,
+                MATCH_RETENTION,
             ),
             (
                 wire::STATE_STREAM,

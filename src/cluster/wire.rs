@@ -15,7 +15,7 @@ use crate::rules::RuleSet;
 /// Matches, one subject per partition (`socwatch.match.<p>`), kept for `cluster::MATCH_RETENTION`.
 pub const MATCH_STREAM: &str = "SOCWATCH_MATCHES";
 pub const MATCH_SUBJECTS: &str = "socwatch.match.>";
-/// Incident changes from the workers (`socwatch.change.<p>`), kept until the console has stored them.
+/// Incident changes from the workers (`socwatch.change.<p>`), kept for `cluster::MATCH_RETENTION`.
 pub const CHANGE_STREAM: &str = "SOCWATCH_CHANGES";
 pub const CHANGE_SUBJECTS: &str = "socwatch.change.>";
 /// Each partition's correlation state, as commits (`socwatch.state.<p>`).
