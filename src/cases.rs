@@ -365,9 +365,24 @@ pub struct CaseBook {
     dirty: HashSet<String>,
     stale_keys: Vec<Vec<u8>>,
     since_sweep: usize,
+    /// The clocks move only through `advance` (a cluster console), not with each incident.
+    external_clocks: bool,
 }
 
 impl CaseBook {
+    /// A book whose source clocks the caller moves with `advance`: a cluster's console gets the
+    /// incidents of one source from several partitions, each at its own pace, and may only judge a
+    /// case quiet once the slowest of them has passed it.
+    pub fn with_external_clocks(mut self) -> CaseBook {
+        self.external_clocks = true;
+        self
+    }
+
+    /// Moves a source's clock (never backwards), for a book `with_external_clocks`.
+    pub fn advance(&mut self, clock: &str, now: Timestamp) {
+        self.tick(clock, now);
+    }
+
     pub fn new(window: Duration) -> CaseBook {
         CaseBook {
             window,
@@ -378,6 +393,7 @@ impl CaseBook {
             dirty: HashSet::new(),
             stale_keys: Vec::new(),
             since_sweep: 0,
+            external_clocks: false,
         }
     }
 
@@ -468,7 +484,9 @@ impl CaseBook {
         follow_up: bool,
         clock: &str,
     ) -> &Case {
-        self.tick(clock, incident.last_seen);
+        if !self.external_clocks {
+            self.tick(clock, incident.last_seen);
+        }
         self.since_sweep += 1;
         if self.since_sweep >= SWEEP_EVERY {
             self.sweep();
@@ -576,7 +594,9 @@ impl CaseBook {
         last_seen: Timestamp,
         clock: &str,
     ) -> Option<&Case> {
-        self.tick(clock, last_seen);
+        if !self.external_clocks {
+            self.tick(clock, last_seen);
+        }
         let mut id = self.case_of_incident.get(incident_id)?.clone();
         self.start_change(&id);
         let open = self.open.get_mut(&id)?;
@@ -701,7 +721,9 @@ impl CaseBook {
         cases.sort_by(|a, b| (a.case.first_seen, &a.case.id).cmp(&(b.case.first_seen, &b.case.id)));
         for open in cases {
             let id = open.case.id.clone();
-            self.tick(&open.clock.clone(), open.case.last_seen);
+            if !self.external_clocks {
+                self.tick(&open.clock.clone(), open.case.last_seen);
+            }
             for incident in &open.case.incidents {
                 self.case_of_incident
                     .insert(incident.id.clone(), id.clone());

@@ -69,7 +69,10 @@ async fn intake(
     metrics: &Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut book = CaseBook::new(config.cases.window());
+    let mut book = CaseBook::new(config.cases.window()).with_external_clocks();
+    // Per source clock, how far each partition's incidents have come: a case may only expire once
+    // the slowest partition has passed it, as if the incidents came in time order.
+    let mut progress: HashMap<String, HashMap<u32, jiff::Timestamp>> = HashMap::new();
     let saved = store.engine_state()?;
     let (restored, unreadable) = book.restore_state(
         saved
@@ -161,6 +164,16 @@ async fn intake(
             }
             marks.insert(change.partition, mark);
             moved.insert(change.partition, mark);
+            let at = match &change.change {
+                WireChange::Opened { incident, .. } => incident.last_seen,
+                WireChange::Updated { last_seen, .. } => *last_seen,
+            };
+            let fed = progress.entry(change.clock.clone()).or_default();
+            let slot = fed.entry(change.partition).or_insert(at);
+            *slot = (*slot).max(at);
+            if let Some(slowest) = fed.values().min() {
+                book.advance(&change.clock, *slowest);
+            }
             match change.change {
                 WireChange::Opened {
                     mut incident,

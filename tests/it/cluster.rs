@@ -385,7 +385,14 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
         .iter()
         .map(|case| case_key(case, &incidents))
         .collect();
-    assert_eq!(got_cases, expected_cases);
+    let missing: Vec<_> = expected_cases.difference(&got_cases).take(3).collect();
+    let extra: Vec<_> = got_cases.difference(&expected_cases).take(3).collect();
+    assert!(
+        got_cases == expected_cases,
+        "the console's {} cases differ from scan's {}: missing {missing:#?}, extra {extra:#?}",
+        got_cases.len(),
+        expected_cases.len()
+    );
 
     // `cluster status` sees both workers sharing the partitions and nothing waiting.
     let status = crate::support::socwatch(&[
