@@ -1006,6 +1006,46 @@ min_severity = "high"
     }
 
     #[test]
+    fn a_cluster_section_names_its_server_role_and_partitions() {
+        let edge = Config::parse(
+            "c.toml",
+            "[cluster]\nnats = \"tls://soc-01:4222\"\nrole = \"edge\"\nca_file = \"/etc/socwatch/ca.pem\"\n",
+        )
+        .unwrap();
+        let cluster = edge.cluster.unwrap();
+        assert_eq!(
+            (cluster.role, *cluster.partitions.get_ref()),
+            (Role::Edge, 16)
+        );
+        for (text, line, says) in [
+            (
+                "[cluster]\nnats = \"http://x:4222\"\nrole = \"edge\"\n",
+                2,
+                "nats://host:port",
+            ),
+            (
+                "[cluster]\nnats = \"nats://x:4222\"\nrole = \"worker\"\npartitions = 0\n",
+                4,
+                "between 1 and",
+            ),
+            (
+                "[cluster]\nnats = \"nats://x:4222\"\nrole = \"console\"\nclient_cert = \"/c.pem\"\n",
+                2,
+                "go together",
+            ),
+            (
+                "[cluster]\nnats = \"nats://x:4222\"\nrole = \"boss\"\n",
+                3,
+                "unknown variant",
+            ),
+        ] {
+            let problems = Config::parse("c.toml", text).unwrap_err();
+            assert_eq!(problems[0].line, line, "{text}: {problems:?}");
+            assert!(problems[0].message.contains(says), "{text}: {problems:?}");
+        }
+    }
+
+    #[test]
     fn operator_names_are_unique_and_admin_is_reserved() {
         let operator =
             |name: &str| format!("[[api.operator]]\nname = {name:?}\ntoken_file = \"/t\"\n");

@@ -217,9 +217,9 @@ catalogue! {
     StatusNoLineYet => "chưa có dòng nào", "no line yet";
     StatusSilent => "im lặng hơn 1 giờ", "silent for over an hour";
     StatusNoSource => "Không có nguồn nhật ký nào được cấu hình.", "No log source is configured.";
-    StatusClusterUp => "Cụm (NATS JetStream): vai trò {role}, đã kết nối; {published} tin đã được xác nhận, {failures} lần thử lỗi.",
+    StatusClusterUp => "Cụm máy (NATS): vai trò {role}, đã kết nối; {published} tin đã được xác nhận, {failures} lần thử lỗi.",
         "Cluster (NATS JetStream): role {role}, connected; {published} messages acknowledged, {failures} failed attempts.";
-    StatusClusterWaiting => "Cụm (NATS JetStream): vai trò {role}, ĐANG CHỜ máy chủ NATS từ {since} ({error}); các tệp nhật ký giữ phần chưa gửi.",
+    StatusClusterWaiting => "Cụm máy (NATS): vai trò {role}, ĐANG CHỜ máy chủ NATS từ {since} ({error}); các tệp nhật ký giữ phần chưa gửi.",
         "Cluster (NATS JetStream): role {role}, WAITING for the NATS server since {since} ({error}); the log files hold what is not sent yet.";
     StatusClusterPartitions => "Phân vùng đang giữ: {partitions}.", "Partitions owned: {partitions}.";
 

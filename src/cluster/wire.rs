@@ -93,7 +93,7 @@ pub fn partition_of(rules: &RuleSet, rule: usize, group: &[String], partitions: 
 
 /// Which of `workers` owns `partition` (rendezvous hashing): every node agrees without talking, and
 /// a worker joining or leaving moves only the partitions it wins or held.
-pub fn owner_of<'w>(workers: &'w [String], partition: u32) -> Option<&'w str> {
+pub fn owner_of(workers: &[String], partition: u32) -> Option<&str> {
     workers
         .iter()
         .max_by_key(|worker| {
@@ -385,7 +385,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if text.len() % 2 != 0 {
         return None;
     }
     (0..text.len())
