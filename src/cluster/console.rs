@@ -1,9 +1,9 @@
 //! The console's intake: incident changes from every partition into the store, with the case book
 //! (cases need every incident of an entity, whichever worker correlated it), in batches. Each batch
 //! is one store transaction that also records, per partition, the last change it holds (its mark),
-//! so a change delivered again (a redelivery, a worker repeating work after a takeover) is dropped.
-//! The batch is acknowledged only once it is durable. An operator closing an incident is sent to
-//! the incident's partition, where its worker starts the group over.
+//! so a change delivered again (a worker repeating work after a takeover) is dropped, and the change
+//! stream's position it holds everything up to, where the next run reads on. An operator closing an
+//! incident is sent to the incident's partition, where its worker starts the group over.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,8 +35,7 @@ fn mark_key(partition: u32) -> String {
     format!("cluster:p{partition}")
 }
 
-/// Runs the intake until `stop`; any failure starts it over from the store (nothing is
-/// acknowledged before it is stored).
+/// Runs the intake until `stop`; any failure starts it over from the store's position.
 pub async fn run(
     link: Link,
     config: Config,

@@ -1,10 +1,10 @@
 //! The worker: owns a share of the partitions and correlates their matches. Ownership is a lease in
 //! the owners bucket (renewed every beat, gone when the worker stops renewing), spread over the live
 //! workers by rendezvous hashing. A partition's owner reads its match subject in stream order,
-//! publishes the incident changes, commits the correlation state with the stream position to the
-//! state stream, then acknowledges the matches. A new owner (after a kill, a rebalance) reads the
-//! commits back and goes on from the committed position: what the old owner did after its last
-//! commit is done again, with the same message ids, so nothing is counted twice or lost.
+//! publishes the incident changes, then commits the correlation state with the stream position to
+//! the state stream. A new owner (after a kill, a rebalance) reads the commits back and goes on from
+//! the committed position: what the old owner did after its last commit is done again, with the
+//! same message ids, so nothing is counted twice or lost.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
