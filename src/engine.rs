@@ -356,6 +356,20 @@ impl Engine {
         self
     }
 
+    /// Keeps every case of the run for `into_cases`, also those whose window closed. `scan` takes
+    /// the cases once at the end this way: recording each case's state from `Sink::case` would
+    /// copy the whole case on every incident update.
+    pub fn keeping_cases(mut self) -> Engine {
+        self.cases = self.cases.keeping_left();
+        self
+    }
+
+    /// Every case of the run as its last change left it (see `keeping_cases`), in no particular
+    /// order; cases absorbed by a merge are not among them.
+    pub fn into_cases(self) -> Vec<Case> {
+        self.cases.into_cases()
+    }
+
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules
     }
