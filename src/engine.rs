@@ -297,9 +297,11 @@ impl Matcher {
         }
         source.stats.matches += self.found.len() as u64;
         let host = event.get("host").unwrap_or(&source.host);
+        let rules = &self.rules;
+        // Drained: each match's captures move into its hit rather than being copied.
         let hits = self
             .found
-            .iter()
+            .drain(..)
             .map(|found| {
                 let origin = Origin {
                     host,
@@ -307,7 +309,15 @@ impl Matcher {
                     level: source.meta.level,
                     unit: "",
                 };
-                let obs = Observation::of(&self.rules, found, &event, &source.meta, ts, origin);
+                let obs = Observation::of(rules, &found, &event, &source.meta, ts, origin);
+                let entity_fields = ["src_ip", "c-ip", "user"]
+                    .into_iter()
+                    .filter_map(|field| {
+                        RuleSet::field_value(&event, &source.meta, &found.captured, field)
+                            .filter(|value| !value.is_empty())
+                            .map(|value| (field, value.to_string()))
+                    })
+                    .collect();
                 Hit {
                     rule: found.rule,
                     group: obs.group,
@@ -316,15 +326,8 @@ impl Matcher {
                     host: host.to_string(),
                     system: source.meta.system.clone(),
                     level: source.meta.level,
-                    captured: found.captured.clone(),
-                    entity_fields: ["src_ip", "c-ip", "user"]
-                        .into_iter()
-                        .filter_map(|field| {
-                            RuleSet::field_value(&event, &source.meta, &found.captured, field)
-                                .filter(|value| !value.is_empty())
-                                .map(|value| (field, value.to_string()))
-                        })
-                        .collect(),
+                    captured: found.captured,
+                    entity_fields,
                 }
             })
             .collect();
