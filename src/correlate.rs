@@ -509,7 +509,7 @@ impl Correlator {
     }
 
     /// Feeds one match. Returns the incident it opened or updated, if any.
-    pub fn observe(&mut self, rules: &RuleSet, obs: Observation<'_>) -> Option<Change> {
+    pub fn observe(&mut self, rules: &RuleSet, mut obs: Observation<'_>) -> Option<Change> {
         let params = self.params[obs.rule];
         if let Some(now) = self.clock_now.get_mut(obs.clock.0 as usize) {
             *now = (*now).max(obs.ts);
@@ -525,18 +525,23 @@ impl Correlator {
             }
         }
         self.maybe_sweep(obs.rule);
-        if !self.groups[obs.rule].contains_key(&obs.group)
-            && self.groups[obs.rule].len() >= self.limits.max_groups_per_rule
+        if self.groups[obs.rule].len() >= self.limits.max_groups_per_rule
+            && !self.groups[obs.rule].contains_key(&obs.group)
         {
             self.evict(obs.rule);
         }
         let limits = self.limits;
+        // Most matches fall in a group already marked changed: copy the group only when not.
+        let key = (obs.rule, std::mem::take(&mut obs.group));
+        if !self.dirty.contains(&key) {
+            self.dirty.insert(key.clone());
+        }
+        obs.group = key.1;
         let groups = &mut self.groups[obs.rule];
         if !groups.contains_key(&obs.group) {
             groups.insert(obs.group.clone(), GroupState::default());
         }
         let state = groups.get_mut(&obs.group).expect("inserted above");
-        self.dirty.insert((obs.rule, obs.group.clone()));
         state.clock = obs.clock;
         state.last_seen = Some(state.last_seen.map_or(obs.ts, |seen| seen.max(obs.ts)));
 
