@@ -24,14 +24,14 @@
 //! The book's state (one record per open entity) is saved with each batch beside the correlator's,
 //! so a restart continues the same cases.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::correlate::StateDelta;
+use crate::correlate::{Map, Set, StateDelta};
 use crate::model::{HistoryEntry, Incident, Severity, Status, rfc3339};
 
 /// `[cases] window` when the config says nothing.
@@ -357,12 +357,12 @@ const CASES_PER_ENTITY: usize = 4;
 #[derive(Debug, Clone)]
 pub struct CaseBook {
     window: Duration,
-    open: HashMap<String, OpenCase>,
+    open: Map<String, OpenCase>,
     /// Open case ids per entity, oldest first.
-    by_entity: HashMap<Entity, Vec<String>>,
-    case_of_incident: HashMap<String, String>,
-    clock_now: HashMap<Arc<str>, Timestamp>,
-    dirty: HashSet<String>,
+    by_entity: Map<Entity, Vec<String>>,
+    case_of_incident: Map<String, String>,
+    clock_now: Map<Arc<str>, Timestamp>,
+    dirty: Set<String>,
     stale_keys: Vec<Vec<u8>>,
     since_sweep: usize,
     /// Cases that left the book (their window closed, newer cases of the entity pushed them
@@ -374,11 +374,11 @@ impl CaseBook {
     pub fn new(window: Duration) -> CaseBook {
         CaseBook {
             window,
-            open: HashMap::new(),
-            by_entity: HashMap::new(),
-            case_of_incident: HashMap::new(),
-            clock_now: HashMap::new(),
-            dirty: HashSet::new(),
+            open: Map::default(),
+            by_entity: Map::default(),
+            case_of_incident: Map::default(),
+            clock_now: Map::default(),
+            dirty: Set::default(),
             stale_keys: Vec::new(),
             since_sweep: 0,
             left: None,

@@ -261,7 +261,7 @@ fn spec_of(input: &Input, opts: &ScanOptions) -> SourceSpec {
 #[derive(Default)]
 struct Collect {
     incidents: Vec<Incident>,
-    slot_of: HashMap<String, usize>,
+    slot_of: crate::correlate::Map<String, usize>,
 }
 
 impl Sink for Collect {
