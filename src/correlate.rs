@@ -166,7 +166,8 @@ impl<'a> Observation<'a> {
             ts,
             evidence: Evidence {
                 ts,
-                source: meta.source.to_string(),
+                // Copied as a `str`: `Arc<str>::to_string` goes through `Display` and its formatter.
+                source: String::from(&*meta.source),
                 line: event.raw.to_string(),
             },
             origin,
