@@ -24,14 +24,14 @@
 //! The book's state (one record per open entity) is saved with each batch beside the correlator's,
 //! so a restart continues the same cases.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::correlate::StateDelta;
+use crate::correlate::{Map, Set, StateDelta};
 use crate::model::{HistoryEntry, Incident, Severity, Status, rfc3339};
 
 /// `[cases] window` when the config says nothing.
@@ -357,16 +357,19 @@ const CASES_PER_ENTITY: usize = 4;
 #[derive(Debug, Clone)]
 pub struct CaseBook {
     window: Duration,
-    open: HashMap<String, OpenCase>,
+    open: Map<String, OpenCase>,
     /// Open case ids per entity, oldest first.
-    by_entity: HashMap<Entity, Vec<String>>,
-    case_of_incident: HashMap<String, String>,
-    clock_now: HashMap<Arc<str>, Timestamp>,
-    dirty: HashSet<String>,
+    by_entity: Map<Entity, Vec<String>>,
+    case_of_incident: Map<String, String>,
+    clock_now: Map<Arc<str>, Timestamp>,
+    dirty: Set<String>,
     stale_keys: Vec<Vec<u8>>,
     since_sweep: usize,
     /// The clocks move only through `advance` (a cluster console), not with each incident.
     external_clocks: bool,
+    /// Cases that left the book (their window closed, newer cases of the entity pushed them
+    /// out), kept only when a reader wants every case of the run at its end (`keeping_left`).
+    left: Option<Vec<Case>>,
 }
 
 impl CaseBook {
@@ -386,15 +389,31 @@ impl CaseBook {
     pub fn new(window: Duration) -> CaseBook {
         CaseBook {
             window,
-            open: HashMap::new(),
-            by_entity: HashMap::new(),
-            case_of_incident: HashMap::new(),
-            clock_now: HashMap::new(),
-            dirty: HashSet::new(),
+            open: Map::default(),
+            by_entity: Map::default(),
+            case_of_incident: Map::default(),
+            clock_now: Map::default(),
+            dirty: Set::default(),
             stale_keys: Vec::new(),
             since_sweep: 0,
             external_clocks: false,
+            left: None,
         }
+    }
+
+    /// Keeps the cases that leave the book, so `into_cases` returns every case of the run. For a
+    /// reader that takes the cases once at the end (`scan`) instead of a copy on every change.
+    pub fn keeping_left(mut self) -> CaseBook {
+        self.left = Some(Vec::new());
+        self
+    }
+
+    /// Every case of the run (with `keeping_left`; else the open ones), each as its last change
+    /// left it, in no particular order. Cases absorbed by a merge are not among them.
+    pub fn into_cases(self) -> Vec<Case> {
+        let mut cases = self.left.unwrap_or_default();
+        cases.extend(self.open.into_values().map(|open| open.case));
+        cases
     }
 
     fn tick(&mut self, clock: &str, ts: Timestamp) {
@@ -410,6 +429,14 @@ impl CaseBook {
     /// answer whichever order the incidents of two sources came in.
     /// Every such case, oldest first.
     fn joinable(&self, entity: &Entity, from: Timestamp, to: Timestamp) -> Vec<String> {
+        self.joinable_cases(entity, from, to)
+            .into_iter()
+            .map(|case| case.id.clone())
+            .collect()
+    }
+
+    /// As `joinable`, borrowed: an update asks on every line, and mostly finds only its own case.
+    fn joinable_cases(&self, entity: &Entity, from: Timestamp, to: Timestamp) -> Vec<&Case> {
         let window = crate::correlate::signed(self.window);
         let Some(ids) = self.by_entity.get(entity) else {
             return Vec::new();
@@ -420,7 +447,7 @@ impl CaseBook {
             .filter(|case| to >= case.first_seen - window && from <= case.last_seen + window)
             .collect();
         found.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
-        found.into_iter().map(|case| case.id.clone()).collect()
+        found
     }
 
     /// Folds the cases `others` into `survivor`: their incidents (in opening order), entities,
@@ -600,26 +627,30 @@ impl CaseBook {
         let mut id = self.case_of_incident.get(incident_id)?.clone();
         self.start_change(&id);
         let open = self.open.get_mut(&id)?;
-        open.clock = clock.to_string();
+        if open.clock != clock {
+            open.clock = clock.to_string();
+        }
         let case = &mut open.case;
         if let Some(listed) = case.incidents.iter_mut().find(|i| i.id == incident_id) {
             listed.count = count;
             listed.last_seen = listed.last_seen.max(last_seen);
         }
         case.last_seen = case.last_seen.max(last_seen);
-        let (entity, first, last) = (case.entity.clone(), case.first_seen, case.last_seen);
         // Grown, the case may now reach another of the entity's cases: they become one.
-        let reached = self.joinable(&entity, first, last);
+        let case = &self.open[&id].case;
+        let reached = self.joinable_cases(&case.entity, case.first_seen, case.last_seen);
         if reached.len() > 1 {
+            let reached: Vec<String> = reached.into_iter().map(|c| c.id.clone()).collect();
             let oldest = reached[0].clone();
             if oldest != id {
                 self.start_change(&oldest);
             }
-            let others: Vec<String> = reached[1..].to_vec();
-            self.merge_into(&oldest, &others);
+            self.merge_into(&oldest, &reached[1..]);
             id = oldest;
         }
-        self.dirty.insert(id.clone());
+        if !self.dirty.contains(&id) {
+            self.dirty.insert(id.clone());
+        }
         Some(&self.open[&id].case)
     }
 
@@ -648,6 +679,9 @@ impl CaseBook {
             }
         }
         self.dirty.insert(id.to_string());
+        if let Some(left) = &mut self.left {
+            left.push(old.case);
+        }
     }
 
     /// An operator closed the case (or it was purged): its entity's next incident starts a new one.

@@ -15,6 +15,12 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// The maps the per-line path looks groups, incidents and cases up in (several lookups per rule
+/// match). Group values come from log lines, so their hash must be keyed at random as std's is:
+/// ahash is, and costs a fraction of SipHash per lookup.
+pub(crate) type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+pub(crate) type Set<K> = HashSet<K, ahash::RandomState>;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,7 +166,8 @@ impl<'a> Observation<'a> {
             ts,
             evidence: Evidence {
                 ts,
-                source: meta.source.to_string(),
+                // Copied as a `str`: `Arc<str>::to_string` goes through `Display` and its formatter.
+                source: String::from(&*meta.source),
                 line: event.raw.to_string(),
             },
             origin,
@@ -281,9 +288,9 @@ pub struct Correlator {
     params: Vec<RuleParams>,
     signatures: Vec<String>,
     rule_ids: Vec<String>,
-    groups: Vec<HashMap<Vec<String>, GroupState>>,
+    groups: Vec<Map<Vec<String>, GroupState>>,
     /// Groups whose state changed since `take_state_changes` last ran (deleted ones included).
-    dirty: HashSet<(usize, Vec<String>)>,
+    dirty: Set<(usize, Vec<String>)>,
     /// Saved keys to delete that no group of this rule set stands for (dropped by a reload or a restore).
     stale_keys: Vec<Vec<u8>>,
     since_sweep: Vec<usize>,
@@ -318,10 +325,10 @@ impl Correlator {
             }
         }
         let mut correlator = Correlator {
-            groups: vec![HashMap::new(); params.len()],
+            groups: vec![Map::default(); params.len()],
             signatures: (0..params.len()).map(|i| signature(rules, i)).collect(),
             rule_ids: rules.rules().iter().map(|r| r.id.clone()).collect(),
-            dirty: HashSet::new(),
+            dirty: Set::default(),
             stale_keys: Vec::new(),
             since_sweep: vec![0; params.len()],
             clock_names: Vec::new(),
@@ -505,11 +512,11 @@ impl Correlator {
 
     /// Groups currently tracked, over all rules.
     pub fn tracked_groups(&self) -> usize {
-        self.groups.iter().map(HashMap::len).sum()
+        self.groups.iter().map(Map::len).sum()
     }
 
     /// Feeds one match. Returns the incident it opened or updated, if any.
-    pub fn observe(&mut self, rules: &RuleSet, obs: Observation<'_>) -> Option<Change> {
+    pub fn observe(&mut self, rules: &RuleSet, mut obs: Observation<'_>) -> Option<Change> {
         let params = self.params[obs.rule];
         if let Some(now) = self.clock_now.get_mut(obs.clock.0 as usize) {
             *now = (*now).max(obs.ts);
@@ -525,18 +532,23 @@ impl Correlator {
             }
         }
         self.maybe_sweep(obs.rule);
-        if !self.groups[obs.rule].contains_key(&obs.group)
-            && self.groups[obs.rule].len() >= self.limits.max_groups_per_rule
+        if self.groups[obs.rule].len() >= self.limits.max_groups_per_rule
+            && !self.groups[obs.rule].contains_key(&obs.group)
         {
             self.evict(obs.rule);
         }
         let limits = self.limits;
+        // Most matches fall in a group already marked changed: copy the group only when not.
+        let key = (obs.rule, std::mem::take(&mut obs.group));
+        if !self.dirty.contains(&key) {
+            self.dirty.insert(key.clone());
+        }
+        obs.group = key.1;
         let groups = &mut self.groups[obs.rule];
         if !groups.contains_key(&obs.group) {
             groups.insert(obs.group.clone(), GroupState::default());
         }
         let state = groups.get_mut(&obs.group).expect("inserted above");
-        self.dirty.insert((obs.rule, obs.group.clone()));
         state.clock = obs.clock;
         state.last_seen = Some(state.last_seen.map_or(obs.ts, |seen| seen.max(obs.ts)));
 

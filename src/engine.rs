@@ -297,9 +297,11 @@ impl Matcher {
         }
         source.stats.matches += self.found.len() as u64;
         let host = event.get("host").unwrap_or(&source.host);
+        let rules = &self.rules;
+        // Drained: each match's captures move into its hit rather than being copied.
         let hits = self
             .found
-            .iter()
+            .drain(..)
             .map(|found| {
                 let origin = Origin {
                     host,
@@ -307,7 +309,15 @@ impl Matcher {
                     level: source.meta.level,
                     unit: "",
                 };
-                let obs = Observation::of(&self.rules, found, &event, &source.meta, ts, origin);
+                let obs = Observation::of(rules, &found, &event, &source.meta, ts, origin);
+                let entity_fields = ["src_ip", "c-ip", "user"]
+                    .into_iter()
+                    .filter_map(|field| {
+                        RuleSet::field_value(&event, &source.meta, &found.captured, field)
+                            .filter(|value| !value.is_empty())
+                            .map(|value| (field, value.to_string()))
+                    })
+                    .collect();
                 Hit {
                     rule: found.rule,
                     group: obs.group,
@@ -316,15 +326,8 @@ impl Matcher {
                     host: host.to_string(),
                     system: source.meta.system.clone(),
                     level: source.meta.level,
-                    captured: found.captured.clone(),
-                    entity_fields: ["src_ip", "c-ip", "user"]
-                        .into_iter()
-                        .filter_map(|field| {
-                            RuleSet::field_value(&event, &source.meta, &found.captured, field)
-                                .filter(|value| !value.is_empty())
-                                .map(|value| (field, value.to_string()))
-                        })
-                        .collect(),
+                    captured: found.captured,
+                    entity_fields,
                 }
             })
             .collect();
@@ -354,6 +357,20 @@ impl Engine {
     pub fn with_case_window(mut self, window: std::time::Duration) -> Engine {
         self.cases = CaseBook::new(window);
         self
+    }
+
+    /// Keeps every case of the run for `into_cases`, also those whose window closed. `scan` takes
+    /// the cases once at the end this way: recording each case's state from `Sink::case` would
+    /// copy the whole case on every incident update.
+    pub fn keeping_cases(mut self) -> Engine {
+        self.cases = self.cases.keeping_left();
+        self
+    }
+
+    /// Every case of the run as its last change left it (see `keeping_cases`), in no particular
+    /// order; cases absorbed by a merge are not among them.
+    pub fn into_cases(self) -> Vec<Case> {
+        self.cases.into_cases()
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {

@@ -135,24 +135,50 @@ impl Regex {
         self.names.iter().any(Option::is_some)
     }
 
-    /// The named groups that took part in the first match, or `None` without a match.
-    fn named_captures(&self, text: &str) -> Option<Captures> {
-        let mut caps = self.re.create_captures();
-        self.re.captures(text, &mut caps);
+    /// Searches `text`; on a match, pushes the named groups that took part onto `out` and their
+    /// spans onto `spans` (so the memo can give them to the next rule without searching again).
+    /// `caps` must come from this regex (`create_captures`): reused, it spares an allocation per
+    /// search.
+    fn captures_into(
+        &self,
+        text: &str,
+        caps: &mut regex_automata::util::captures::Captures,
+        out: &mut Captures,
+        spans: &mut Vec<GroupSpan>,
+    ) -> bool {
+        self.re.captures(text, caps);
         if !caps.is_match() {
-            return None;
+            return false;
         }
-        Some(
-            self.names
-                .iter()
-                .enumerate()
-                .filter_map(|(i, name)| {
-                    let span = caps.get_group(i)?;
-                    Some((name.clone()?, text[span.range()].to_string()))
-                })
-                .collect(),
-        )
+        for (group, name) in self.names.iter().enumerate() {
+            if let (Some(name), Some(span)) = (name, caps.get_group(group)) {
+                out.push((name.clone(), text[span.range()].to_string()));
+                spans.push(GroupSpan {
+                    group,
+                    start: span.start,
+                    end: span.end,
+                });
+            }
+        }
+        true
     }
+
+    /// Pushes the groups a search of `text` found (`captures_into`'s spans) onto `out`.
+    fn replay(&self, text: &str, spans: &[GroupSpan], out: &mut Captures) {
+        for span in spans {
+            if let Some(Some(name)) = self.names.get(span.group) {
+                out.push((name.clone(), text[span.start..span.end].to_string()));
+            }
+        }
+    }
+}
+
+/// Where a named group matched in the searched text.
+#[derive(Debug, Clone, Copy)]
+struct GroupSpan {
+    group: usize,
+    start: usize,
+    end: usize,
 }
 
 /// How a field's value is tested.
@@ -238,29 +264,37 @@ type Captures = Vec<(String, String)>;
 #[derive(Debug, Clone, Default)]
 pub struct Memo {
     line: u64,
-    /// (line the result belongs to, captures if it matched).
-    results: Vec<(u64, Option<Captures>)>,
+    results: Vec<MemoEntry>,
+}
+
+/// One slot's regex result, and its buffers, reused from line to line.
+#[derive(Debug, Clone, Default)]
+struct MemoEntry {
+    /// The line the result belongs to.
+    line: u64,
+    matched: bool,
+    /// Where its named groups matched (the text is the field's value, the same for every rule
+    /// that shares the slot on this line).
+    spans: Vec<GroupSpan>,
+    /// The regex's capture buffer, made on the slot's first search.
+    caps: Option<regex_automata::util::captures::Captures>,
 }
 
 impl Memo {
     pub fn next_line(&mut self, slots: usize) {
         self.line += 1;
         if self.results.len() < slots {
-            self.results.resize(slots, (0, None));
+            self.results.resize(slots, MemoEntry::default());
         }
     }
 
-    fn get(&self, slot: u32) -> Option<&Option<Captures>> {
+    /// The slot's entry (it holds this line's result if its `line` is the one returned); `None`
+    /// for a slot the set did not number.
+    fn slot(&mut self, slot: u32) -> Option<(&mut MemoEntry, u64)> {
+        let line = self.line;
         self.results
-            .get(slot as usize)
-            .filter(|(line, _)| *line == self.line)
-            .map(|(_, result)| result)
-    }
-
-    fn put(&mut self, slot: u32, result: Option<Captures>) {
-        if let Some(entry) = self.results.get_mut(slot as usize) {
-            *entry = (self.line, result);
-        }
+            .get_mut(slot as usize)
+            .map(|entry| (entry, line))
     }
 }
 
@@ -550,33 +584,32 @@ fn eval_text(
             // Memoize only on decoded fields: a captured field's value differs between rules.
             let shareable =
                 memo && *slot != NO_SLOT && !ev.captured.iter().any(|(k, _)| k == field);
-            if shareable
-                && let Some(memo) = ev.memo.as_deref()
-                && let Some(result) = memo.get(*slot)
-            {
-                return match result.clone() {
-                    Some(found) => {
-                        ev.captured.extend(found);
-                        true
-                    }
-                    None => false,
-                };
-            }
-            let result = if re.has_named_groups() {
-                re.named_captures(value)
-            } else {
-                re.is_match(value).then(Vec::new)
+            let memo = match ev.memo.as_deref_mut() {
+                Some(memo) if shareable => memo.slot(*slot),
+                _ => None,
             };
-            if shareable && let Some(memo) = ev.memo.as_deref_mut() {
-                memo.put(*slot, result.clone());
-            }
-            match result {
-                Some(found) => {
-                    ev.captured.extend(found);
-                    true
+            let Some((entry, line)) = memo else {
+                if !re.has_named_groups() {
+                    return re.is_match(value);
                 }
-                None => false,
+                let mut caps = re.re.create_captures();
+                return re.captures_into(value, &mut caps, &mut ev.captured, &mut Vec::new());
+            };
+            if entry.line == line {
+                if entry.matched {
+                    re.replay(value, &entry.spans, &mut ev.captured);
+                }
+                return entry.matched;
             }
+            entry.spans.clear();
+            entry.matched = if re.has_named_groups() {
+                let caps = entry.caps.get_or_insert_with(|| re.re.create_captures());
+                re.captures_into(value, caps, &mut ev.captured, &mut entry.spans)
+            } else {
+                re.is_match(value)
+            };
+            entry.line = line;
+            entry.matched
         }
         Test::OneOf {
             values,

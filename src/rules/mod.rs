@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{Anchored, dfa, nfa};
 
 use crate::model::{Event, Format, Logsource, Severity, SourceMeta};
 use condition::{Condition, Evaluation};
@@ -256,13 +257,87 @@ pub struct RuleMatch {
 /// Routes with more literals than this search with a contiguous NFA instead of a DFA.
 const DFA_MAX_PATTERNS: usize = 4_000;
 
+/// A route's literal automaton. Driven a byte at a time by `each_literal` rather than through
+/// `AhoCorasick`'s overlapping iterator: the prefilter only needs which literals occur, and the
+/// plain loop over the automaton costs a fraction of the iterator's per-byte work.
+#[derive(Debug, Clone)]
+enum Literals {
+    Dfa(dfa::DFA),
+    Nfa(nfa::contiguous::NFA),
+}
+
+impl Literals {
+    fn build(patterns: &[String]) -> Literals {
+        // A DFA costs memory (a few MB for the shipped rules) but is the fastest way to find
+        // every overlapping occurrence, which the prefilter needs to stay sound. Past a few
+        // thousand literals its memory grows to hundreds of MB: SigmaHQ's Windows rules (10,529
+        // literals in the process creation route) took 312 MB with DFAs only, 121 MB with
+        // contiguous NFAs for their two largest routes.
+        if patterns.len() <= DFA_MAX_PATTERNS {
+            Literals::Dfa(
+                dfa::DFA::builder()
+                    .ascii_case_insensitive(true)
+                    .prefilter(false)
+                    .build(patterns)
+                    .expect("literal patterns always build"),
+            )
+        } else {
+            Literals::Nfa(
+                nfa::contiguous::NFA::builder()
+                    .ascii_case_insensitive(true)
+                    .prefilter(false)
+                    .build(patterns)
+                    .expect("literal patterns always build"),
+            )
+        }
+    }
+
+    /// Calls `found` with every literal that occurs in `text` (once or more per occurrence).
+    fn each_literal(&self, text: &str, found: impl FnMut(usize)) {
+        match self {
+            Literals::Dfa(dfa) => each_literal(dfa, text, found),
+            Literals::Nfa(nfa) => each_literal(nfa, text, found),
+        }
+    }
+}
+
+/// The overlapping search reduced to what the prefilter needs. With the standard match kind, a
+/// state's matches are all the patterns that end where it is reached (those of its failure
+/// chain included), so visiting every state the text leads through reports every occurrence of
+/// every literal, as the overlapping iterator does.
+fn each_literal(automaton: &impl Automaton, text: &str, mut found: impl FnMut(usize)) {
+    let Ok(start) = automaton.start_state(Anchored::No) else {
+        return;
+    };
+    let mut report = |sid| {
+        for index in 0..automaton.match_len(sid) {
+            found(automaton.match_pattern(sid, index).as_usize());
+        }
+    };
+    if automaton.is_match(start) {
+        report(start);
+    }
+    let mut sid = start;
+    for &byte in text.as_bytes() {
+        sid = automaton.next_state(Anchored::No, sid, byte);
+        if automaton.is_special(sid) {
+            if automaton.is_dead(sid) {
+                return;
+            }
+            if automaton.is_match(sid) {
+                report(sid);
+            }
+        }
+    }
+}
+
 /// The literal prefilter of the rules that share one logsource selector.
 #[derive(Debug, Clone, Default)]
 struct Route {
     selector: LogsourceSelector,
     /// This route's first pattern in the set-wide numbering that `Hits` and gates use.
     base: u32,
-    prefilter: Option<AhoCorasick>,
+    prefilter: Option<Literals>,
     /// The literals (lower-cased), and for each the rules that require it.
     patterns: Vec<String>,
     pattern_rules: Vec<Vec<u32>>,
@@ -487,23 +562,8 @@ impl RuleSet {
             rule.condition.shift_gates(route_base);
         }
         for route in &mut routes {
-            route.prefilter = (!route.patterns.is_empty()).then(|| {
-                // A DFA costs memory (a few MB for the shipped rules) but is the fastest way to
-                // report every overlapping occurrence, which the prefilter needs to stay sound.
-                // Past a few thousand literals its memory grows to hundreds of MB: SigmaHQ's
-                // Windows rules (10,529 literals in the process creation route) took 312 MB
-                // with DFAs only, 121 MB with contiguous NFAs for their two largest routes.
-                let kind = if route.patterns.len() <= DFA_MAX_PATTERNS {
-                    aho_corasick::AhoCorasickKind::DFA
-                } else {
-                    aho_corasick::AhoCorasickKind::ContiguousNFA
-                };
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .kind(Some(kind))
-                    .build(&route.patterns)
-                    .expect("literal patterns always build")
-            });
+            route.prefilter =
+                (!route.patterns.is_empty()).then(|| Literals::build(&route.patterns));
         }
         self.pattern_count = base as usize;
         let mut products: Vec<String> = routes
@@ -621,15 +681,14 @@ impl RuleSet {
                 continue;
             }
             candidates.extend_from_slice(&route.unfiltered);
-            if let Some(ac) = &route.prefilter {
+            if let Some(literals) = &route.prefilter {
                 for text in
                     std::iter::once(event.raw).chain(event.derived.iter().map(|d| d.as_ref()))
                 {
-                    for hit in ac.find_overlapping_iter(text) {
-                        let id = hit.pattern().as_usize();
+                    literals.each_literal(text, |id| {
                         hits.set(route.base as usize + id);
                         candidates.extend_from_slice(&route.pattern_rules[id]);
-                    }
+                    });
                 }
             }
         }

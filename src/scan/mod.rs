@@ -16,7 +16,7 @@ use jiff::tz::TimeZone;
 use crate::cases::Case;
 use crate::correlate::{Change, Limits, Stats};
 use crate::decode::{detect_format, prepare_line};
-use crate::engine::{CaseStates, Engine, LineStats, Matched, Matcher, Sink, Source, SourceSpec};
+use crate::engine::{Engine, LineStats, Matched, Matcher, Sink, Source, SourceSpec};
 use crate::model::{Format, Incident, Logsource};
 use crate::rules::RuleSet;
 use crate::sources::evtx::{EvtxLines, MAGIC as EVTX_MAGIC};
@@ -256,13 +256,12 @@ fn spec_of(input: &Input, opts: &ScanOptions) -> SourceSpec {
     }
 }
 
-/// Collects changes into the incident list, in the order the incidents opened, and each case's
-/// latest state.
+/// Collects changes into the incident list, in the order the incidents opened. The cases are
+/// taken from the engine once at the end (`Engine::into_cases`), not copied on every change.
 #[derive(Default)]
 struct Collect {
     incidents: Vec<Incident>,
-    slot_of: HashMap<String, usize>,
-    cases: CaseStates,
+    slot_of: crate::correlate::Map<String, usize>,
 }
 
 impl Sink for Collect {
@@ -281,9 +280,7 @@ impl Sink for Collect {
         }
     }
 
-    fn case(&mut self, case: &Case) {
-        self.cases.record(case);
-    }
+    fn case(&mut self, _case: &Case) {}
 }
 
 /// Scans the inputs with the rules. Inputs that cannot be read are reported in `inputs`, never fatal.
@@ -294,7 +291,8 @@ impl Sink for Collect {
 pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanReport {
     let mut report = ScanReport::default();
     let mut engine = Engine::new(rules.clone(), opts.limits, &opts.unit, opts.max_line_bytes)
-        .with_case_window(opts.case_window);
+        .with_case_window(opts.case_window)
+        .keeping_cases();
     let mut streams = Vec::new();
     for input in inputs {
         let mut stats = InputStats {
@@ -443,7 +441,7 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
     report.matches = report.inputs.iter().map(|i| i.counts.matches).sum();
     report.correlation = engine.correlation_stats();
     report.incidents = sink.incidents;
-    report.cases = sink.cases.into_cases();
+    report.cases = engine.into_cases();
     // An incident names the case it ended in (cases bridged by a later incident became one).
     let case_of: HashMap<&str, &str> = report
         .cases
