@@ -24,44 +24,57 @@ pub struct PartitionReport {
     pub lag: Option<u64>,
 }
 
+/// Reads the cluster's state from the server; a cluster no node has started yet (no buckets or
+/// streams) reads as empty rather than as an error.
 pub async fn report(link: &Link) -> anyhow::Result<ClusterReport> {
-    let nodes_bucket = link.bucket(wire::NODES_BUCKET).await?;
+    // A round trip first, so an unreachable or refusing server is the error, not a missing bucket.
+    link.client.flush().await?;
     let mut nodes = Vec::new();
-    let mut keys = nodes_bucket.keys().await?;
-    while let Some(key) = keys.next().await {
-        if let Some(value) = nodes_bucket.get(key?).await?
-            && let Ok(beat) = serde_json::from_slice::<Heartbeat>(&value)
-        {
-            nodes.push(beat);
+    if let Ok(nodes_bucket) = link.bucket(wire::NODES_BUCKET).await {
+        let mut keys = nodes_bucket.keys().await?;
+        while let Some(key) = keys.next().await {
+            if let Some(value) = nodes_bucket.get(key?).await?
+                && let Ok(beat) = serde_json::from_slice::<Heartbeat>(&value)
+            {
+                nodes.push(beat);
+            }
         }
     }
     nodes.sort_by(|a, b| (&a.role, &a.node).cmp(&(&b.role, &b.node)));
-    let owners = link.bucket(wire::OWNERS_BUCKET).await?;
-    let matches = link.js.get_stream(wire::MATCH_STREAM).await?;
+    let owners = link.bucket(wire::OWNERS_BUCKET).await.ok();
+    let matches = link.js.get_stream(wire::MATCH_STREAM).await.ok();
     let mut partitions = Vec::new();
     for partition in 0..link.partitions() {
-        let owner = owners
-            .get(wire::lease_key(partition))
-            .await?
-            .map(|value| String::from_utf8_lossy(&value).into_owned());
+        let owner = match &owners {
+            Some(owners) => owners
+                .get(wire::lease_key(partition))
+                .await?
+                .map(|value| String::from_utf8_lossy(&value).into_owned()),
+            None => None,
+        };
         // No consumer: no worker has owned the partition yet.
-        let lag = matches
-            .consumer_info(wire::partition_consumer(partition))
-            .await
-            .ok()
-            .map(|info| info.num_pending + info.num_ack_pending as u64);
+        let lag = match &matches {
+            Some(matches) => matches
+                .consumer_info(wire::partition_consumer(partition))
+                .await
+                .ok()
+                .map(|info| info.num_pending + info.num_ack_pending as u64),
+            None => None,
+        };
         partitions.push(PartitionReport {
             partition,
             owner,
             lag,
         });
     }
-    let changes = link.js.get_stream(wire::CHANGE_STREAM).await?;
-    let console_lag = changes
-        .consumer_info(wire::CONSOLE_CONSUMER)
-        .await
-        .ok()
-        .map(|info| info.num_pending + info.num_ack_pending as u64);
+    let console_lag = match link.js.get_stream(wire::CHANGE_STREAM).await {
+        Ok(changes) => changes
+            .consumer_info(wire::CONSOLE_CONSUMER)
+            .await
+            .ok()
+            .map(|info| info.num_pending + info.num_ack_pending as u64),
+        Err(_) => None,
+    };
     Ok(ClusterReport {
         nodes,
         partitions,

@@ -32,11 +32,17 @@ fn nats_binary() -> String {
 impl Nats {
     /// Starts on a port the server picks (`-p -1`), or on `port` (a restart keeps its address).
     fn start(dir: &Path, port: Option<u16>) -> Nats {
+        Nats::start_with(dir, port, &[])
+    }
+
+    /// `start` with more server options (TLS).
+    fn start_with(dir: &Path, port: Option<u16>, options: &[&str]) -> Nats {
         let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
         let mut child = Command::new(nats_binary())
             .args(["-js", "-sd"])
             .arg(dir)
             .args(["-a", "127.0.0.1", "-p", &port_arg])
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -417,4 +423,74 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
     assert_eq!(owners.len(), 2, "{report}");
     assert_eq!(report["console_lag"], 0, "{report}");
     drop(nats);
+}
+
+/// `cluster status` through a NATS server that requires TLS and a client certificate: with the
+/// configured CA, certificate and key it answers; with the CA alone the server refuses the node.
+#[test]
+fn a_node_reaches_a_tls_server_with_its_client_certificate_and_not_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::tls::Pki::new(dir.path());
+    let js = dir.path().join("js");
+    let nats = Nats::start_with(
+        &js,
+        None,
+        &[
+            "--tls",
+            "--tlscert",
+            pki.server_pem.to_str().unwrap(),
+            "--tlskey",
+            pki.server_key_pem.to_str().unwrap(),
+            "--tlscacert",
+            pki.ca_pem.to_str().unwrap(),
+            "--tlsverify",
+        ],
+    );
+    let config = |client: bool| {
+        let path = dir.path().join(format!("node-{client}.toml"));
+        let mut text = format!(
+            "[daemon]\ndata_dir = \"{}/data\"\nlang = \"en\"\n\n[cluster]\nnats = \"tls://127.0.0.1:{}\"\nrole = \"console\"\nnode = \"console\"\nca_file = \"{}\"\n",
+            dir.path().display(),
+            nats.port,
+            pki.ca_pem.display()
+        );
+        if client {
+            text.push_str(&format!(
+                "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+                pki.client_cert.display(),
+                pki.client_key.display()
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let with_cert = config(true);
+    let status = crate::support::socwatch(&[
+        "--config",
+        with_cert.to_str().unwrap(),
+        "cluster",
+        "status",
+        "--json",
+    ]);
+    assert!(
+        status.status.success(),
+        "{}",
+        crate::support::stderr(&status)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        report["partitions"].as_array().unwrap().len(),
+        16,
+        "{report}"
+    );
+
+    let ca_only = config(false);
+    let refused =
+        crate::support::socwatch(&["--config", ca_only.to_str().unwrap(), "cluster", "status"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        crate::support::stderr(&refused).contains("Cannot reach the NATS server"),
+        "{}",
+        crate::support::stderr(&refused)
+    );
 }
