@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream::consumer::{self, pull};
 use async_nats::jetstream::message::PublishMessage as Publish;
-use futures_util::StreamExt as _;
 use tokio::sync::watch;
 
 use super::wire::{self, ChangeMsg, Mark, PartitionMsg, WireChange};
@@ -129,16 +128,7 @@ async fn intake(
         }
         let set = rules.borrow().clone();
         forward_closed(link, store, &set, &mut book).await?;
-        let mut batch = consumer
-            .batch()
-            .max_messages(BATCH)
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await?;
-        let mut messages = Vec::new();
-        while let Some(message) = batch.next().await {
-            messages.push(message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?);
-        }
+        let messages = super::fetch(&consumer, BATCH).await?;
         if messages.is_empty() {
             continue;
         }

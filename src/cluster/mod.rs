@@ -277,6 +277,25 @@ impl Link {
     }
 }
 
+/// Up to `max` messages of a pull consumer, waiting at most a second for the first.
+pub async fn fetch(
+    consumer: &jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+    max: usize,
+) -> anyhow::Result<Vec<jetstream::Message>> {
+    use futures_util::StreamExt as _;
+    let mut batch = consumer
+        .batch()
+        .max_messages(max)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await?;
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?);
+    }
+    Ok(messages)
+}
+
 /// Sleeps `wait`, or less when `stop` turns true; returns whether it did.
 pub async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     if *stop.borrow() {

@@ -304,16 +304,7 @@ async fn correlate_partition(
                 "rules reloaded"
             );
         }
-        let mut batch = consumer
-            .batch()
-            .max_messages(BATCH)
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await?;
-        let mut messages = Vec::new();
-        while let Some(message) = batch.next().await {
-            messages.push(message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?);
-        }
+        let messages = super::fetch(&consumer, BATCH).await?;
         let Some(last) = messages.last() else {
             continue;
         };

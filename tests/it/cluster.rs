@@ -225,6 +225,23 @@ fn console_cases(console: &Daemon) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `socwatch cluster status --json` with a node's config.
+fn cluster_report(config: &Path) -> serde_json::Value {
+    let status = crate::support::socwatch(&[
+        "--config",
+        config.to_str().unwrap(),
+        "cluster",
+        "status",
+        "--json",
+    ]);
+    assert!(
+        status.status.success(),
+        "{}",
+        crate::support::stderr(&status)
+    );
+    serde_json::from_slice(&status.stdout).unwrap()
+}
+
 #[test]
 fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_equals_scan() {
     let js_dir = tempfile::tempdir().unwrap();
@@ -401,19 +418,7 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
     );
 
     // `cluster status` sees both workers sharing the partitions and nothing waiting.
-    let status = crate::support::socwatch(&[
-        "--config",
-        console_site.path("socwatch.toml").to_str().unwrap(),
-        "cluster",
-        "status",
-        "--json",
-    ]);
-    assert!(
-        status.status.success(),
-        "{}",
-        crate::support::stderr(&status)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let report = cluster_report(&console_site.path("socwatch.toml"));
     let owners: BTreeSet<&str> = report["partitions"]
         .as_array()
         .unwrap()
@@ -465,19 +470,7 @@ fn a_node_reaches_a_tls_server_with_its_client_certificate_and_not_without() {
         path
     };
     let with_cert = config(true);
-    let status = crate::support::socwatch(&[
-        "--config",
-        with_cert.to_str().unwrap(),
-        "cluster",
-        "status",
-        "--json",
-    ]);
-    assert!(
-        status.status.success(),
-        "{}",
-        crate::support::stderr(&status)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let report = cluster_report(&with_cert);
     assert_eq!(
         report["partitions"].as_array().unwrap().len(),
         16,
