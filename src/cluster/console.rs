@@ -69,7 +69,9 @@ async fn intake(
 ) -> anyhow::Result<()> {
     let mut book = CaseBook::new(config.cases.window()).with_external_clocks();
     // Per source clock, how far each partition's incidents have come: a case may only expire once
-    // the slowest partition has passed it, as if the incidents came in time order.
+    // every partition has passed it, as if the incidents came in time order. (A source that feeds
+    // few partitions keeps its cases open longer: memory, not a different grouping, since an
+    // incident joins only a case whose span widened by the window holds it.)
     let mut progress: HashMap<String, HashMap<u32, jiff::Timestamp>> = HashMap::new();
     let saved = store.engine_state()?;
     let (restored, unreadable) = book.restore_state(
@@ -160,7 +162,10 @@ async fn intake(
             let fed = progress.entry(change.clock.clone()).or_default();
             let slot = fed.entry(change.partition).or_insert(at);
             *slot = (*slot).max(at);
-            if let Some(slowest) = fed.values().min() {
+            // A partition that has not fed this source yet may still bring its oldest incidents.
+            if fed.len() as u32 == link.partitions()
+                && let Some(slowest) = fed.values().min()
+            {
                 book.advance(&change.clock, *slowest);
             }
             match change.change {

@@ -225,6 +225,48 @@ fn console_cases(console: &Daemon) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Waits until the console's incidents equal `socwatch scan` over `files` as they are now, and
+/// returns scan's incidents; on a timeout, fails with the difference and the nodes' warnings.
+fn wait_equal(console: &Daemon, nodes: &[&Daemon], files: &[String]) -> Vec<serde_json::Value> {
+    let mut args = vec!["scan", "--json", "--timezone", "UTC"];
+    args.extend(files.iter().map(String::as_str));
+    let scanned = crate::support::incidents(&crate::support::socwatch(&args));
+    let expected: BTreeSet<IncidentKey> = scanned.iter().map(incident_key).collect();
+    assert_eq!(
+        scanned.len(),
+        expected.len(),
+        "scan gives no two incidents alike"
+    );
+    let mut got = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        got = console_incidents(console)
+            .iter()
+            .map(incident_key)
+            .collect();
+        if got == expected {
+            return scanned;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let missing: Vec<_> = expected.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&expected).take(5).collect();
+    let warnings: Vec<String> = nodes
+        .iter()
+        .chain([&console])
+        .flat_map(|node| node.log.lock().unwrap().clone())
+        .filter(|line| {
+            line.contains("WARN") || line.contains("ERROR") || line.contains("partition")
+        })
+        .collect();
+    panic!(
+        "the console's {} incidents differ from scan's {}: missing {missing:?}, extra {extra:?}\n{}",
+        got.len(),
+        expected.len(),
+        warnings.join("\n")
+    );
+}
+
 /// `socwatch cluster status --json` with a node's config.
 fn cluster_report(config: &Path) -> serde_json::Value {
     let status = crate::support::socwatch(&[
@@ -293,9 +335,32 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
     phase(1);
     workers[0].take().unwrap().kill9();
 
-    // The server goes away while the edges have lines to publish: they wait and say so.
+    // The console is away for a while; the edges go on, the killed worker comes back.
+    console.stop();
+    phase(2);
+    workers[0] = Some(worker_sites[0].start());
+    let published = |upto: usize| {
+        for edge in &edges {
+            wait_until(
+                "every edge to publish its lines",
+                Duration::from_secs(120),
+                || edge.lines_stored() == (upto * 600) as u64,
+            );
+        }
+    };
+    published(3);
+    let console = console_site.start();
+    let files: Vec<String> = edge_sites
+        .iter()
+        .map(|site| site.path("logs/auth.log").display().to_string())
+        .collect();
+    let nodes: Vec<&Daemon> = edges.iter().chain(workers.iter().flatten()).collect();
+    wait_equal(&console, &nodes, &files);
+
+    // The server goes away while the edges have lines to publish: they wait and say so, and go on
+    // when it is back.
     let nats = nats.restart(|| {
-        phase(2);
+        phase(3);
         wait_until(
             "an edge to report the server gone",
             Duration::from_secs(30),
@@ -312,32 +377,13 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
             "{metrics}"
         );
     });
-
-    // The console is away for a while; the edges go on, the killed worker comes back.
-    console.stop();
-    phase(3);
-    workers[0] = Some(worker_sites[0].start());
-    for (edge, lines) in edges.iter().zip(&all) {
-        wait_until(
-            "every edge to publish its lines",
-            Duration::from_secs(120),
-            || edge.lines_stored() == lines.len() as u64,
-        );
-    }
-    let console = console_site.start();
-
-    let files: Vec<String> = edge_sites
-        .iter()
-        .map(|site| site.path("logs/auth.log").display().to_string())
-        .collect();
-    let mut args = vec!["scan", "--json", "--timezone", "UTC"];
-    args.extend(files.iter().map(String::as_str));
-    let scanned = crate::support::incidents(&crate::support::socwatch(&args));
-    let expected: BTreeSet<IncidentKey> = scanned.iter().map(incident_key).collect();
+    published(4);
+    let nodes: Vec<&Daemon> = edges.iter().chain(workers.iter().flatten()).collect();
+    let scanned = wait_equal(&console, &nodes, &files);
     assert!(
-        expected.len() > 100,
+        scanned.len() > 100,
         "the stream must make many incidents: {}",
-        expected.len()
+        scanned.len()
     );
     let rules: BTreeSet<&str> = scanned
         .iter()
@@ -346,53 +392,6 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
     assert!(
         rules.contains("ssh-bruteforce") && rules.contains("ssh-login-after-bruteforce"),
         "a rule that requires another's incident is in the stream: {rules:?}"
-    );
-
-    let mut got = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        got = console_incidents(&console)
-            .iter()
-            .map(incident_key)
-            .collect();
-        if got == expected {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let missing: Vec<_> = expected.difference(&got).take(5).collect();
-    let extra: Vec<_> = got.difference(&expected).take(5).collect();
-    if got != expected {
-        let mut warnings = Vec::new();
-        for node in edges
-            .iter()
-            .chain(workers.iter().flatten())
-            .chain([&console])
-        {
-            warnings.extend(
-                node.log
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|line| {
-                        line.contains("WARN")
-                            || line.contains("ERROR")
-                            || line.contains("partition")
-                    })
-                    .cloned(),
-            );
-        }
-        panic!(
-            "the console's {} incidents differ from scan's {}: missing {missing:?}, extra {extra:?}\n{}",
-            got.len(),
-            expected.len(),
-            warnings.join("\n")
-        );
-    }
-    assert_eq!(
-        scanned.len(),
-        expected.len(),
-        "scan gives no two incidents alike"
     );
 
     // The same incidents gather into the same cases.
