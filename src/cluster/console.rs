@@ -109,9 +109,12 @@ async fn intake(
         .text_checkpoint(STREAM_KEY)?
         .and_then(|text| text.parse::<u64>().ok())
         .unwrap_or(0);
-    let _ = changes.delete_consumer(wire::CONSOLE_CONSUMER).await;
+    // Deleted, and made again only if it is gone: a consumer left in place (a delete refused while
+    // the server is starting) would go on from its own deliveries, and what it had handed to the
+    // run that died would come back only after the acknowledgement wait, behind the committed position.
+    super::drop_consumer(&changes, wire::CONSOLE_CONSUMER).await?;
     let consumer: consumer::Consumer<pull::Config> = changes
-        .create_consumer(pull::Config {
+        .create_consumer_strict(pull::Config {
             durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: position + 1,

@@ -277,6 +277,15 @@ impl Link {
     }
 }
 
+/// Deletes a durable consumer; fine when it does not exist, an error when the server refuses.
+pub async fn drop_consumer(stream: &jetstream::stream::Stream, name: &str) -> anyhow::Result<()> {
+    match stream.delete_consumer(name).await {
+        Ok(_) => Ok(()),
+        Err(err) if err.to_string().contains("consumer not found") => Ok(()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!("deleting consumer {name}"))),
+    }
+}
+
 /// Up to `max` messages of a pull consumer, waiting at most a second for the first.
 pub async fn fetch(
     consumer: &jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,

@@ -268,9 +268,12 @@ async fn correlate_partition(
     let name = wire::partition_consumer(partition);
     // A consumer left by the previous owner has deliveries pending that would come out of order;
     // a fresh one starts right after the committed position.
-    let _ = matches.delete_consumer(&name).await;
+    // Deleted, and made again only if it is gone: a consumer left in place (a delete refused while
+    // the server is starting) would go on from its own deliveries, and what it had handed to the
+    // run that died would come back only after the acknowledgement wait, behind the committed position.
+    super::drop_consumer(&matches, &name).await?;
     let consumer: consumer::Consumer<pull::Config> = matches
-        .create_consumer(pull::Config {
+        .create_consumer_strict(pull::Config {
             durable_name: Some(name.clone()),
             filter_subject: wire::match_subject(partition),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
