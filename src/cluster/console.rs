@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::consumer::{self, pull};
 use async_nats::jetstream::message::PublishMessage as Publish;
 use tokio::sync::watch;
 
@@ -109,21 +108,7 @@ async fn intake(
         .text_checkpoint(STREAM_KEY)?
         .and_then(|text| text.parse::<u64>().ok())
         .unwrap_or(0);
-    // Deleted, and made again only if it is gone: a consumer left in place (a delete refused while
-    // the server is starting) would go on from its own deliveries, and what it had handed to the
-    // run that died would come back only after the acknowledgement wait, behind the committed position.
-    super::drop_consumer(&changes, wire::CONSOLE_CONSUMER).await?;
-    let consumer: consumer::Consumer<pull::Config> = changes
-        .create_consumer_strict(pull::Config {
-            durable_name: Some(wire::CONSOLE_CONSUMER.to_string()),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: position + 1,
-            },
-            ack_policy: consumer::AckPolicy::All,
-            ack_wait: Duration::from_secs(60),
-            max_ack_pending: -1,
-            ..Default::default()
-        })
+    let consumer = super::fresh_consumer(&changes, wire::CONSOLE_CONSUMER, String::new(), position)
         .await
         .context("the console's consumer")?;
     metrics.cluster.up();
@@ -137,7 +122,7 @@ async fn intake(
         if messages.is_empty() {
             continue;
         }
-        let set = rules.borrow().clone();
+        let by_id = super::rule_indexes(&set);
         let mut stored: Vec<Change> = Vec::new();
         let mut cases = CaseStates::default();
         let mut moved: HashMap<u32, Mark> = HashMap::new();
@@ -194,7 +179,7 @@ async fn intake(
                     stored.push(Change::Updated {
                         id,
                         // The store folds count, time and evidence; the index is only for the engine.
-                        rule: set.rules().iter().position(|r| r.id == rule).unwrap_or(0),
+                        rule: by_id.get(&rule).copied().unwrap_or(0),
                         count,
                         last_seen,
                         evidence,

@@ -6,24 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::message::PublishMessage as Publish;
 use tokio::sync::watch;
 
 use super::wire::{MatchMsg, PartitionMsg, match_subject, partition_of};
-use super::{Link, now_ms, sleep_or_stop};
+use super::{Link, Outgoing, now_ms, publish_acked, sleep_or_stop};
 use crate::engine::Matched;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
-
-/// Messages published before their acknowledgements are awaited.
-const IN_FLIGHT: usize = 1024;
-
-/// One message waiting for the server's acknowledgement.
-struct Outgoing {
-    subject: String,
-    id: String,
-    body: bytes::Bytes,
-}
 
 /// What the edge's pipeline publishes through.
 pub struct Publisher {
@@ -112,7 +101,9 @@ impl Publisher {
         }
         let mut wait = Duration::from_millis(100);
         loop {
-            let outcome = self.handle.block_on(publish_all(&self.link, &self.pending));
+            let outcome = self
+                .handle
+                .block_on(publish_acked(&self.link, &self.pending));
             match outcome {
                 Ok(()) => {
                     self.metrics.cluster.up();
@@ -141,24 +132,4 @@ impl Publisher {
             wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
-}
-
-async fn publish_all(link: &Link, pending: &[Outgoing]) -> anyhow::Result<()> {
-    for chunk in pending.chunks(IN_FLIGHT) {
-        let mut acks = Vec::with_capacity(chunk.len());
-        for message in chunk {
-            let publish = Publish::build()
-                .payload(message.body.clone())
-                .message_id(&message.id);
-            acks.push(
-                link.js
-                    .send_publish(message.subject.clone(), publish)
-                    .await?,
-            );
-        }
-        for ack in acks {
-            ack.await?;
-        }
-    }
-    Ok(())
 }

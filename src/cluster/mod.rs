@@ -278,12 +278,84 @@ impl Link {
 }
 
 /// Deletes a durable consumer; fine when it does not exist, an error when the server refuses.
-pub async fn drop_consumer(stream: &jetstream::stream::Stream, name: &str) -> anyhow::Result<()> {
+async fn drop_consumer(stream: &jetstream::stream::Stream, name: &str) -> anyhow::Result<()> {
     match stream.delete_consumer(name).await {
         Ok(_) => Ok(()),
         Err(err) if err.to_string().contains("consumer not found") => Ok(()),
         Err(err) => Err(anyhow::Error::new(err).context(format!("deleting consumer {name}"))),
     }
+}
+
+/// A durable pull consumer `name` made afresh, delivering `filter` (empty: every subject) from the
+/// stream sequence right after `position`, the one a reader saved with what it derived. The old
+/// one is deleted first, and the new one made only if it is gone: a consumer left in place (a
+/// delete refused while the server is starting) would go on from its own deliveries, and what it
+/// had handed to the run that died would come back only after the acknowledgement wait, behind
+/// the saved position.
+pub async fn fresh_consumer(
+    stream: &jetstream::stream::Stream,
+    name: &str,
+    filter: String,
+    position: u64,
+) -> anyhow::Result<jetstream::consumer::Consumer<jetstream::consumer::pull::Config>> {
+    use jetstream::consumer;
+    drop_consumer(stream, name).await?;
+    stream
+        .create_consumer_strict(consumer::pull::Config {
+            durable_name: Some(name.to_string()),
+            filter_subject: filter,
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: position + 1,
+            },
+            // The acknowledgement only moves the consumer (the lag `cluster status` shows).
+            ack_policy: consumer::AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: -1,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("consumer {name}"))
+}
+
+/// Messages ready to publish: subject, message id (the server drops a repeat within its duplicate
+/// window), body.
+pub struct Outgoing {
+    pub subject: String,
+    pub id: String,
+    pub body: bytes::Bytes,
+}
+
+/// Messages published before their acknowledgements are awaited.
+const IN_FLIGHT: usize = 1024;
+
+/// Publishes `messages` in order and waits until the server acknowledged every one.
+pub async fn publish_acked(link: &Link, messages: &[Outgoing]) -> anyhow::Result<()> {
+    for chunk in messages.chunks(IN_FLIGHT) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for message in chunk {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(message.body.clone())
+                .message_id(&message.id);
+            acks.push(
+                link.js
+                    .send_publish(message.subject.clone(), publish)
+                    .await?,
+            );
+        }
+        for ack in acks {
+            ack.await?;
+        }
+    }
+    Ok(())
+}
+
+/// Each rule's index in `set` by its id: messages name rules by id, the correlator by index.
+pub fn rule_indexes(set: &RuleSet) -> std::collections::HashMap<String, usize> {
+    set.rules()
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| (rule.id.clone(), index))
+        .collect()
 }
 
 /// Up to `max` messages of a pull consumer, waiting at most a second for the first.

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::consumer::{self, pull};
 use async_nats::jetstream::kv;
 use async_nats::jetstream::message::PublishMessage as Publish;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
@@ -268,28 +267,13 @@ async fn correlate_partition(
     let name = wire::partition_consumer(partition);
     // A consumer left by the previous owner has deliveries pending that would come out of order;
     // a fresh one starts right after the committed position.
-    // Deleted, and made again only if it is gone: a consumer left in place (a delete refused while
-    // the server is starting) would go on from its own deliveries, and what it had handed to the
-    // run that died would come back only after the acknowledgement wait, behind the committed position.
-    super::drop_consumer(&matches, &name).await?;
-    let consumer: consumer::Consumer<pull::Config> = matches
-        .create_consumer_strict(pull::Config {
-            durable_name: Some(name.clone()),
-            filter_subject: wire::match_subject(partition),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: state.pos + 1,
-            },
-            ack_policy: consumer::AckPolicy::All,
-            ack_wait: Duration::from_secs(60),
-            max_ack_pending: -1,
-            ..Default::default()
-        })
-        .await
-        .context("the partition's consumer")?;
+    let consumer =
+        super::fresh_consumer(&matches, &name, wire::match_subject(partition), state.pos)
+            .await
+            .context("the partition's consumer")?;
 
     let changes_subject = wire::change_subject(partition);
-    let by_id: HashMap<String, usize> = index_rules(&set);
-    let mut by_id = by_id;
+    let mut by_id = super::rule_indexes(&set);
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -299,7 +283,7 @@ async fn correlate_partition(
             let fresh = Correlator::new(&set, Limits::default());
             let old = std::mem::replace(&mut correlator, fresh);
             let kept = correlator.carry_over(old);
-            by_id = index_rules(&set);
+            by_id = super::rule_indexes(&set);
             tracing::info!(
                 partition,
                 rules = set.len(),
@@ -431,14 +415,6 @@ async fn correlate_partition(
     }
 }
 
-fn index_rules(set: &RuleSet) -> HashMap<String, usize> {
-    set.rules()
-        .iter()
-        .enumerate()
-        .map(|(index, rule)| (rule.id.clone(), index))
-        .collect()
-}
-
 /// One match through the correlator, as `Engine::correlate` does it, with what the console's case
 /// book needs of an opened incident.
 fn observe(
@@ -494,24 +470,17 @@ fn observe(
 }
 
 async fn publish_changes(link: &Link, subject: &str, changes: &[ChangeMsg]) -> anyhow::Result<()> {
-    for chunk in changes.chunks(1024) {
-        let mut acks = Vec::with_capacity(chunk.len());
-        for change in chunk {
-            let body = serde_json::to_vec(change)?;
-            acks.push(
-                link.js
-                    .send_publish(
-                        subject.to_string(),
-                        Publish::build()
-                            .payload(body.into())
-                            .message_id(change.message_id()),
-                    )
-                    .await?,
-            );
-        }
-        for ack in acks {
-            ack.await.context("publishing incident changes")?;
-        }
-    }
-    Ok(())
+    let messages = changes
+        .iter()
+        .map(|change| {
+            Ok(super::Outgoing {
+                subject: subject.to_string(),
+                id: change.message_id(),
+                body: serde_json::to_vec(change)?.into(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    super::publish_acked(link, &messages)
+        .await
+        .context("publishing incident changes")
 }
