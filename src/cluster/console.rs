@@ -1,7 +1,7 @@
 //! The console's intake: incident changes from every partition into the store, with the case book
 //! (cases need every incident of an entity, whichever worker correlated it), in batches. Each batch
-//! is one store transaction that also records, per partition, the last change it holds (its mark),
-//! so a change delivered again (a worker repeating work after a takeover) is dropped, and the change
+//! is one store transaction that also records, per partition, which changes it holds (`Taken`), so
+//! a change delivered again (a worker repeating work after a takeover) is dropped, and the change
 //! stream's position it holds everything up to, where the next run reads on. An operator closing an
 //! incident is sent to the incident's partition, where its worker starts the group over.
 
@@ -13,7 +13,7 @@ use anyhow::Context;
 use async_nats::jetstream::message::PublishMessage as Publish;
 use tokio::sync::watch;
 
-use super::wire::{self, ChangeMsg, Mark, PartitionMsg, WireChange};
+use super::wire::{self, ChangeMsg, PartitionMsg, Taken, WireChange};
 use super::{Link, now_ms, sleep_or_stop};
 use crate::cases::CaseBook;
 use crate::config::Config;
@@ -28,7 +28,7 @@ const BATCH: usize = 2048;
 /// The checkpoint key of the change stream's sequence the store holds everything up to.
 const STREAM_KEY: &str = "cluster:changes";
 
-/// The checkpoint key of a partition's mark in the console's store.
+/// The checkpoint key of what the console's store holds of a partition's changes.
 fn mark_key(partition: u32) -> String {
     format!("cluster:p{partition}")
 }
@@ -83,20 +83,25 @@ async fn intake(
             book.forget(&id);
         }
     }
-    let mut marks: HashMap<u32, Mark> = HashMap::new();
+    let mut held: HashMap<u32, Taken> = HashMap::new();
     for partition in 0..link.partitions() {
-        if let Some(mark) = store
-            .text_checkpoint(&mark_key(partition))?
-            .as_deref()
-            .and_then(Mark::decode)
-        {
-            marks.insert(partition, mark);
+        if let Some(text) = store.text_checkpoint(&mark_key(partition))? {
+            match Taken::decode(&text) {
+                Some(mark) => {
+                    held.insert(partition, mark);
+                }
+                None => tracing::error!(
+                    partition,
+                    text,
+                    "unreadable record of the partition's changes; its repeats will be stored again"
+                ),
+            }
         }
     }
     tracing::info!(
         cases = restored,
         unreadable,
-        partitions = marks.len(),
+        partitions = held.len(),
         "console intake starts"
     );
 
@@ -108,9 +113,11 @@ async fn intake(
         .text_checkpoint(STREAM_KEY)?
         .and_then(|text| text.parse::<u64>().ok())
         .unwrap_or(0);
-    let consumer = super::fresh_consumer(&changes, wire::CONSOLE_CONSUMER, String::new(), position)
-        .await
-        .context("the console's consumer")?;
+    let mut reader = super::Reader::new(
+        super::fresh_consumer(&changes, wire::CONSOLE_CONSUMER, String::new(), position)
+            .await
+            .context("the console's consumer")?,
+    );
     metrics.cluster.up();
     loop {
         if *stop.borrow() {
@@ -118,14 +125,15 @@ async fn intake(
         }
         let set = rules.borrow().clone();
         forward_closed(link, store, &set, &mut book).await?;
-        let messages = super::fetch(&consumer, BATCH).await?;
+        let messages = reader.fetch(BATCH).await?;
         if messages.is_empty() {
             continue;
         }
         let by_id = super::rule_indexes(&set);
         let mut stored: Vec<Change> = Vec::new();
         let mut cases = CaseStates::default();
-        let mut moved: HashMap<u32, Mark> = HashMap::new();
+        let mut moved: Vec<u32> = Vec::new();
+        let mut behind = 0u64;
         for message in &messages {
             let change: ChangeMsg = match serde_json::from_slice(&message.payload) {
                 Ok(change) => change,
@@ -134,15 +142,17 @@ async fn intake(
                     continue;
                 }
             };
-            let mark = change.mark();
-            if marks
-                .get(&change.partition)
-                .is_some_and(|done| mark <= *done)
-            {
+            let partition = held.entry(change.partition).or_default();
+            let late = partition
+                .highest()
+                .is_some_and(|top| (change.seq, change.index) < top);
+            if !partition.take(change.seq, change.index, change.committed) {
                 continue;
             }
-            marks.insert(change.partition, mark);
-            moved.insert(change.partition, mark);
+            behind += u64::from(late);
+            if !moved.contains(&change.partition) {
+                moved.push(change.partition);
+            }
             let at = match &change.change {
                 WireChange::Opened { incident, .. } => incident.last_seen,
                 WireChange::Updated { last_seen, .. } => *last_seen,
@@ -191,9 +201,18 @@ async fn intake(
             .last()
             .and_then(|m| m.info().ok().map(|info| info.stream_sequence))
             .unwrap_or(position);
+        if behind > 0 {
+            tracing::info!(
+                changes = behind,
+                "changes arrived behind later ones of their partition (a worker's publishing was cut); repeats dropped, the rest stored"
+            );
+        }
         let mut positions: Vec<(String, Position)> = moved
             .iter()
-            .map(|(partition, mark)| (mark_key(*partition), Position::Cursor(mark.encode())))
+            .map(|partition| {
+                let text = held.get(partition).map(Taken::encode).unwrap_or_default();
+                (mark_key(*partition), Position::Cursor(text))
+            })
             .collect();
         positions.push((
             STREAM_KEY.to_string(),

@@ -3,6 +3,7 @@
 //! acknowledged every one of them. While the server is away the batch is retried with the same
 //! message ids and the sources wait behind it: the files are the buffer.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,11 @@ pub struct Publisher {
     run: String,
     counter: u64,
     pending: Vec<Outgoing>,
+    /// Per origin, the position up to which this run's hits were acknowledged, and the highest
+    /// position of those pending: a hit carries the first so a worker knows everything of its
+    /// origin up to there is in the stream before it (see `wire::Taken`).
+    acknowledged: HashMap<String, u64>,
+    pending_upto: HashMap<String, u64>,
 }
 
 impl Publisher {
@@ -41,6 +47,8 @@ impl Publisher {
             run: super::unique_id(),
             counter: 0,
             pending: Vec::new(),
+            acknowledged: HashMap::new(),
+            pending_upto: HashMap::new(),
         }
     }
 
@@ -60,12 +68,18 @@ impl Publisher {
     ) {
         let partitions = self.link.partitions();
         self.counter += 1;
+        let committed = self.acknowledged.get(origin).copied();
+        if let Some(pos) = pos {
+            let upto = self.pending_upto.entry(origin.to_string()).or_insert(pos);
+            *upto = (*upto).max(pos);
+        }
         for (index, hit) in matched.hits.into_iter().enumerate() {
             let partition = partition_of(rules, hit.rule, &hit.group, partitions);
             let message = MatchMsg {
                 origin: origin.to_string(),
                 pos,
                 hit: index as u32,
+                committed,
                 clock: clock.to_string(),
                 ts: matched.ts,
                 rule: rules.rule(hit.rule).id.clone(),
@@ -109,6 +123,10 @@ impl Publisher {
                     self.metrics.cluster.up();
                     Metrics::inc(&self.metrics.cluster.published, self.pending.len() as u64);
                     self.pending.clear();
+                    for (origin, upto) in self.pending_upto.drain() {
+                        let acknowledged = self.acknowledged.entry(origin).or_insert(upto);
+                        *acknowledged = (*acknowledged).max(upto);
+                    }
                     return true;
                 }
                 Err(err) => {

@@ -358,23 +358,56 @@ pub fn rule_indexes(set: &RuleSet) -> std::collections::HashMap<String, usize> {
         .collect()
 }
 
-/// Up to `max` messages of a pull consumer, waiting at most a second for the first.
-pub async fn fetch(
-    consumer: &jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
-    max: usize,
-) -> anyhow::Result<Vec<jetstream::Message>> {
-    use futures_util::StreamExt as _;
-    let mut batch = consumer
-        .batch()
-        .max_messages(max)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await?;
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        messages.push(message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?);
+/// A pull consumer made by `fresh_consumer`, read in order with no delivery missed unseen.
+///
+/// Why the check: a pull request in flight when the server goes away loses its messages on the
+/// way, yet the server counts them delivered and, after its restart, delivers the next ones; the
+/// acknowledgement (policy `All`) of a later message then covers the lost ones too, so they would
+/// be skipped for good. The consumer's delivery sequence counts every delivery by one: a step
+/// other than one means deliveries went missing, and the caller starts over from its own saved
+/// position with a fresh consumer.
+pub struct Reader {
+    consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+    delivered: u64,
+}
+
+impl Reader {
+    pub fn new(consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>) -> Self {
+        Reader {
+            consumer,
+            delivered: 0,
+        }
     }
-    Ok(messages)
+
+    /// Up to `max` messages, waiting at most a second for the first; an error when a delivery
+    /// before one of them never arrived.
+    pub async fn fetch(&mut self, max: usize) -> anyhow::Result<Vec<jetstream::Message>> {
+        use futures_util::StreamExt as _;
+        let mut batch = self
+            .consumer
+            .batch()
+            .max_messages(max)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|err| anyhow::anyhow!("fetch: {err}"))?;
+            let delivery = message
+                .info()
+                .map_err(|err| anyhow::anyhow!("{err}"))?
+                .consumer_sequence;
+            anyhow::ensure!(
+                wire::next_delivery_in_order(self.delivered, delivery),
+                "deliveries {}..{} of the consumer never arrived (the server restarted with them on the way)",
+                self.delivered + 1,
+                delivery.saturating_sub(1)
+            );
+            self.delivered = delivery;
+            messages.push(message);
+        }
+        Ok(messages)
+    }
 }
 
 /// Sleeps `wait`, or less when `stop` turns true; returns whether it did.

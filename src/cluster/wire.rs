@@ -3,7 +3,7 @@
 //! drop a repeat, and how a partition's saved state is read back. No IO: `cluster::edge`,
 //! `cluster::worker` and `cluster::console` do the talking.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -115,6 +115,10 @@ pub struct MatchMsg {
     pub pos: Option<u64>,
     /// Which hit of the line this is.
     pub hit: u32,
+    /// The position in `origin` up to which the edge's hits were acknowledged before this one was
+    /// sent (they are in the stream before it); none after the edge's start.
+    #[serde(default)]
+    pub committed: Option<u64>,
     /// The clock the source's event times run on.
     pub clock: String,
     #[serde(with = "rfc3339")]
@@ -156,10 +160,15 @@ pub enum PartitionMsg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeMsg {
     pub partition: u32,
-    /// The match stream's sequence of the message that caused it, and which change of it: the
-    /// console keeps the highest it stored per partition and drops anything at or below it.
+    /// The match stream's sequence of the message that caused it, and which change of it: with
+    /// the partition, the change's identity (a worker deriving it again gives the same).
     pub seq: u64,
     pub index: u32,
+    /// The partition's committed position when the worker derived it: every change of a match at
+    /// or below it was stored in the change stream before this one (the worker commits only once
+    /// the server acknowledged them). 0 from a worker before this field.
+    #[serde(default)]
+    pub committed: u64,
     pub change: WireChange,
     /// The clock of the line that caused it (cases expire on it).
     pub clock: String,
@@ -169,33 +178,91 @@ impl ChangeMsg {
     pub fn message_id(&self) -> String {
         format!("p{}|{}|{}", self.partition, self.seq, self.index)
     }
+}
 
-    pub fn mark(&self) -> Mark {
-        Mark {
-            seq: self.seq,
-            index: self.index,
+/// Whether a consumer's delivery numbered `delivery` follows the one numbered `last` (0: none yet)
+/// with none between: the server numbers a consumer's deliveries one by one.
+pub fn next_delivery_in_order(last: u64, delivery: u64) -> bool {
+    delivery == last + 1
+}
+
+/// Which items of a stream of (position, index) items have been taken: all up to `floor`, and
+/// above it each one by itself. Not just the highest taken: a stream's order breaks when a
+/// publisher's publishes are cut by a server restart (the client sends what it had buffered once
+/// it reconnects, a few in-flight ones before them are lost, and the retry fills that gap after
+/// them), so "at or below the highest" would drop the gap. Each item carries the publisher's
+/// committed position (everything at or below it was acknowledged, so it came before), which
+/// raises the floor; the set above stays about one batch long.
+///
+/// Used for a partition's changes in the console (position: the match's sequence, floor: the
+/// worker's committed position) and for an origin's hits in a worker (position: the line's
+/// offset, floor: the edge's acknowledged offset).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Taken {
+    floor: u64,
+    above: BTreeSet<(u64, u32)>,
+}
+
+impl Taken {
+    /// Whether the item (`position`, `index`) is new (then it is taken from now on) or one taken
+    /// already; `committed` is the publisher's committed position when it was sent (0: unknown).
+    pub fn take(&mut self, position: u64, index: u32, committed: u64) -> bool {
+        if committed > self.floor {
+            self.floor = committed;
+            let floor = self.floor;
+            self.above.retain(|(at, _)| *at > floor);
         }
+        position > self.floor && self.above.insert((position, index))
     }
-}
 
-/// How far a partition's changes are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Mark {
-    pub seq: u64,
-    pub index: u32,
-}
+    /// The highest item taken above the floor.
+    pub fn highest(&self) -> Option<(u64, u32)> {
+        self.above.last().copied()
+    }
 
-impl Mark {
+    /// Text for a store or a commit: the floor, then the items above it as position steps from
+    /// the previous one (`.index` when not 0): `floor;step,step.index`.
     pub fn encode(&self) -> String {
-        format!("{}:{}", self.seq, self.index)
+        let mut text = self.floor.to_string();
+        text.push(';');
+        let mut previous = self.floor;
+        for (n, (seq, index)) in self.above.iter().enumerate() {
+            if n > 0 {
+                text.push(',');
+            }
+            text.push_str(&(seq - previous).to_string());
+            if *index > 0 {
+                text.push('.');
+                text.push_str(&index.to_string());
+            }
+            previous = *seq;
+        }
+        text
     }
 
-    pub fn decode(text: &str) -> Option<Mark> {
-        let (seq, index) = text.split_once(':')?;
-        Some(Mark {
-            seq: seq.parse().ok()?,
-            index: index.parse().ok()?,
-        })
+    /// Reads `encode`'s text; also the older single mark `position:index` (the highest taken),
+    /// read as that position's items up to that index taken above the position before it.
+    pub fn decode(text: &str) -> Option<Taken> {
+        if let Some((seq, index)) = text.split_once(':') {
+            let (seq, index): (u64, u32) = (seq.parse().ok()?, index.parse().ok()?);
+            return Some(Taken {
+                floor: seq.saturating_sub(1),
+                above: (0..=index).map(|i| (seq, i)).collect(),
+            });
+        }
+        let (floor, rest) = text.split_once(';')?;
+        let floor: u64 = floor.parse().ok()?;
+        let mut above = BTreeSet::new();
+        let mut previous = floor;
+        for item in rest.split(',').filter(|item| !item.is_empty()) {
+            let (step, index) = match item.split_once('.') {
+                Some((step, index)) => (step.parse::<u64>().ok()?, index.parse().ok()?),
+                None => (item.parse::<u64>().ok()?, 0),
+            };
+            previous = previous.checked_add(step)?;
+            above.insert((previous, index));
+        }
+        Some(Taken { floor, above })
     }
 }
 
@@ -231,7 +298,12 @@ pub struct StateCommit {
     pub snapshot: bool,
     /// The match stream's sequence up to which the state is derived (on the last part).
     pub pos: u64,
-    /// Per origin, the last position counted (on the last part; a snapshot's holds them all).
+    /// Per origin, the hits counted (`Taken::encode`; on the last part, a snapshot's holds them
+    /// all).
+    #[serde(default)]
+    pub taken: Vec<(String, String)>,
+    /// Per origin, the last hit counted, as commits before `taken` had it (read, never written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen: Vec<(String, u64, u32)>,
     /// (key, value; none = deleted), values base64.
     pub entries: Vec<(String, Option<String>)>,
@@ -242,7 +314,8 @@ pub struct StateCommit {
 pub struct PartitionState {
     pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
     pub pos: u64,
-    pub seen: HashMap<String, (u64, u32)>,
+    /// Per origin, the hits counted.
+    pub seen: HashMap<String, Taken>,
     /// Commits since the latest snapshot (for when to write the next one).
     pub commits_since_snapshot: usize,
 }
@@ -271,16 +344,35 @@ impl PartitionState {
         if let Some(last) = parts.last() {
             self.pos = last.pos;
             for (origin, pos, hit) in &last.seen {
-                self.seen.insert(origin.clone(), (*pos, *hit));
+                let old = Taken::decode(&format!("{pos}:{hit}")).expect("a mark reads");
+                self.seen.insert(origin.clone(), old);
+            }
+            for (origin, text) in &last.taken {
+                match Taken::decode(text) {
+                    Some(taken) => {
+                        self.seen.insert(origin.clone(), taken);
+                    }
+                    // Nothing to go by: its repeats are counted again rather than new hits lost.
+                    None => {
+                        self.seen.remove(origin);
+                    }
+                }
             }
         }
     }
 
-    /// Whether the line at `pos` of `origin` (hit `hit`) was already counted here.
-    pub fn counted(&self, origin: &str, pos: Option<u64>, hit: u32) -> bool {
-        match (pos, self.seen.get(origin)) {
-            (Some(pos), Some(seen)) => (pos, hit) <= *seen,
-            _ => false,
+    /// Whether `hit` is new here (then it counts as counted from now on); a hit without a
+    /// position always is (only the server's duplicate window drops its repeats).
+    pub fn take(&mut self, hit: &MatchMsg) -> bool {
+        let Some(pos) = hit.pos else { return true };
+        let committed = hit.committed.unwrap_or(0);
+        match self.seen.get_mut(&hit.origin) {
+            Some(taken) => taken.take(pos, hit.hit, committed),
+            None => self
+                .seen
+                .entry(hit.origin.clone())
+                .or_default()
+                .take(pos, hit.hit, committed),
         }
     }
 
@@ -334,7 +426,7 @@ pub fn commit_parts(
     commit: &str,
     snapshot: bool,
     pos: u64,
-    seen: Vec<(String, u64, u32)>,
+    taken: Vec<(String, String)>,
     entries: Vec<(String, Option<String>)>,
     max_bytes: usize,
 ) -> Vec<StateCommit> {
@@ -359,7 +451,7 @@ pub fn commit_parts(
     let last = parts.last_mut().expect("one part at least");
     last.last = true;
     last.pos = pos;
-    last.seen = seen;
+    last.taken = taken;
     parts
 }
 
@@ -375,6 +467,7 @@ fn part(
         last: false,
         snapshot,
         pos: 0,
+        taken: Vec::new(),
         seen: Vec::new(),
         entries,
     }
@@ -475,11 +568,13 @@ mod tests {
             last,
             snapshot,
             pos,
-            seen: if last {
-                vec![(format!("o-{id}"), pos, 0)]
+            // The origin's hits up to `pos` and one more above it, as a worker commits them.
+            taken: if last {
+                vec![(format!("o-{id}"), format!("{pos};2"))]
             } else {
                 Vec::new()
             },
+            seen: Vec::new(),
             entries: kv
                 .iter()
                 .map(|(k, v)| (hex(k.as_bytes()), v.map(|v| to_base64(v.as_bytes()))))
@@ -520,19 +615,84 @@ mod tests {
         assert_eq!(entries(&state), vec![("g3".into(), "3".into())]);
         assert_eq!(state.pos, 12);
         assert_eq!(state.commits_since_snapshot, 1);
-        assert!(state.counted("o-d", Some(12), 0));
+        let mut state = state;
+        assert!(!state.take(&hit("o-d", Some(12), 0, None)));
+        assert!(!state.take(&hit("o-d", Some(14), 0, None)), "taken above");
         assert!(
-            state.counted("o-b", Some(8), 5),
-            "the snapshot's positions are kept"
+            !state.take(&hit("o-b", Some(8), 5, None)),
+            "the snapshot's hits are kept"
         );
+        assert!(state.take(&hit("o-d", Some(13), 0, None)), "the gap is new");
         assert!(
-            !state.counted("o-d", Some(12), 1),
+            state.take(&hit("o-d", Some(14), 1, None)),
             "a later hit of the same line is new"
         );
         assert!(
-            !state.counted("o-d", None, 0),
+            state.take(&hit("o-d", None, 0, None)) && state.take(&hit("o-d", None, 0, None)),
             "no position, nothing to compare"
         );
+    }
+
+    fn hit(origin: &str, pos: Option<u64>, index: u32, committed: Option<u64>) -> MatchMsg {
+        MatchMsg {
+            origin: origin.into(),
+            pos,
+            hit: index,
+            committed,
+            clock: "c".into(),
+            ts: Timestamp::UNIX_EPOCH,
+            rule: "r".into(),
+            group: vec!["10.0.0.1".into()],
+            distinct: None,
+            evidence: Evidence {
+                ts: Timestamp::UNIX_EPOCH,
+                source: "s".into(),
+                line: "l".into(),
+            },
+            host: "h".into(),
+            system: "s".into(),
+            level: 0,
+            entity_fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_worker_counts_the_hits_an_edge_retried_behind_later_ones_once() {
+        // An edge's batch of lines ending at offsets 100..=600: 100 and 200 stored, 300 and 400
+        // lost on the way when the server restarted, 500 and 600 sent from the client's buffer
+        // after it; the edge's retry sends them all again (the server drops what it has).
+        let mut state = PartitionState::default();
+        let arrivals = [100, 200, 500, 600, 300, 400];
+        for pos in arrivals {
+            assert!(
+                state.take(&hit("e1|file:1:2", Some(pos), 0, Some(50))),
+                "{pos}"
+            );
+        }
+        for pos in arrivals {
+            assert!(
+                !state.take(&hit("e1|file:1:2", Some(pos), 0, Some(50))),
+                "{pos} twice"
+            );
+        }
+        // The next batch says everything up to 600 is acknowledged: the set is cut, repeats below
+        // still refused; another origin is apart.
+        assert!(state.take(&hit("e1|file:1:2", Some(700), 0, Some(600))));
+        assert_eq!(state.seen["e1|file:1:2"].encode(), "600;100");
+        assert!(!state.take(&hit("e1|file:1:2", Some(300), 0, Some(600))));
+        assert!(state.take(&hit("e2|file:1:2", Some(300), 0, None)));
+    }
+
+    #[test]
+    fn an_older_commit_s_last_hit_reads_as_everything_up_to_it() {
+        let mut old = commit("a", 0, true, false, 5, &[]);
+        old.taken.clear();
+        old.seen = vec![("o-a".into(), 40, 1)];
+        let mut state = restore([old]);
+        assert!(!state.take(&hit("o-a", Some(40), 1, None)));
+        assert!(!state.take(&hit("o-a", Some(39), 0, None)));
+        assert!(state.take(&hit("o-a", Some(40), 2, None)));
+        assert!(state.take(&hit("o-a", Some(41), 0, None)));
     }
 
     #[test]
@@ -549,7 +709,7 @@ mod tests {
             "c1",
             false,
             42,
-            vec![("o".into(), 7, 0)],
+            vec![("o".into(), "7;".into())],
             entries.clone(),
             1000,
         );
@@ -583,10 +743,68 @@ mod tests {
     }
 
     #[test]
-    fn marks_and_hex_round_trip() {
-        let mark = Mark { seq: 981, index: 2 };
-        assert_eq!(Mark::decode(&mark.encode()), Some(mark));
-        assert_eq!(Mark::decode("x:1"), None);
+    fn a_gap_filled_after_later_changes_is_taken_and_repeats_are_not() {
+        // A worker's first run: 10 and 11 stored, 12 and 13 lost in the connection when the server
+        // went down, 14 and 15 sent from the client's buffer once it reconnected; its next run
+        // sends everything again (the server drops the repeats, the console might not see that).
+        let mut held = Taken::default();
+        let arrivals = [
+            (10, 0),
+            (11, 0),
+            (14, 0),
+            (15, 0),
+            (12, 0),
+            (12, 1),
+            (13, 0),
+        ];
+        let taken: Vec<bool> = arrivals
+            .iter()
+            .map(|&(seq, index)| held.take(seq, index, 0))
+            .collect();
+        assert_eq!(taken, [true; 7]);
+        for &(seq, index) in &arrivals {
+            assert!(!held.take(seq, index, 0), "{seq}.{index} twice");
+        }
+        // After the commit at 15 the set is cut to what lies above it; a late repeat below the floor
+        // (a lapsed owner's) is still refused.
+        assert!(held.take(20, 0, 15));
+        assert_eq!(held.above, BTreeSet::from([(20, 0)]));
+        assert!(!held.take(13, 0, 15));
+        assert!(!held.take(20, 0, 15));
+        assert!(held.take(21, 0, 15));
+    }
+
+    #[test]
+    fn held_changes_round_trip_through_text() {
+        let mut held = Taken::default();
+        for (seq, index) in [(105, 0), (107, 0), (107, 1), (240, 2)] {
+            held.take(seq, index, 100);
+        }
+        let text = held.encode();
+        assert_eq!(text, "100;5,2,0.1,133.2");
+        assert_eq!(Taken::decode(&text), Some(held));
+        assert_eq!(Taken::decode("7;").map(|h| h.floor), Some(7));
+        assert_eq!(Taken::decode("x;1"), None);
+        assert_eq!(Taken::decode("7;1.x"), None);
+        // The older single mark: everything up to it counts as held.
+        let mut old = Taken::decode("981:2").expect("old mark");
+        assert!(!old.take(981, 2, 0));
+        assert!(!old.take(980, 0, 0));
+        assert!(old.take(981, 3, 0));
+    }
+
+    #[test]
+    fn only_the_next_delivery_is_in_order() {
+        assert!(next_delivery_in_order(0, 1));
+        assert!(next_delivery_in_order(41, 42));
+        // Lost on the way, or numbered again by a restarted server.
+        assert!(!next_delivery_in_order(41, 45));
+        assert!(!next_delivery_in_order(41, 41));
+        assert!(!next_delivery_in_order(41, 3));
+    }
+
+    #[test]
+    fn hex_round_trips() {
         assert_eq!(unhex(&hex(b"\x00\xffkey")).unwrap(), b"\x00\xffkey");
         assert_eq!(unhex("abc"), None);
     }

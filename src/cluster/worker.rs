@@ -6,7 +6,7 @@
 //! the committed position: what the old owner did after its last commit is done again, with the
 //! same message ids, so nothing is counted twice or lost.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::wire::{
-    self, ChangeMsg, Heartbeat, PartitionMsg, PartitionState, StateCommit, WireChange, owner_of,
+    self, ChangeMsg, Heartbeat, PartitionMsg, PartitionState, StateCommit, Taken, WireChange,
+    owner_of,
 };
 use super::{BEAT, Link, now_ms, sleep_or_stop};
 use crate::cases::Entity;
@@ -267,10 +268,11 @@ async fn correlate_partition(
     let name = wire::partition_consumer(partition);
     // A consumer left by the previous owner has deliveries pending that would come out of order;
     // a fresh one starts right after the committed position.
-    let consumer =
+    let mut reader = super::Reader::new(
         super::fresh_consumer(&matches, &name, wire::match_subject(partition), state.pos)
             .await
-            .context("the partition's consumer")?;
+            .context("the partition's consumer")?,
+    );
 
     let changes_subject = wire::change_subject(partition);
     let mut by_id = super::rule_indexes(&set);
@@ -291,7 +293,7 @@ async fn correlate_partition(
                 "rules reloaded"
             );
         }
-        let messages = super::fetch(&consumer, BATCH).await?;
+        let messages = reader.fetch(BATCH).await?;
         let Some(last) = messages.last() else {
             continue;
         };
@@ -300,7 +302,9 @@ async fn correlate_partition(
             .map_err(|err| anyhow::anyhow!("{err}"))?
             .stream_sequence;
         let mut outgoing: Vec<ChangeMsg> = Vec::new();
-        let mut seen_now: HashMap<String, (u64, u32)> = HashMap::new();
+        let mut behind = 0u64;
+        // The origins whose counted hits this batch moved, for the commit.
+        let mut seen_now: HashSet<String> = HashSet::new();
         for message in &messages {
             let seq = message
                 .info()
@@ -319,12 +323,19 @@ async fn correlate_partition(
             match parsed {
                 PartitionMsg::Forget { incident } => correlator.forget(&incident),
                 PartitionMsg::Match(hit) => {
-                    if state.counted(&hit.origin, hit.pos, hit.hit) {
+                    let late = hit.pos.is_some_and(|pos| {
+                        state
+                            .seen
+                            .get(&hit.origin)
+                            .and_then(Taken::highest)
+                            .is_some_and(|top| (pos, hit.hit) < top)
+                    });
+                    if !state.take(&hit) {
                         continue;
                     }
-                    if let Some(pos) = hit.pos {
-                        state.seen.insert(hit.origin.clone(), (pos, hit.hit));
-                        seen_now.insert(hit.origin.clone(), (pos, hit.hit));
+                    behind += u64::from(late);
+                    if hit.pos.is_some() {
+                        seen_now.insert(hit.origin.clone());
                     }
                     let Some(&rule) = by_id.get(&hit.rule) else {
                         tracing::warn!(partition, rule = %hit.rule, "a match of a rule this worker does not run; skipped");
@@ -334,7 +345,9 @@ async fn correlate_partition(
                         outgoing.push(ChangeMsg {
                             partition,
                             seq,
-                            index: outgoing.iter().filter(|c| c.seq == seq).count() as u32,
+                            // A match makes at most one change.
+                            index: 0,
+                            committed: state.pos,
                             change,
                             clock: hit.clock.clone(),
                         });
@@ -342,18 +355,25 @@ async fn correlate_partition(
                 }
             }
         }
+        if behind > 0 {
+            tracing::info!(
+                partition,
+                hits = behind,
+                "hits arrived behind later ones of their origin (an edge's publishing was cut); repeats dropped, the rest counted"
+            );
+        }
         publish_changes(link, &changes_subject, &outgoing).await?;
         Metrics::inc(&metrics.cluster.published, outgoing.len() as u64);
 
         let delta = correlator.take_state_changes();
         state.absorb(&delta);
         let snapshot = state.commits_since_snapshot + 1 >= SNAPSHOT_EVERY;
-        let (seen, entries) = if snapshot {
+        let (taken, entries) = if snapshot {
             (
                 state
                     .seen
                     .iter()
-                    .map(|(o, (p, h))| (o.clone(), *p, *h))
+                    .map(|(origin, taken)| (origin.clone(), taken.encode()))
                     .collect(),
                 state
                     .entries
@@ -363,7 +383,13 @@ async fn correlate_partition(
             )
         } else {
             (
-                seen_now.into_iter().map(|(o, (p, h))| (o, p, h)).collect(),
+                seen_now
+                    .into_iter()
+                    .map(|origin| {
+                        let text = state.seen.get(&origin).map(Taken::encode);
+                        (origin, text.unwrap_or_default())
+                    })
+                    .collect(),
                 delta
                     .iter()
                     .map(|(k, v)| (wire::hex(k), v.as_deref().map(wire::to_base64)))
@@ -371,7 +397,7 @@ async fn correlate_partition(
             )
         };
         let commit_id = super::unique_id();
-        let parts = wire::commit_parts(&commit_id, snapshot, last_seq, seen, entries, PART_BYTES);
+        let parts = wire::commit_parts(&commit_id, snapshot, last_seq, taken, entries, PART_BYTES);
         let mut first_seq = None;
         for part in &parts {
             let body = serde_json::to_vec(part)?;
