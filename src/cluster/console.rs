@@ -135,65 +135,67 @@ async fn intake(
         let mut moved: Vec<u32> = Vec::new();
         let mut behind = 0u64;
         for message in &messages {
-            let change: ChangeMsg = match serde_json::from_slice(&message.payload) {
-                Ok(change) => change,
+            let changes: Vec<ChangeMsg> = match wire::unpack(&message.payload) {
+                Ok(changes) => changes,
                 Err(err) => {
-                    tracing::error!(error = %err, "unreadable incident change skipped");
+                    tracing::error!(error = %err, "unreadable incident changes skipped");
                     continue;
                 }
             };
-            let partition = held.entry(change.partition).or_default();
-            let late = partition
-                .highest()
-                .is_some_and(|top| (change.seq, change.index) < top);
-            if !partition.take(change.seq, change.index, change.committed) {
-                continue;
-            }
-            behind += u64::from(late);
-            if !moved.contains(&change.partition) {
-                moved.push(change.partition);
-            }
-            let at = match &change.change {
-                WireChange::Opened { incident, .. } => incident.last_seen,
-                WireChange::Updated { last_seen, .. } => *last_seen,
-            };
-            let fed = progress.entry(change.clock.clone()).or_default();
-            let slot = fed.entry(change.partition).or_insert(at);
-            *slot = (*slot).max(at);
-            // A partition that has not fed this source yet may still bring its oldest incidents.
-            if fed.len() as u32 == link.partitions()
-                && let Some(slowest) = fed.values().min()
-            {
-                book.advance(&change.clock, *slowest);
-            }
-            match change.change {
-                WireChange::Opened {
-                    mut incident,
-                    entity,
-                    follow_up,
-                } => {
-                    let case = book.opened(&mut incident, entity, follow_up, &change.clock);
-                    cases.record(case);
-                    stored.push(Change::Opened(incident));
+            for change in changes {
+                let partition = held.entry(change.partition).or_default();
+                let late = partition
+                    .highest()
+                    .is_some_and(|top| (change.seq, change.index) < top);
+                if !partition.take(change.seq, change.index, change.committed) {
+                    continue;
                 }
-                WireChange::Updated {
-                    id,
-                    rule,
-                    count,
-                    last_seen,
-                    evidence,
-                } => {
-                    if let Some(case) = book.updated(&id, count, last_seen, &change.clock) {
+                behind += u64::from(late);
+                if !moved.contains(&change.partition) {
+                    moved.push(change.partition);
+                }
+                let at = match &change.change {
+                    WireChange::Opened { incident, .. } => incident.last_seen,
+                    WireChange::Updated { last_seen, .. } => *last_seen,
+                };
+                let fed = progress.entry(change.clock.clone()).or_default();
+                let slot = fed.entry(change.partition).or_insert(at);
+                *slot = (*slot).max(at);
+                // A partition that has not fed this source yet may still bring its oldest incidents.
+                if fed.len() as u32 == link.partitions()
+                    && let Some(slowest) = fed.values().min()
+                {
+                    book.advance(&change.clock, *slowest);
+                }
+                match change.change {
+                    WireChange::Opened {
+                        mut incident,
+                        entity,
+                        follow_up,
+                    } => {
+                        let case = book.opened(&mut incident, entity, follow_up, &change.clock);
                         cases.record(case);
+                        stored.push(Change::Opened(incident));
                     }
-                    stored.push(Change::Updated {
+                    WireChange::Updated {
                         id,
-                        // The store folds count, time and evidence; the index is only for the engine.
-                        rule: by_id.get(&rule).copied().unwrap_or(0),
+                        rule,
                         count,
                         last_seen,
                         evidence,
-                    });
+                    } => {
+                        if let Some(case) = book.updated(&id, count, last_seen, &change.clock) {
+                            cases.record(case);
+                        }
+                        stored.push(Change::Updated {
+                            id,
+                            // The store folds count, time and evidence; the index is only for the engine.
+                            rule: by_id.get(&rule).copied().unwrap_or(0),
+                            count,
+                            last_seen,
+                            evidence,
+                        });
+                    }
                 }
             }
         }

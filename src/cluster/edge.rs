@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::wire::{MatchMsg, PartitionMsg, match_subject, partition_of};
-use super::{Link, Outgoing, now_ms, publish_acked, sleep_or_stop};
+use super::{Link, Outgoing, now_ms, pack_by_subject, publish_in_order, sleep_or_stop};
 use crate::engine::Matched;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
@@ -113,11 +113,13 @@ impl Publisher {
         if self.pending.is_empty() {
             return true;
         }
+        // Packed once: a retry sends the same messages with the same ids.
+        let messages = pack_by_subject(&self.pending);
         let mut wait = Duration::from_millis(100);
         loop {
             let outcome = self
                 .handle
-                .block_on(publish_acked(&self.link, &self.pending));
+                .block_on(publish_in_order(&self.link, &messages));
             match outcome {
                 Ok(()) => {
                     self.metrics.cluster.up();

@@ -325,14 +325,53 @@ pub struct Outgoing {
     pub body: bytes::Bytes,
 }
 
-/// Messages published before their acknowledgements are awaited.
-const IN_FLIGHT: usize = 1024;
+/// Joins `items` (one JSON value each) into messages of up to `wire::MESSAGE_BYTES`, per subject
+/// in the order given; a message's id names its first and last item's ids and how many it holds,
+/// so the same items packed again (a retry) give the same id and the server drops the repeat.
+pub fn pack_by_subject(items: &[Outgoing]) -> Vec<Outgoing> {
+    let mut subjects: Vec<(&str, Vec<&Outgoing>)> = Vec::new();
+    for item in items {
+        match subjects
+            .iter_mut()
+            .find(|(subject, _)| *subject == item.subject)
+        {
+            Some((_, queue)) => queue.push(item),
+            None => subjects.push((&item.subject, vec![item])),
+        }
+    }
+    let mut messages = Vec::new();
+    for (subject, queue) in subjects {
+        let bodies: Vec<&[u8]> = queue.iter().map(|item| item.body.as_ref()).collect();
+        for packed in wire::pack(&bodies, wire::MESSAGE_BYTES) {
+            let first = &queue[packed.range.start].id;
+            let last = &queue[packed.range.end - 1].id;
+            messages.push(Outgoing {
+                subject: subject.to_string(),
+                id: format!("{first}~{last}#{}", packed.range.len()),
+                body: packed.body.into(),
+            });
+        }
+    }
+    messages
+}
 
-/// Publishes `messages` in order and waits until the server acknowledged every one.
-pub async fn publish_acked(link: &Link, messages: &[Outgoing]) -> anyhow::Result<()> {
-    for chunk in messages.chunks(IN_FLIGHT) {
-        let mut acks = Vec::with_capacity(chunk.len());
-        for message in chunk {
+/// Publishes `messages` and waits until the server acknowledged every one, each subject's in the
+/// order given: at most one message per subject is in flight (subjects go side by side). Why: when
+/// the server goes away, publishes on the wire are lost while the client sends what it had
+/// buffered after the reconnect, so with several in flight a later message could land before an
+/// earlier one of its subject, and the reader would apply them out of order.
+pub async fn publish_in_order(link: &Link, messages: &[Outgoing]) -> anyhow::Result<()> {
+    let mut queues: Vec<Vec<&Outgoing>> = Vec::new();
+    for message in messages {
+        match queues.iter_mut().find(|q| q[0].subject == message.subject) {
+            Some(queue) => queue.push(message),
+            None => queues.push(vec![message]),
+        }
+    }
+    let rounds = queues.iter().map(Vec::len).max().unwrap_or(0);
+    for round in 0..rounds {
+        let mut acks = Vec::with_capacity(queues.len());
+        for message in queues.iter().filter_map(|queue| queue.get(round)) {
             let publish = jetstream::message::PublishMessage::build()
                 .payload(message.body.clone())
                 .message_id(&message.id);

@@ -180,6 +180,57 @@ impl ChangeMsg {
     }
 }
 
+/// The most bytes of items one stream message carries: well under the server's default limit
+/// (1 MB), and few messages per batch, which are published one after the other per subject.
+pub const MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Which items one message carries (`range` of the items given to `pack`) and its body, the items
+/// joined as a JSON array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    pub range: std::ops::Range<usize>,
+    pub body: Vec<u8>,
+}
+
+/// Joins items (each one JSON value) in order into arrays of at most `max_bytes` each; an item
+/// bigger than that goes alone.
+pub fn pack<T: AsRef<[u8]>>(items: &[T], max_bytes: usize) -> Vec<Packed> {
+    let mut packed: Vec<Packed> = Vec::new();
+    for (at, item) in items.iter().enumerate() {
+        let item = item.as_ref();
+        match packed.last_mut() {
+            Some(open) if open.body.len() + item.len() < max_bytes => {
+                open.body.pop();
+                open.body.push(b',');
+                open.body.extend_from_slice(item);
+                open.body.push(b']');
+                open.range.end = at + 1;
+            }
+            _ => {
+                let mut body = Vec::with_capacity(item.len() + 2);
+                body.push(b'[');
+                body.extend_from_slice(item);
+                body.push(b']');
+                packed.push(Packed {
+                    range: at..at + 1,
+                    body,
+                });
+            }
+        }
+    }
+    packed
+}
+
+/// A message's items: the array `pack` made, or one item alone (a closed incident's `Forget`, and
+/// everything builds before packing sent).
+pub fn unpack<T: serde::de::DeserializeOwned>(payload: &[u8]) -> serde_json::Result<Vec<T>> {
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        serde_json::from_slice(payload)
+    } else {
+        serde_json::from_slice(payload).map(|one| vec![one])
+    }
+}
+
 /// Whether a consumer's delivery numbered `delivery` follows the one numbered `last` (0: none yet)
 /// with none between: the server numbers a consumer's deliveries one by one.
 pub fn next_delivery_in_order(last: u64, delivery: u64) -> bool {
@@ -791,6 +842,33 @@ mod tests {
         assert!(!old.take(981, 2, 0));
         assert!(!old.take(980, 0, 0));
         assert!(old.take(981, 3, 0));
+    }
+
+    #[test]
+    fn items_pack_into_bounded_arrays_in_order_and_unpack_again() {
+        let items: Vec<Vec<u8>> = (0..50)
+            .map(|n| serde_json::to_vec(&format!("item {n:02}")).unwrap())
+            .collect();
+        let packed = pack(&items, 100);
+        assert!(packed.len() > 5, "{}", packed.len());
+        assert!(packed.iter().all(|p| p.body.len() <= 100));
+        let mut all: Vec<String> = Vec::new();
+        let mut next = 0;
+        for message in &packed {
+            assert_eq!(message.range.start, next);
+            next = message.range.end;
+            all.extend(unpack::<String>(&message.body).unwrap());
+        }
+        assert_eq!(next, 50);
+        assert_eq!(
+            all,
+            (0..50).map(|n| format!("item {n:02}")).collect::<Vec<_>>()
+        );
+        // Too big for one message: alone. One item sent by itself reads too.
+        let big = serde_json::to_vec(&"x".repeat(300)).unwrap();
+        assert_eq!(pack(&[big.clone(), big.clone()], 100).len(), 2);
+        assert_eq!(unpack::<String>(b" \"one\"").unwrap(), ["one"]);
+        assert!(pack::<Vec<u8>>(&[], 100).is_empty());
     }
 
     #[test]

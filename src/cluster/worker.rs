@@ -313,44 +313,46 @@ async fn correlate_partition(
             if seq <= state.pos {
                 continue;
             }
-            let parsed: PartitionMsg = match serde_json::from_slice(&message.payload) {
-                Ok(parsed) => parsed,
+            let items: Vec<PartitionMsg> = match wire::unpack(&message.payload) {
+                Ok(items) => items,
                 Err(err) => {
-                    tracing::error!(partition, seq, error = %err, "unreadable match skipped");
+                    tracing::error!(partition, seq, error = %err, "unreadable matches skipped");
                     continue;
                 }
             };
-            match parsed {
-                PartitionMsg::Forget { incident } => correlator.forget(&incident),
-                PartitionMsg::Match(hit) => {
-                    let late = hit.pos.is_some_and(|pos| {
-                        state
-                            .seen
-                            .get(&hit.origin)
-                            .and_then(Taken::highest)
-                            .is_some_and(|top| (pos, hit.hit) < top)
-                    });
-                    if !state.take(&hit) {
-                        continue;
-                    }
-                    behind += u64::from(late);
-                    if hit.pos.is_some() {
-                        seen_now.insert(hit.origin.clone());
-                    }
-                    let Some(&rule) = by_id.get(&hit.rule) else {
-                        tracing::warn!(partition, rule = %hit.rule, "a match of a rule this worker does not run; skipped");
-                        continue;
-                    };
-                    if let Some(change) = observe(&mut correlator, &set, rule, &hit, unit) {
-                        outgoing.push(ChangeMsg {
-                            partition,
-                            seq,
-                            // A match makes at most one change.
-                            index: 0,
-                            committed: state.pos,
-                            change,
-                            clock: hit.clock.clone(),
+            for (index, parsed) in items.into_iter().enumerate() {
+                match parsed {
+                    PartitionMsg::Forget { incident } => correlator.forget(&incident),
+                    PartitionMsg::Match(hit) => {
+                        let late = hit.pos.is_some_and(|pos| {
+                            state
+                                .seen
+                                .get(&hit.origin)
+                                .and_then(Taken::highest)
+                                .is_some_and(|top| (pos, hit.hit) < top)
                         });
+                        if !state.take(&hit) {
+                            continue;
+                        }
+                        behind += u64::from(late);
+                        if hit.pos.is_some() {
+                            seen_now.insert(hit.origin.clone());
+                        }
+                        let Some(&rule) = by_id.get(&hit.rule) else {
+                            tracing::warn!(partition, rule = %hit.rule, "a match of a rule this worker does not run; skipped");
+                            continue;
+                        };
+                        if let Some(change) = observe(&mut correlator, &set, rule, &hit, unit) {
+                            outgoing.push(ChangeMsg {
+                                partition,
+                                seq,
+                                // A match makes at most one change.
+                                index: index as u32,
+                                committed: state.pos,
+                                change,
+                                clock: hit.clock.clone(),
+                            });
+                        }
                     }
                 }
             }
@@ -506,7 +508,7 @@ async fn publish_changes(link: &Link, subject: &str, changes: &[ChangeMsg]) -> a
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    super::publish_acked(link, &messages)
+    super::publish_in_order(link, &super::pack_by_subject(&messages))
         .await
         .context("publishing incident changes")
 }
