@@ -446,6 +446,42 @@ fn issue14_a_cluster_through_a_worker_kill_a_server_restart_and_a_console_stop_e
     drop(nats);
 }
 
+/// An edge's file rotated by the real `logrotate` with `copytruncate`: the file keeps its inode and
+/// its new lines sit at offsets the old ones had, yet every one is counted (a line's origin names the
+/// file's first line too, not its inode alone).
+#[test]
+fn an_edge_s_file_rotated_by_copytruncate_is_counted_from_its_new_start() {
+    let js_dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(js_dir.path(), None);
+    let console_site = node_site(&nats, "console", "console", false);
+    let console = console_site.start();
+    let worker_site = node_site(&nats, "worker", "w1", false);
+    let worker = worker_site.start();
+    let edge_site = node_site(&nats, "edge", "e1", true);
+    let edge = edge_site.start();
+
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+    let lines = edge_lines(1, start, 1200);
+    edge_site.append_to("logs/auth.log", lines[..600].iter().cloned());
+    wait_until("the edge to publish", Duration::from_secs(60), || {
+        edge.lines_stored() == 600
+    });
+    edge_site.logrotate_file("logs/auth.log", "copytruncate");
+    edge_site.append_to("logs/auth.log", lines[600..].iter().cloned());
+    wait_until(
+        "the edge to publish the rotated file's lines",
+        Duration::from_secs(60),
+        || edge.lines_stored() == 1200,
+    );
+    let files: Vec<String> = ["logs/auth.log.1", "logs/auth.log"]
+        .iter()
+        .map(|rel| edge_site.path(rel).display().to_string())
+        .collect();
+    let scanned = wait_equal(&console, &[&edge, &worker], &files);
+    assert!(scanned.len() > 50, "{}", scanned.len());
+    drop(nats);
+}
+
 /// `cluster status` through a NATS server that requires TLS and a client certificate: with the
 /// configured CA, certificate and key it answers; with the CA alone the server refuses the node.
 #[test]
