@@ -16,7 +16,7 @@ use super::systemd::Progress;
 use crate::cases::Case;
 use crate::config::{Config, FileSource, JournaldSource};
 use crate::correlate::{Change, Limits};
-use crate::engine::{CaseStates, Engine, Sink, Source, SourceSpec};
+use crate::engine::{Engine, Sink, Source, SourceSpec, TouchedCases};
 use crate::metrics::Metrics;
 use crate::model::{Format, Logsource, Status};
 use crate::rules::RuleSet;
@@ -72,12 +72,12 @@ pub struct Pipeline {
     pub edge: Option<crate::cluster::edge::Publisher>,
 }
 
-/// Collects one batch's changes and the last state of each case they touched, and counts them
-/// for the metrics.
+/// Collects one batch's changes and which cases they touched (the cases themselves are taken from
+/// the engine once the batch is fed), and counts them for the metrics.
 #[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
-    cases: CaseStates,
+    cases: TouchedCases,
     opened: u64,
     updated: u64,
 }
@@ -107,7 +107,8 @@ impl Pipeline {
             &self.config.daemon.unit,
             self.config.daemon.max_line_bytes,
         )
-        .with_case_window(self.config.cases.window());
+        .with_case_window(self.config.cases.window())
+        .keeping_touched_cases();
         let report = engine.restore_state(self.store.engine_state()?);
         let mut closed = 0;
         for id in engine.open_incidents() {
@@ -305,11 +306,12 @@ impl Pipeline {
                 );
                 return Ok(());
             }
+            let cases = engine.touched_cases(std::mem::take(&mut batch.cases));
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
             self.store
-                .apply_batch(&batch.changes, batch.cases.cases(), &positions, &state)?;
+                .apply_batch(&batch.changes, &cases, &positions, &state)?;
             self.store.flush()?;
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {
