@@ -18,11 +18,11 @@ use crate::config::{Config, FileSource, JournaldSource};
 use crate::correlate::{Change, Limits};
 use crate::engine::{Engine, Sink, Source, SourceSpec, TouchedCases};
 use crate::metrics::Metrics;
-use crate::model::{Format, Logsource, Status};
+use crate::model::{Checkpoint, Format, Logsource, Status};
 use crate::rules::RuleSet;
 use crate::sources::journald::JournalLine;
 use crate::sources::syslog::{SyslogMessage, SyslogStats};
-use crate::sources::tail::TailedLine;
+use crate::sources::tail::{FileKey, TailedLine};
 use crate::store::{Position, Store};
 
 /// Lines handled per store transaction at most; a batch is also cut when the channel runs dry.
@@ -207,20 +207,29 @@ impl Pipeline {
                     Err(_) => break,
                 }
             }
+            let started = std::time::Instant::now();
             let now = Timestamp::now();
             let mut batch = Batch::default();
+            // Files by identity, turned into their store keys once per batch rather than per line.
+            let mut file_positions: HashMap<FileKey, Checkpoint> = HashMap::new();
             let mut positions: HashMap<String, Position> = HashMap::new();
+            let edge = self.edge.is_some();
             // Lines per source, counted in the metrics once the batch is durable.
             let mut read: HashMap<String, u64> = HashMap::new();
             let mut parse_errors = 0;
             let mut matched = 0;
             for input in &inputs {
-                // `origin` and `pos` name the line for a cluster edge's message ids.
+                // `origin` and `pos` name the line for a cluster edge's message ids (only an edge
+                // needs them: formatting them for every line cost more than some decoding).
                 let (key, label, bytes, len, origin, pos) = match input {
                     Input::File { source, line } => {
                         let (file, checkpoint) = line.checkpoint();
-                        let origin = file.store_key();
-                        positions.insert(origin.clone(), Position::File(checkpoint));
+                        file_positions.insert(file, checkpoint);
+                        let origin = if edge {
+                            file.store_key()
+                        } else {
+                            String::new()
+                        };
                         let key = SourceKey::File(*source, line.source.clone());
                         (
                             key,
@@ -251,7 +260,11 @@ impl Pipeline {
                     Input::Syslog(message) => {
                         let listen = self.config.source.syslog[message.source].listen.get_ref();
                         let key = SourceKey::Syslog(message.source, message.peer.ip());
-                        let origin = format!("syslog://{listen}/{}", message.peer.ip());
+                        let origin = if edge {
+                            format!("syslog://{listen}/{}", message.peer.ip())
+                        } else {
+                            String::new()
+                        };
                         (
                             key,
                             listen.clone(),
@@ -295,7 +308,11 @@ impl Pipeline {
                 parse_errors += live.source.stats.parse_errors - before.parse_errors;
                 matched += live.source.stats.matches - before.matches;
             }
-            let positions: Vec<(String, Position)> = positions.into_iter().collect();
+            let positions: Vec<(String, Position)> = file_positions
+                .into_iter()
+                .map(|(file, checkpoint)| (file.store_key(), Position::File(checkpoint)))
+                .chain(positions)
+                .collect();
             // An edge saves its positions only after the server acknowledged the batch's matches;
             // stopping before that leaves them to be read (and published, same ids) again.
             if let Some(edge) = &mut self.edge
@@ -306,13 +323,30 @@ impl Pipeline {
                 );
                 return Ok(());
             }
+            let fed = std::time::Instant::now();
             let cases = engine.touched_cases(std::mem::take(&mut batch.cases));
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
             self.store
                 .apply_batch(&batch.changes, &cases, &positions, &state)?;
+            let applied = std::time::Instant::now();
             self.store.flush()?;
+            tracing::debug!(
+                lines = inputs.len(),
+                changes = batch.changes.len(),
+                cases = cases.len(),
+                state_keys = state.len(),
+                state_bytes = state
+                    .iter()
+                    .filter_map(|(_, v)| v.as_ref())
+                    .map(Vec::len)
+                    .sum::<usize>(),
+                feed_us = (fed - started).as_micros() as u64,
+                apply_us = (applied - fed).as_micros() as u64,
+                flush_us = applied.elapsed().as_micros() as u64,
+                "batch durable"
+            );
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {
                 self.metrics.lines_read.add(&label, lines);
