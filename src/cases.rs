@@ -370,6 +370,10 @@ pub struct CaseBook {
     /// Cases that left the book (their window closed, newer cases of the entity pushed them
     /// out), kept only when a reader wants every case of the run at its end (`keeping_left`).
     left: Option<Vec<Case>>,
+    /// Cases that left the book since `take_departed` last ran, kept only for a reader that takes
+    /// the cases a batch touched at its end (`keeping_departed`): a case changed and then swept in
+    /// the same batch must still reach the store as its last change left it.
+    departed: Option<Map<String, Case>>,
 }
 
 impl CaseBook {
@@ -398,6 +402,29 @@ impl CaseBook {
             since_sweep: 0,
             external_clocks: false,
             left: None,
+            departed: None,
+        }
+    }
+
+    /// Keeps the cases that leave the book until `take_departed`, so a batch's reader can take
+    /// every case the batch touched from the book at its end (`case_or_departed`).
+    pub fn keeping_departed(mut self) -> CaseBook {
+        self.departed = Some(Map::default());
+        self
+    }
+
+    /// An open case as it now is, or one that left the book since the last `take_departed`.
+    pub fn case_or_departed(&self, id: &str) -> Option<&Case> {
+        self.open
+            .get(id)
+            .map(|open| &open.case)
+            .or_else(|| self.departed.as_ref().and_then(|departed| departed.get(id)))
+    }
+
+    /// Forgets the cases that left the book (the batch that could still name them is done).
+    pub fn take_departed(&mut self) {
+        if let Some(departed) = &mut self.departed {
+            departed.clear();
         }
     }
 
@@ -679,8 +706,16 @@ impl CaseBook {
             }
         }
         self.dirty.insert(id.to_string());
-        if let Some(left) = &mut self.left {
-            left.push(old.case);
+        match (&mut self.left, &mut self.departed) {
+            (Some(left), Some(departed)) => {
+                departed.insert(id.to_string(), old.case.clone());
+                left.push(old.case);
+            }
+            (Some(left), None) => left.push(old.case),
+            (None, Some(departed)) => {
+                departed.insert(id.to_string(), old.case);
+            }
+            (None, None) => {}
         }
     }
 

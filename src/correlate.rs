@@ -808,18 +808,54 @@ mod micros_opt {
     }
 }
 
+/// A window's times as the first one and the steps after it (the window is sorted, so each step
+/// is small, and 0 for matches in the same microsecond): a distinct-count rule's window holds up
+/// to `MAX_DISTINCT_WINDOW` times and is saved again whenever it grows, and written out in full
+/// (16 digits a time) it was most of what a batch of a brute force wrote. Windows saved as a
+/// plain list of times (before this form) are read too.
 mod micros_deque {
     use std::collections::VecDeque;
 
     use jiff::Timestamp;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        Steps { from: i64, steps: Vec<i64> },
+        Times(Vec<i64>),
+    }
 
     pub fn serialize<S: Serializer>(ts: &VecDeque<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(ts.iter().map(|t| t.as_microsecond()))
+        let mut times = ts.iter().map(|t| t.as_microsecond());
+        let Some(from) = times.next() else {
+            return Saved::Times(Vec::new()).serialize(s);
+        };
+        let mut last = from;
+        let steps = times
+            .map(|us| {
+                let step = us - last;
+                last = us;
+                step
+            })
+            .collect();
+        Saved::Steps { from, steps }.serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VecDeque<Timestamp>, D::Error> {
-        Vec::<i64>::deserialize(d)?
+        let times = match Saved::deserialize(d)? {
+            Saved::Times(times) => times,
+            Saved::Steps { from, steps } => {
+                let mut last = from;
+                std::iter::once(from)
+                    .chain(steps.into_iter().map(|step| {
+                        last = last.saturating_add(step);
+                        last
+                    }))
+                    .collect()
+            }
+        };
+        times
             .into_iter()
             .map(|us| Timestamp::from_microsecond(us).map_err(serde::de::Error::custom))
             .collect()
@@ -1154,6 +1190,35 @@ suppress: 1d
             opened,
             Some(3),
             "the third failure after a restart must open the incident"
+        );
+    }
+
+    #[test]
+    fn a_window_is_saved_as_steps_and_read_back_in_either_form() {
+        let times = [5_000_000, 5_000_000, 5_000_000, 7_500_000];
+        let state = GroupState {
+            window: times
+                .iter()
+                .map(|&us| Timestamp::from_microsecond(us).unwrap())
+                .collect(),
+            ..GroupState::default()
+        };
+        let saved = serde_json::to_string(&state).unwrap();
+        assert!(
+            saved.contains(r#""window":{"from":5000000,"steps":[0,0,2500000]}"#),
+            "{saved}"
+        );
+        assert_eq!(serde_json::from_str::<GroupState>(&saved).unwrap(), state);
+        // As saved before the steps: a plain list of times.
+        let plain = saved.replace(
+            r#"{"from":5000000,"steps":[0,0,2500000]}"#,
+            "[5000000,5000000,5000000,7500000]",
+        );
+        assert_eq!(serde_json::from_str::<GroupState>(&plain).unwrap(), state);
+        let empty = serde_json::to_string(&GroupState::default()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<GroupState>(&empty).unwrap(),
+            GroupState::default()
         );
     }
 

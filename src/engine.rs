@@ -72,6 +72,64 @@ impl CaseStates {
     }
 }
 
+/// The cases a run of changes touched, by id, in the order first touched, with every case each
+/// absorbed (`merged_from`, which the book clears at the case's next change); an absorbed case
+/// leaves the list. The same bookkeeping as `CaseStates` without a copy of the case on every
+/// change: the daemon takes each touched case from the engine once, at the end of its batch
+/// (`Engine::touched_cases`).
+#[derive(Debug, Default)]
+pub struct TouchedCases {
+    ids: Vec<String>,
+    merged: Vec<Vec<String>>,
+    slot: crate::correlate::Map<String, usize>,
+}
+
+impl TouchedCases {
+    pub fn record(&mut self, case: &Case) {
+        let at = match self.slot.get(&case.id) {
+            Some(&at) => at,
+            None => {
+                self.slot.insert(case.id.clone(), self.ids.len());
+                self.ids.push(case.id.clone());
+                self.merged.push(Vec::new());
+                self.ids.len() - 1
+            }
+        };
+        if !case.merged_from.is_empty() {
+            // As `CaseStates`: this change's merges first, then those reported earlier.
+            let mut merged = case.merged_from.clone();
+            for id in std::mem::take(&mut self.merged[at]) {
+                if !merged.contains(&id) {
+                    merged.push(id);
+                }
+            }
+            self.merged[at] = merged;
+            let gone: std::collections::HashSet<&String> = case.merged_from.iter().collect();
+            let (ids, merged): (Vec<String>, Vec<Vec<String>>) = std::mem::take(&mut self.ids)
+                .into_iter()
+                .zip(std::mem::take(&mut self.merged))
+                .filter(|(id, _)| !gone.contains(id))
+                .unzip();
+            self.ids = ids;
+            self.merged = merged;
+            self.slot = self
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 /// Incident changes and case states in the order they came (tests and tools).
 #[derive(Debug, Default)]
 pub struct Recorded {
@@ -367,6 +425,31 @@ impl Engine {
         self
     }
 
+    /// Keeps the cases that leave the case book until the next `touched_cases`, for a caller that
+    /// records only which cases its changes touched (`TouchedCases`, the daemon's batches).
+    pub fn keeping_touched_cases(mut self) -> Engine {
+        self.cases = self.cases.keeping_departed();
+        self
+    }
+
+    /// The cases `touched` names, each as its last change left it (with what it absorbed during
+    /// the run of changes), in the order first touched; then forgets the cases that left the book
+    /// meanwhile. One copy per case per batch, not one per change.
+    pub fn touched_cases(&mut self, touched: TouchedCases) -> Vec<Case> {
+        let cases = touched
+            .ids
+            .iter()
+            .zip(touched.merged)
+            .filter_map(|(id, merged)| {
+                let mut case = self.cases.case_or_departed(id)?.clone();
+                case.merged_from = merged;
+                Some(case)
+            })
+            .collect();
+        self.cases.take_departed();
+        cases
+    }
+
     /// Every case of the run as its last change left it (see `keeping_cases`), in no particular
     /// order; cases absorbed by a merge are not among them.
     pub fn into_cases(self) -> Vec<Case> {
@@ -619,6 +702,48 @@ suppress: 5m
                 if last_seen.as_second() == incident.last_seen.as_second()),
             "a line without a time takes the previous line's: {changes:?}"
         );
+    }
+
+    /// Records the cases both ways: a copy at every change (`CaseStates`) and ids only.
+    #[derive(Default)]
+    struct BothWays {
+        copies: CaseStates,
+        touched: TouchedCases,
+        changes: usize,
+    }
+
+    impl Sink for BothWays {
+        fn change(&mut self, _change: Change) {
+            self.changes += 1;
+        }
+        fn case(&mut self, case: &Case) {
+            self.copies.record(case);
+            self.touched.record(case);
+        }
+    }
+
+    #[test]
+    fn the_cases_a_batch_touched_taken_at_its_end_are_those_copied_at_each_change() {
+        let mut engine = engine().keeping_touched_cases();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut source = engine.source(spec("a.log"), now);
+        for batch in 0..3 {
+            let mut sink = BothWays::default();
+            for s in 0..40 {
+                // Four addresses, each its own incident and case, some quiet in some batches.
+                let ip = (s + batch) % 4 + 1;
+                if batch == 1 && ip == 4 {
+                    continue;
+                }
+                let line =
+                    format!("2027-01-15T08:{batch:02}:{s:02}Z web sshd[1]: fail ip=10.0.0.{ip}");
+                engine.feed(&mut source, line.as_bytes(), line.len(), now, &mut sink);
+            }
+            assert!(sink.changes > 0);
+            let copied = sink.copies.into_cases();
+            assert_eq!(copied.len(), if batch == 1 { 3 } else { 4 });
+            assert_eq!(engine.touched_cases(sink.touched), copied, "batch {batch}");
+        }
     }
 
     #[test]

@@ -16,17 +16,20 @@ use super::systemd::Progress;
 use crate::cases::Case;
 use crate::config::{Config, FileSource, JournaldSource};
 use crate::correlate::{Change, Limits};
-use crate::engine::{CaseStates, Engine, Sink, Source, SourceSpec};
+use crate::engine::{Engine, Sink, Source, SourceSpec, TouchedCases};
 use crate::metrics::Metrics;
-use crate::model::{Format, Logsource, Status};
+use crate::model::{Checkpoint, Format, Logsource, Status};
 use crate::rules::RuleSet;
 use crate::sources::journald::JournalLine;
 use crate::sources::syslog::{SyslogMessage, SyslogStats};
-use crate::sources::tail::TailedLine;
+use crate::sources::tail::{FileKey, TailedLine};
 use crate::store::{Position, Store};
 
 /// Lines handled per store transaction at most; a batch is also cut when the channel runs dry.
-pub const BATCH_LINES: usize = 2048;
+/// A batch writes each incident, case and correlation group it touched once, however many of its
+/// lines touched them, so under load larger batches write less per line (a brute force touches
+/// the same few groups with thousands of lines); idle, a line still makes its own batch at once.
+pub const BATCH_LINES: usize = 8192;
 
 /// How often a source's reference for the year of RFC 3164 stamps follows the clock.
 const REFERENCE_REFRESH: Duration = Duration::from_secs(3600);
@@ -72,12 +75,12 @@ pub struct Pipeline {
     pub edge: Option<crate::cluster::edge::Publisher>,
 }
 
-/// Collects one batch's changes and the last state of each case they touched, and counts them
-/// for the metrics.
+/// Collects one batch's changes and which cases they touched (the cases themselves are taken from
+/// the engine once the batch is fed), and counts them for the metrics.
 #[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
-    cases: CaseStates,
+    cases: TouchedCases,
     opened: u64,
     updated: u64,
 }
@@ -107,7 +110,8 @@ impl Pipeline {
             &self.config.daemon.unit,
             self.config.daemon.max_line_bytes,
         )
-        .with_case_window(self.config.cases.window());
+        .with_case_window(self.config.cases.window())
+        .keeping_touched_cases();
         let report = engine.restore_state(self.store.engine_state()?);
         let mut closed = 0;
         for id in engine.open_incidents() {
@@ -206,20 +210,29 @@ impl Pipeline {
                     Err(_) => break,
                 }
             }
+            let started = std::time::Instant::now();
             let now = Timestamp::now();
             let mut batch = Batch::default();
+            // Files by identity, turned into their store keys once per batch rather than per line.
+            let mut file_positions: HashMap<FileKey, Checkpoint> = HashMap::new();
             let mut positions: HashMap<String, Position> = HashMap::new();
+            let edge = self.edge.is_some();
             // Lines per source, counted in the metrics once the batch is durable.
             let mut read: HashMap<String, u64> = HashMap::new();
             let mut parse_errors = 0;
             let mut matched = 0;
             for input in &inputs {
-                // `origin` and `pos` name the line for a cluster edge's message ids.
+                // `origin` and `pos` name the line for a cluster edge's message ids (only an edge
+                // needs them: formatting them for every line cost more than some decoding).
                 let (key, label, bytes, len, origin, pos) = match input {
                     Input::File { source, line } => {
                         let (file, checkpoint) = line.checkpoint();
-                        let origin = file.store_key();
-                        positions.insert(origin.clone(), Position::File(checkpoint));
+                        file_positions.insert(file, checkpoint);
+                        let origin = if edge {
+                            file.store_key()
+                        } else {
+                            String::new()
+                        };
                         let key = SourceKey::File(*source, line.source.clone());
                         (
                             key,
@@ -250,7 +263,11 @@ impl Pipeline {
                     Input::Syslog(message) => {
                         let listen = self.config.source.syslog[message.source].listen.get_ref();
                         let key = SourceKey::Syslog(message.source, message.peer.ip());
-                        let origin = format!("syslog://{listen}/{}", message.peer.ip());
+                        let origin = if edge {
+                            format!("syslog://{listen}/{}", message.peer.ip())
+                        } else {
+                            String::new()
+                        };
                         (
                             key,
                             listen.clone(),
@@ -294,7 +311,11 @@ impl Pipeline {
                 parse_errors += live.source.stats.parse_errors - before.parse_errors;
                 matched += live.source.stats.matches - before.matches;
             }
-            let positions: Vec<(String, Position)> = positions.into_iter().collect();
+            let positions: Vec<(String, Position)> = file_positions
+                .into_iter()
+                .map(|(file, checkpoint)| (file.store_key(), Position::File(checkpoint)))
+                .chain(positions)
+                .collect();
             // An edge saves its positions only after the server acknowledged the batch's matches;
             // stopping before that leaves them to be read (and published, same ids) again.
             if let Some(edge) = &mut self.edge
@@ -305,12 +326,30 @@ impl Pipeline {
                 );
                 return Ok(());
             }
+            let fed = std::time::Instant::now();
+            let cases = engine.touched_cases(std::mem::take(&mut batch.cases));
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
             self.store
-                .apply_batch(&batch.changes, batch.cases.cases(), &positions, &state)?;
+                .apply_batch(&batch.changes, &cases, &positions, &state)?;
+            let applied = std::time::Instant::now();
             self.store.flush()?;
+            tracing::debug!(
+                lines = inputs.len(),
+                changes = batch.changes.len(),
+                cases = cases.len(),
+                state_keys = state.len(),
+                state_bytes = state
+                    .iter()
+                    .filter_map(|(_, v)| v.as_ref())
+                    .map(Vec::len)
+                    .sum::<usize>(),
+                feed_us = (fed - started).as_micros() as u64,
+                apply_us = (applied - fed).as_micros() as u64,
+                flush_us = applied.elapsed().as_micros() as u64,
+                "batch durable"
+            );
             let durable_ms = Timestamp::now().as_millisecond();
             for (label, lines) in read.drain() {
                 self.metrics.lines_read.add(&label, lines);

@@ -445,6 +445,10 @@ fn migrate_v1(db: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// sled's page cache. Its default (1 GiB) let the daemon's memory grow with everything it ever
+/// wrote; a batch reads back only the incidents, cases and groups it touches, which stay hot.
+const CACHE_BYTES: u64 = 16 << 20;
+
 impl Store {
     /// Opens (or creates) the store in `dir`, checking its schema version. `policy` says where the
     /// alerts of every incident change written through this handle go.
@@ -452,6 +456,7 @@ impl Store {
         let path = dir.as_ref().to_path_buf();
         let db = sled::Config::new()
             .path(&path)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|err| open_error(&path, err))?;
         let meta = db.open_tree("meta")?;
