@@ -108,7 +108,7 @@ pub fn owner_of(workers: &[String], partition: u32) -> Option<&str> {
 /// One rule hit of one line, as an edge publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchMsg {
-    /// The node and source it came from (`edge-1|file:2049:131`): the key of `pos`.
+    /// The node and source it came from (`edge-1|file:2049:131:9f3a…`: node, file identity, fingerprint of its first line): the key of `pos`.
     pub origin: String,
     /// Where in `origin` the line ended (a file offset), when the source has positions: a worker
     /// drops what it has already counted from there, however late a repeat comes.

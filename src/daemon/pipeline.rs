@@ -228,8 +228,11 @@ impl Pipeline {
                     Input::File { source, line } => {
                         let (file, checkpoint) = line.checkpoint();
                         file_positions.insert(file, checkpoint);
+                        // The file's first line too, not its inode alone: after a copytruncate
+                        // (or an inode reused) the new lines sit at offsets the old ones had, and
+                        // a worker drops what it counted of an origin up to its offset.
                         let origin = if edge {
-                            file.store_key()
+                            format!("{}:{:x}", file.store_key(), checkpoint.fingerprint)
                         } else {
                             String::new()
                         };
