@@ -527,3 +527,40 @@ fn unsupported_correlations_say_why() {
     let base = set.rules().iter().position(|r| r.id == "fail").unwrap();
     assert!(!set.rule(base).emit);
 }
+
+/// One scratch reused across lines of different logsources and across rule sets (as a matcher
+/// keeps it): each line sees exactly the routes of its own logsource.
+#[test]
+fn a_reused_scratch_routes_each_line_by_its_own_logsource() {
+    let two = set_of(
+        "title: a\nid: a1\nlogsource: {product: linux, service: sshd}\ndetection:\n  \
+         keywords: [intruder]\n  condition: keywords\nlevel: high\n---\n\
+         title: b\nid: b1\nlogsource: {product: linux, service: nginx}\ndetection:\n  \
+         keywords: [intruder]\n  condition: keywords\nlevel: high\n",
+    );
+    let other = set_of(
+        "title: c\nid: c1\nlogsource: {product: linux, service: nginx}\ndetection:\n  \
+         keywords: [intruder]\n  condition: keywords\nlevel: high\n",
+    );
+    let meta = SourceMeta::new("test");
+    let mut scratch = crate::rules::MatchScratch::default();
+    let mut out = Vec::new();
+    let mut matched = |set: &RuleSet, service: &'static str| {
+        let mut event = json_event(r#"{"msg": "an intruder"}"#);
+        event.logsource = Logsource {
+            product: Some("linux".into()),
+            service: Some(service.into()),
+            category: None,
+        };
+        set.matches_into(&event, &meta, &mut scratch, &mut out);
+        out.iter()
+            .map(|m| set.rule(m.rule).id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(matched(&two, "sshd"), ["a1"]);
+    assert_eq!(matched(&two, "sshd"), ["a1"]);
+    assert_eq!(matched(&two, "nginx"), ["b1"]);
+    assert_eq!(matched(&other, "nginx"), ["c1"]);
+    assert_eq!(matched(&two, "nginx"), ["b1"]);
+    assert!(matched(&two, "postfix").is_empty());
+}
