@@ -144,9 +144,7 @@ async fn intake(
             };
             for change in changes {
                 let partition = held.entry(change.partition).or_default();
-                let late = partition
-                    .highest()
-                    .is_some_and(|top| (change.seq, change.index) < top);
+                let late = partition.behind(change.seq, change.index);
                 if !partition.take(change.seq, change.index, change.committed) {
                     continue;
                 }

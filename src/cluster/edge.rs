@@ -69,9 +69,13 @@ impl Publisher {
         let partitions = self.link.partitions();
         self.counter += 1;
         let committed = self.acknowledged.get(origin).copied();
-        if let Some(pos) = pos {
-            let upto = self.pending_upto.entry(origin.to_string()).or_insert(pos);
-            *upto = (*upto).max(pos);
+        // Looked up before inserting: an origin's string is copied once per batch, not per line.
+        match (pos, self.pending_upto.get_mut(origin)) {
+            (Some(pos), Some(upto)) => *upto = (*upto).max(pos),
+            (Some(pos), None) => {
+                self.pending_upto.insert(origin.to_string(), pos);
+            }
+            (None, _) => {}
         }
         for (index, hit) in matched.hits.into_iter().enumerate() {
             let partition = partition_of(rules, hit.rule, &hit.group, partitions);

@@ -325,28 +325,34 @@ pub struct Outgoing {
     pub body: bytes::Bytes,
 }
 
+/// `items` per subject (each queue non-empty), subjects in the order first seen, items in order.
+fn by_subject(items: &[Outgoing]) -> Vec<Vec<&Outgoing>> {
+    let mut queues: Vec<Vec<&Outgoing>> = Vec::new();
+    for item in items {
+        match queues
+            .iter_mut()
+            .find(|queue| queue[0].subject == item.subject)
+        {
+            Some(queue) => queue.push(item),
+            None => queues.push(vec![item]),
+        }
+    }
+    queues
+}
+
 /// Joins `items` (one JSON value each) into messages of up to `wire::MESSAGE_BYTES`, per subject
 /// in the order given; a message's id names its first and last item's ids and how many it holds,
 /// so the same items packed again (a retry) give the same id and the server drops the repeat.
 pub fn pack_by_subject(items: &[Outgoing]) -> Vec<Outgoing> {
-    let mut subjects: Vec<(&str, Vec<&Outgoing>)> = Vec::new();
-    for item in items {
-        match subjects
-            .iter_mut()
-            .find(|(subject, _)| *subject == item.subject)
-        {
-            Some((_, queue)) => queue.push(item),
-            None => subjects.push((&item.subject, vec![item])),
-        }
-    }
     let mut messages = Vec::new();
-    for (subject, queue) in subjects {
+    for queue in by_subject(items) {
+        let subject = &queue[0].subject;
         let bodies: Vec<&[u8]> = queue.iter().map(|item| item.body.as_ref()).collect();
         for packed in wire::pack(&bodies, wire::MESSAGE_BYTES) {
             let first = &queue[packed.range.start].id;
             let last = &queue[packed.range.end - 1].id;
             messages.push(Outgoing {
-                subject: subject.to_string(),
+                subject: subject.clone(),
                 id: format!("{first}~{last}#{}", packed.range.len()),
                 body: packed.body.into(),
             });
@@ -361,13 +367,7 @@ pub fn pack_by_subject(items: &[Outgoing]) -> Vec<Outgoing> {
 /// buffered after the reconnect, so with several in flight a later message could land before an
 /// earlier one of its subject, and the reader would apply them out of order.
 pub async fn publish_in_order(link: &Link, messages: &[Outgoing]) -> anyhow::Result<()> {
-    let mut queues: Vec<Vec<&Outgoing>> = Vec::new();
-    for message in messages {
-        match queues.iter_mut().find(|q| q[0].subject == message.subject) {
-            Some(queue) => queue.push(message),
-            None => queues.push(vec![message]),
-        }
-    }
+    let queues = by_subject(messages);
     let rounds = queues.iter().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {
         let mut acks = Vec::with_capacity(queues.len());

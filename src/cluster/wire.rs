@@ -266,9 +266,21 @@ impl Taken {
         position > self.floor && self.above.insert((position, index))
     }
 
-    /// The highest item taken above the floor.
-    pub fn highest(&self) -> Option<(u64, u32)> {
-        self.above.last().copied()
+    /// Everything up to the item (`position`, `index`): the older single mark (the highest
+    /// taken), read as that position's items up to that index above the position before it.
+    pub fn up_to(position: u64, index: u32) -> Taken {
+        Taken {
+            floor: position.saturating_sub(1),
+            above: (0..=index).map(|i| (position, i)).collect(),
+        }
+    }
+
+    /// Whether the item (`position`, `index`) comes before one taken above the floor: it arrives
+    /// behind later ones (for the logs; `take` decides whether it is new).
+    pub fn behind(&self, position: u64, index: u32) -> bool {
+        self.above
+            .last()
+            .is_some_and(|&top| (position, index) < top)
     }
 
     /// Text for a store or a commit: the floor, then the items above it as position steps from
@@ -291,15 +303,10 @@ impl Taken {
         text
     }
 
-    /// Reads `encode`'s text; also the older single mark `position:index` (the highest taken),
-    /// read as that position's items up to that index taken above the position before it.
+    /// Reads `encode`'s text; also the older single mark `position:index` (see `up_to`).
     pub fn decode(text: &str) -> Option<Taken> {
         if let Some((seq, index)) = text.split_once(':') {
-            let (seq, index): (u64, u32) = (seq.parse().ok()?, index.parse().ok()?);
-            return Some(Taken {
-                floor: seq.saturating_sub(1),
-                above: (0..=index).map(|i| (seq, i)).collect(),
-            });
+            return Some(Taken::up_to(seq.parse().ok()?, index.parse().ok()?));
         }
         let (floor, rest) = text.split_once(';')?;
         let floor: u64 = floor.parse().ok()?;
@@ -395,8 +402,7 @@ impl PartitionState {
         if let Some(last) = parts.last() {
             self.pos = last.pos;
             for (origin, pos, hit) in &last.seen {
-                let old = Taken::decode(&format!("{pos}:{hit}")).expect("a mark reads");
-                self.seen.insert(origin.clone(), old);
+                self.seen.insert(origin.clone(), Taken::up_to(*pos, *hit));
             }
             for (origin, text) in &last.taken {
                 match Taken::decode(text) {

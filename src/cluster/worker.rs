@@ -325,11 +325,8 @@ async fn correlate_partition(
                     PartitionMsg::Forget { incident } => correlator.forget(&incident),
                     PartitionMsg::Match(hit) => {
                         let late = hit.pos.is_some_and(|pos| {
-                            state
-                                .seen
-                                .get(&hit.origin)
-                                .and_then(Taken::highest)
-                                .is_some_and(|top| (pos, hit.hit) < top)
+                            let taken = state.seen.get(&hit.origin);
+                            taken.is_some_and(|taken| taken.behind(pos, hit.hit))
                         });
                         if !state.take(&hit) {
                             continue;
