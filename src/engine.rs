@@ -25,58 +25,38 @@ pub trait Sink {
 
 /// The latest state of each case a run of changes touched, in the order first touched. A case
 /// that absorbed others keeps every `merged_from` it reported (a later change clears the book's),
-/// and an absorbed case leaves the list.
+/// and an absorbed case leaves the list: `TouchedCases`' bookkeeping, with a copy of each case as
+/// its last change left it (for a reader without the case book, the cluster's console).
 #[derive(Debug, Default)]
 pub struct CaseStates {
-    cases: Vec<Case>,
-    slot: std::collections::HashMap<String, usize>,
+    touched: TouchedCases,
+    latest: crate::correlate::Map<String, Case>,
 }
 
 impl CaseStates {
     pub fn record(&mut self, case: &Case) {
-        let mut merged: Vec<String> = Vec::new();
-        match self.slot.get(&case.id) {
-            Some(&at) => {
-                merged = std::mem::take(&mut self.cases[at].merged_from);
-                self.cases[at] = case.clone();
-            }
-            None => {
-                self.slot.insert(case.id.clone(), self.cases.len());
-                self.cases.push(case.clone());
-            }
-        }
-        let at = self.slot[&case.id];
-        for id in merged {
-            if !self.cases[at].merged_from.contains(&id) {
-                self.cases[at].merged_from.push(id);
-            }
-        }
-        if !case.merged_from.is_empty() {
-            let gone: std::collections::HashSet<&String> = case.merged_from.iter().collect();
-            self.cases.retain(|c| !gone.contains(&c.id));
-            self.slot = self
-                .cases
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.id.clone(), i))
-                .collect();
-        }
+        self.touched.record(case);
+        self.latest.insert(case.id.clone(), case.clone());
     }
 
-    pub fn cases(&self) -> &[Case] {
-        &self.cases
-    }
-
-    pub fn into_cases(self) -> Vec<Case> {
-        self.cases
+    pub fn into_cases(mut self) -> Vec<Case> {
+        self.touched
+            .ids
+            .iter()
+            .zip(self.touched.merged)
+            .filter_map(|(id, merged)| {
+                let mut case = self.latest.remove(id)?;
+                case.merged_from = merged;
+                Some(case)
+            })
+            .collect()
     }
 }
 
 /// The cases a run of changes touched, by id, in the order first touched, with every case each
 /// absorbed (`merged_from`, which the book clears at the case's next change); an absorbed case
-/// leaves the list. The same bookkeeping as `CaseStates` without a copy of the case on every
-/// change: the daemon takes each touched case from the engine once, at the end of its batch
-/// (`Engine::touched_cases`).
+/// leaves the list. Without a copy of the case on every change: the daemon takes each touched
+/// case from the engine once, at the end of its batch (`Engine::touched_cases`).
 #[derive(Debug, Default)]
 pub struct TouchedCases {
     ids: Vec<String>,
@@ -96,7 +76,7 @@ impl TouchedCases {
             }
         };
         if !case.merged_from.is_empty() {
-            // As `CaseStates`: this change's merges first, then those reported earlier.
+            // This change's merges first, then those reported earlier.
             let mut merged = case.merged_from.clone();
             for id in std::mem::take(&mut self.merged[at]) {
                 if !merged.contains(&id) {

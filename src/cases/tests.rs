@@ -364,7 +364,7 @@ fn partition(incidents: &[Incident], order: &[usize]) -> Vec<Vec<String>> {
         states.record(book.opened(&mut incident, entity, false, "x"));
     }
     let mut groups: Vec<Vec<String>> = states
-        .cases()
+        .into_cases()
         .iter()
         .map(|c| {
             let mut rules: Vec<String> = c.incidents.iter().map(|i| i.rule_id.clone()).collect();

@@ -221,7 +221,7 @@ async fn intake(
         let state = book.take_state_changes();
         let (store_now, count) = (store.clone(), stored.len());
         tokio::task::spawn_blocking(move || {
-            store_now.apply_batch(&stored, cases.cases(), &positions, &state)?;
+            store_now.apply_batch(&stored, &cases.into_cases(), &positions, &state)?;
             store_now.flush()
         })
         .await??;
