@@ -212,6 +212,27 @@ impl Source {
     pub fn clock(&self) -> ClockId {
         self.clock
     }
+
+    /// A source for a `Matcher` on a thread without the engine: its `clock` is not numbered (the
+    /// engine's first clock stands in), so whoever correlates its lines numbers `spec.clock` with
+    /// `Engine::clock`. `Engine::source` is this plus the number.
+    pub fn unclocked(spec: SourceSpec, reference: Timestamp) -> Source {
+        let ctx = DecodeContext::new(spec.zone, reference);
+        Source {
+            meta: SourceMeta {
+                source: Arc::from(spec.name.as_str()),
+                system: Arc::from(spec.system.as_str()),
+                level: spec.level,
+            },
+            decoder: Decoder::new(spec.format, ctx),
+            logsource: spec.logsource,
+            host: spec.host,
+            clock: ClockId::default(),
+            last_ts: None,
+            last_ts_guessed: false,
+            stats: LineStats::default(),
+        }
+    }
 }
 
 /// Rules plus correlation plus cases: lines in, changes out.
@@ -286,13 +307,19 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    fn new(rules: Arc<RuleSet>, _unit: &str, max_line_bytes: usize) -> Matcher {
+    /// Matches with `rules`, cutting lines at `max_line_bytes` as the engine does.
+    pub fn new(rules: Arc<RuleSet>, max_line_bytes: usize) -> Matcher {
         Matcher {
             rules,
             scratch: MatchScratch::default(),
             found: Vec::new(),
             max_line_bytes,
         }
+    }
+
+    /// The rules it matches with (the hits' rule numbers index them).
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
     }
 
     /// Decodes and matches one line of `source`, counting it; `None` when no rule matched. A line
@@ -383,7 +410,7 @@ impl Engine {
         Engine {
             correlator: Correlator::new(&rules, limits),
             cases: CaseBook::new(crate::cases::DEFAULT_WINDOW),
-            matcher: Matcher::new(rules.clone(), unit, max_line_bytes),
+            matcher: Matcher::new(rules.clone(), max_line_bytes),
             rules,
             limits,
             unit: unit.to_string(),
@@ -446,21 +473,16 @@ impl Engine {
 
     /// A source whose RFC 3164 years are inferred against `reference` (a file's mtime, the clock).
     pub fn source(&mut self, spec: SourceSpec, reference: Timestamp) -> Source {
-        let ctx = DecodeContext::new(spec.zone, reference);
-        Source {
-            meta: SourceMeta {
-                source: Arc::from(spec.name.as_str()),
-                system: Arc::from(spec.system.as_str()),
-                level: spec.level,
-            },
-            decoder: Decoder::new(spec.format, ctx),
-            logsource: spec.logsource,
-            host: spec.host,
-            clock: self.correlator.clock(&spec.clock),
-            last_ts: None,
-            last_ts_guessed: false,
-            stats: LineStats::default(),
-        }
+        let clock = self.clock(&spec.clock);
+        let mut source = Source::unclocked(spec, reference);
+        source.clock = clock;
+        source
+    }
+
+    /// The clock named `name` (a source's `SourceSpec::clock`), numbered on first use: for lines
+    /// matched on another thread with `Source::unclocked` and correlated here.
+    pub fn clock(&mut self, name: &str) -> ClockId {
+        self.correlator.clock(name)
     }
 
     /// Feeds one line (without its `\n`; `full_len` is its length before any cut). A line without a
@@ -479,18 +501,6 @@ impl Engine {
         }
     }
 
-    /// Decodes and matches one line without correlating it (a cluster edge publishes what matched;
-    /// a worker correlates it).
-    pub fn match_line(
-        &mut self,
-        source: &mut Source,
-        line: &[u8],
-        full_len: usize,
-        received: Timestamp,
-    ) -> Option<Matched> {
-        self.matcher.match_line(source, line, full_len, received)
-    }
-
     /// The name of a source's clock (`Source::clock`).
     pub fn clock_name(&self, clock: ClockId) -> &str {
         self.correlator.clock_name(clock)
@@ -499,7 +509,7 @@ impl Engine {
     /// A matcher that decodes and matches apart from this engine (another thread), with the same
     /// rules and caps; its results go through `correlate` in the order the lines are to count.
     pub fn matcher(&self) -> Matcher {
-        Matcher::new(self.rules.clone(), &self.unit, self.max_line_bytes)
+        Matcher::new(self.rules.clone(), self.max_line_bytes)
     }
 
     /// Correlates what one line of the source on `clock` matched.
@@ -561,7 +571,7 @@ impl Engine {
     pub fn reload(&mut self, rules: Arc<RuleSet>) -> usize {
         let fresh = Correlator::new(&rules, self.limits);
         let old = std::mem::replace(&mut self.correlator, fresh);
-        self.matcher = Matcher::new(rules.clone(), &self.unit, self.max_line_bytes);
+        self.matcher = Matcher::new(rules.clone(), self.max_line_bytes);
         self.rules = rules;
         self.correlator.carry_over(old)
     }

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, watch};
 use super::systemd::Progress;
 use crate::cases::Case;
 use crate::config::{Config, FileSource, JournaldSource};
-use crate::correlate::{Change, Limits};
-use crate::engine::{Engine, Sink, Source, SourceSpec, TouchedCases};
+use crate::correlate::{Change, ClockId, Limits};
+use crate::engine::{Engine, Matched, Matcher, Sink, Source, SourceSpec, TouchedCases};
 use crate::metrics::Metrics;
 use crate::model::{Checkpoint, Format, Logsource, Status};
 use crate::rules::RuleSet;
@@ -38,12 +38,6 @@ pub enum Input {
     File { source: usize, line: TailedLine },
     Syslog(SyslogMessage),
     Journal { source: usize, line: JournalLine },
-}
-
-/// A source as the pipeline keeps it: the engine's decoding state and when its year reference was set.
-struct Live {
-    source: Source,
-    reference: Timestamp,
 }
 
 /// Where a line came from, as far as its decoding state goes.
@@ -100,49 +94,102 @@ impl Sink for Batch {
 }
 
 impl Pipeline {
-    /// The engine with the state saved by the last durable batch, reconciled with the store: an
-    /// incident an operator closed (or retention purged) after that batch is not folded into again.
-    fn engine(&self) -> anyhow::Result<Engine> {
-        let rules = self.rules.borrow().clone();
-        let mut engine = Engine::new(
+    /// Runs the pipeline on this thread and its matching on another: the matching thread decodes
+    /// and matches batch N+1 while this one correlates batch N and makes it durable. Correlation
+    /// stays on one thread, in line order, so the incidents are those of one thread doing both.
+    pub fn run(self, rx: mpsc::Receiver<Input>) -> anyhow::Result<()> {
+        let Pipeline {
+            config,
             rules,
-            Limits::default(),
-            &self.config.daemon.unit,
-            self.config.daemon.max_line_bytes,
-        )
-        .with_case_window(self.config.cases.window())
-        .keeping_touched_cases();
-        let report = engine.restore_state(self.store.engine_state()?);
-        let mut closed = 0;
-        for id in engine.open_incidents() {
-            let still_open = self
-                .store
-                .get(&id)?
-                .is_some_and(|i| matches!(i.status, Status::Open | Status::Acknowledged));
-            if !still_open {
-                engine.forget(&id);
-                closed += 1;
-            }
-        }
-        for id in engine.open_cases() {
-            // A case the book has but the store does not was saved by a batch that never reached
-            // the store's cases tree: impossible, since both are one transaction; forget it anyway.
-            if self.store.case(&id)?.is_none_or(|case| case.is_closed()) {
-                engine.forget(&id);
-                closed += 1;
-            }
-        }
-        tracing::info!(
-            cases = report.cases,
-            groups = report.groups,
-            dropped = report.dropped,
-            unreadable = report.unreadable,
-            closed_since = closed,
-            "correlation state restored"
-        );
-        Ok(engine)
+            store,
+            metrics,
+            syslog_stats,
+            files,
+            journals,
+            file_logsources,
+            host,
+            progress,
+            edge,
+        } = self;
+        let reader = Reader {
+            rules: rules.clone(),
+            config: config.clone(),
+            files,
+            journals,
+            file_logsources,
+            host,
+            edge: edge.is_some(),
+        };
+        // One batch matched ahead of the one being stored, no more: the lines waiting beyond it
+        // stay in the sources' channel, whose bound is what back-pressures a TCP sender.
+        let (matched_tx, matched_rx) = std::sync::mpsc::sync_channel(1);
+        let matching = std::thread::Builder::new()
+            .name("socwatch-match".into())
+            .spawn(move || reader.run(rx, matched_tx))?;
+        let storer = Storer {
+            config,
+            rules,
+            store,
+            metrics,
+            syslog_stats,
+            progress,
+            edge,
+        };
+        storer.run(matched_rx)?;
+        // The matching thread ends once its input closed and it handed over what it had; a panic
+        // there must not pass for a clean stop.
+        matching
+            .join()
+            .map_err(|_| anyhow::anyhow!("the matching thread panicked"))
     }
+}
 
+/// A line that matched, as the matching thread hands it on.
+struct MatchedLine {
+    /// The matching thread's number for its source's clock (see `Matches::new_clocks`).
+    clock: usize,
+    matched: Matched,
+    /// Only on a cluster edge: the line's origin and position, which make its message id.
+    origin: String,
+    pos: Option<u64>,
+}
+
+/// One batch as the matching thread hands it on: what its lines matched, in line order, with the
+/// rules they were matched with; the positions its lines were read up to; counts for the metrics.
+struct Matches {
+    rules: Arc<RuleSet>,
+    /// The clocks numbered since the previous batch, by name, in the order of their numbers.
+    new_clocks: Vec<String>,
+    lines: Vec<MatchedLine>,
+    positions: Vec<(String, Position)>,
+    /// Lines per source.
+    read: HashMap<String, u64>,
+    inputs: usize,
+    parse_errors: u64,
+    matched: u64,
+}
+
+/// The matching thread: takes the sources' lines in batches, decodes and matches them.
+struct Reader {
+    rules: watch::Receiver<Arc<RuleSet>>,
+    config: Config,
+    files: Vec<FileSource>,
+    journals: Vec<JournaldSource>,
+    file_logsources: Vec<Logsource>,
+    host: String,
+    /// On a cluster edge: name each matched line's origin and position.
+    edge: bool,
+}
+
+/// A source as the matching thread keeps it: its decoding state, when its year reference was set,
+/// and the number of its clock.
+struct Live {
+    source: Source,
+    reference: Timestamp,
+    clock: usize,
+}
+
+impl Reader {
     fn spec(&self, key: &SourceKey) -> SourceSpec {
         match key {
             SourceKey::File(index, path) => {
@@ -190,18 +237,15 @@ impl Pipeline {
         }
     }
 
-    pub fn run(mut self, mut rx: mpsc::Receiver<Input>) -> anyhow::Result<()> {
-        let mut engine = self.engine()?;
+    fn run(mut self, mut rx: mpsc::Receiver<Input>, out: std::sync::mpsc::SyncSender<Matches>) {
+        let max_line_bytes = self.config.daemon.max_line_bytes;
+        let mut rules = self.rules.borrow_and_update().clone();
+        let mut matcher = Matcher::new(rules.clone(), max_line_bytes);
         let mut sources: HashMap<SourceKey, Live> = HashMap::new();
         while let Some(first) = rx.blocking_recv() {
-            self.progress.batch_started();
             if self.rules.has_changed().unwrap_or(false) {
-                let rules = self.rules.borrow_and_update().clone();
-                let kept = engine.reload(rules.clone());
-                tracing::info!(rules = rules.len(), kept_state = kept, "rules reloaded");
-            }
-            for id in self.store.take_closed() {
-                engine.forget(&id);
+                rules = self.rules.borrow_and_update().clone();
+                matcher = Matcher::new(rules.clone(), max_line_bytes);
             }
             let mut inputs = vec![first];
             while inputs.len() < BATCH_LINES {
@@ -210,17 +254,20 @@ impl Pipeline {
                     Err(_) => break,
                 }
             }
-            let started = std::time::Instant::now();
             let now = Timestamp::now();
-            let mut batch = Batch::default();
+            let mut batch = Matches {
+                rules: rules.clone(),
+                new_clocks: Vec::new(),
+                lines: Vec::new(),
+                positions: Vec::new(),
+                read: HashMap::new(),
+                inputs: inputs.len(),
+                parse_errors: 0,
+                matched: 0,
+            };
             // Files by identity, turned into their store keys once per batch rather than per line.
             let mut file_positions: HashMap<FileKey, Checkpoint> = HashMap::new();
             let mut positions: HashMap<String, Position> = HashMap::new();
-            let edge = self.edge.is_some();
-            // Lines per source, counted in the metrics once the batch is durable.
-            let mut read: HashMap<String, u64> = HashMap::new();
-            let mut parse_errors = 0;
-            let mut matched = 0;
             for input in &inputs {
                 // `origin` and `pos` name the line for a cluster edge's message ids (only an edge
                 // needs them: formatting them for every line cost more than some decoding).
@@ -231,7 +278,7 @@ impl Pipeline {
                         // The file's first line too, not its inode alone: after a copytruncate
                         // (or an inode reused) the new lines sit at offsets the old ones had, and
                         // a worker drops what it counted of an origin up to its offset.
-                        let origin = if edge {
+                        let origin = if self.edge {
                             format!("{}:{:x}", file.store_key(), checkpoint.fingerprint)
                         } else {
                             String::new()
@@ -253,7 +300,11 @@ impl Pipeline {
                             Position::Cursor(line.cursor.clone()),
                         );
                         let len = line.bytes.len();
-                        let origin = config.checkpoint_key();
+                        let origin = if self.edge {
+                            config.checkpoint_key()
+                        } else {
+                            String::new()
+                        };
                         (
                             SourceKey::Journal(*source),
                             config.name(),
@@ -266,7 +317,7 @@ impl Pipeline {
                     Input::Syslog(message) => {
                         let listen = self.config.source.syslog[message.source].listen.get_ref();
                         let key = SourceKey::Syslog(message.source, message.peer.ip());
-                        let origin = if edge {
+                        let origin = if self.edge {
                             format!("syslog://{listen}/{}", message.peer.ip())
                         } else {
                             String::new()
@@ -281,14 +332,17 @@ impl Pipeline {
                         )
                     }
                 };
-                *read.entry(label).or_insert(0) += 1;
+                *batch.read.entry(label).or_insert(0) += 1;
                 if !sources.contains_key(&key) {
-                    let source = engine.source(self.spec(&key), now);
+                    let spec = self.spec(&key);
+                    batch.new_clocks.push(spec.clock.clone());
+                    let clock = sources.len();
                     sources.insert(
                         key.clone(),
                         Live {
-                            source,
+                            source: Source::unclocked(spec, now),
                             reference: now,
+                            clock,
                         },
                     );
                 }
@@ -298,27 +352,119 @@ impl Pipeline {
                     live.reference = now;
                 }
                 let before = live.source.stats;
-                match &mut self.edge {
-                    None => engine.feed(&mut live.source, bytes, len, now, &mut batch),
-                    Some(edge) => {
-                        if let Some(matched) = engine.match_line(&mut live.source, bytes, len, now)
-                        {
-                            let node = edge.node().to_string();
-                            let clock =
-                                format!("{node}/{}", engine.clock_name(live.source.clock()));
-                            let origin = format!("{node}|{origin}");
-                            edge.push(engine.rules(), &origin, pos, &clock, matched);
-                        }
-                    }
+                if let Some(matched) = matcher.match_line(&mut live.source, bytes, len, now) {
+                    batch.lines.push(MatchedLine {
+                        clock: live.clock,
+                        matched,
+                        origin,
+                        pos,
+                    });
                 }
-                parse_errors += live.source.stats.parse_errors - before.parse_errors;
-                matched += live.source.stats.matches - before.matches;
+                batch.parse_errors += live.source.stats.parse_errors - before.parse_errors;
+                batch.matched += live.source.stats.matches - before.matches;
             }
-            let positions: Vec<(String, Position)> = file_positions
+            batch.positions = file_positions
                 .into_iter()
                 .map(|(file, checkpoint)| (file.store_key(), Position::File(checkpoint)))
                 .chain(positions)
                 .collect();
+            // The storing thread stopped (a store error, an edge stopping): nothing more to do.
+            if out.send(batch).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The storing thread: correlates each matched batch and writes it durably.
+struct Storer {
+    config: Config,
+    rules: watch::Receiver<Arc<RuleSet>>,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    syslog_stats: Arc<SyslogStats>,
+    progress: Arc<Progress>,
+    edge: Option<crate::cluster::edge::Publisher>,
+}
+
+impl Storer {
+    /// The engine with the state saved by the last durable batch, reconciled with the store: an
+    /// incident an operator closed (or retention purged) after that batch is not folded into again.
+    fn engine(&self) -> anyhow::Result<Engine> {
+        let rules = self.rules.borrow().clone();
+        let mut engine = Engine::new(
+            rules,
+            Limits::default(),
+            &self.config.daemon.unit,
+            self.config.daemon.max_line_bytes,
+        )
+        .with_case_window(self.config.cases.window())
+        .keeping_touched_cases();
+        let report = engine.restore_state(self.store.engine_state()?);
+        let mut closed = 0;
+        for id in engine.open_incidents() {
+            let still_open = self
+                .store
+                .get(&id)?
+                .is_some_and(|i| matches!(i.status, Status::Open | Status::Acknowledged));
+            if !still_open {
+                engine.forget(&id);
+                closed += 1;
+            }
+        }
+        for id in engine.open_cases() {
+            // A case the book has but the store does not was saved by a batch that never reached
+            // the store's cases tree: impossible, since both are one transaction; forget it anyway.
+            if self.store.case(&id)?.is_none_or(|case| case.is_closed()) {
+                engine.forget(&id);
+                closed += 1;
+            }
+        }
+        tracing::info!(
+            cases = report.cases,
+            groups = report.groups,
+            dropped = report.dropped,
+            unreadable = report.unreadable,
+            closed_since = closed,
+            "correlation state restored"
+        );
+        Ok(engine)
+    }
+
+    fn run(mut self, matches: std::sync::mpsc::Receiver<Matches>) -> anyhow::Result<()> {
+        let mut engine = self.engine()?;
+        // The engine's number of each clock the matching thread numbered, by its number.
+        let mut clocks: Vec<ClockId> = Vec::new();
+        while let Ok(batch) = matches.recv() {
+            self.progress.batch_started();
+            if !Arc::ptr_eq(&batch.rules, engine.rules()) {
+                let kept = engine.reload(batch.rules.clone());
+                tracing::info!(
+                    rules = batch.rules.len(),
+                    kept_state = kept,
+                    "rules reloaded"
+                );
+            }
+            for id in self.store.take_closed() {
+                engine.forget(&id);
+            }
+            for name in &batch.new_clocks {
+                clocks.push(engine.clock(name));
+            }
+            let started = std::time::Instant::now();
+            let mut sink = Batch::default();
+            for line in batch.lines {
+                let clock = clocks[line.clock];
+                match &mut self.edge {
+                    None => engine.correlate(clock, line.matched, &mut sink),
+                    Some(edge) => {
+                        let node = edge.node().to_string();
+                        let clock = format!("{node}/{}", engine.clock_name(clock));
+                        let origin = format!("{node}|{}", line.origin);
+                        edge.push(engine.rules(), &origin, line.pos, &clock, line.matched);
+                    }
+                }
+            }
             // An edge saves its positions only after the server acknowledged the batch's matches;
             // stopping before that leaves them to be read (and published, same ids) again.
             if let Some(edge) = &mut self.edge
@@ -330,17 +476,17 @@ impl Pipeline {
                 return Ok(());
             }
             let fed = std::time::Instant::now();
-            let cases = engine.touched_cases(std::mem::take(&mut batch.cases));
+            let cases = engine.touched_cases(std::mem::take(&mut sink.cases));
             let state = engine.take_state_changes();
             // One transaction for the incidents, the correlation state and the positions they were
             // derived up to, flushed before the next batch: a crash loses none and repeats none.
             self.store
-                .apply_batch(&batch.changes, &cases, &positions, &state)?;
+                .apply_batch(&sink.changes, &cases, &batch.positions, &state)?;
             let applied = std::time::Instant::now();
             self.store.flush()?;
             tracing::debug!(
-                lines = inputs.len(),
-                changes = batch.changes.len(),
+                lines = batch.inputs,
+                changes = sink.changes.len(),
                 cases = cases.len(),
                 state_keys = state.len(),
                 state_bytes = state
@@ -348,20 +494,20 @@ impl Pipeline {
                     .filter_map(|(_, v)| v.as_ref())
                     .map(Vec::len)
                     .sum::<usize>(),
-                feed_us = (fed - started).as_micros() as u64,
+                correlate_us = (fed - started).as_micros() as u64,
                 apply_us = (applied - fed).as_micros() as u64,
                 flush_us = applied.elapsed().as_micros() as u64,
                 "batch durable"
             );
             let durable_ms = Timestamp::now().as_millisecond();
-            for (label, lines) in read.drain() {
+            for (label, lines) in batch.read {
                 self.metrics.lines_read.add(&label, lines);
                 self.metrics.activity.record(&label, lines, durable_ms);
             }
-            Metrics::inc(&self.metrics.parse_errors, parse_errors);
-            Metrics::inc(&self.metrics.events_matched, matched);
-            Metrics::inc(&self.metrics.incidents_opened, batch.opened);
-            Metrics::inc(&self.metrics.incidents_updated, batch.updated);
+            Metrics::inc(&self.metrics.parse_errors, batch.parse_errors);
+            Metrics::inc(&self.metrics.events_matched, batch.matched);
+            Metrics::inc(&self.metrics.incidents_opened, sink.opened);
+            Metrics::inc(&self.metrics.incidents_updated, sink.updated);
             self.metrics.syslog_dropped.store(
                 self.syslog_stats.dropped.load(Ordering::Relaxed),
                 Ordering::Relaxed,
