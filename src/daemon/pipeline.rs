@@ -4,7 +4,7 @@
 //! batch. A restart takes the state back as saved: event time only, no wall clock.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SourceKey {
     /// A configured file source and the file's name.
-    File(usize, PathBuf),
+    File(usize, Arc<Path>),
     /// A syslog listener and the peer's address: each sender has its own clock and year inference,
     /// while system and level come from the listener it used.
     Syslog(usize, std::net::IpAddr),
@@ -181,15 +181,34 @@ struct Reader {
     edge: bool,
 }
 
-/// A source as the matching thread keeps it: its decoding state, when its year reference was set,
-/// and the number of its clock.
+/// A line's source: known from the line before it, or to look up.
+enum Lookup {
+    Known(usize),
+    Look(SourceKey),
+}
+use Lookup::{Known, Look};
+
+/// A source as the matching thread keeps it (its place in the thread's list is its clock's number):
+/// its decoding state, when its year reference was set.
 struct Live {
     source: Source,
     reference: Timestamp,
-    clock: usize,
+    /// Its name in the lines-read metrics, and how many of the batch's lines it read.
+    label: String,
+    read: u64,
 }
 
 impl Reader {
+    /// A source's name in the lines-read metrics: a file's path, a journal source's name, a
+    /// syslog listener's address.
+    fn label(&self, key: &SourceKey) -> String {
+        match key {
+            SourceKey::File(_, path) => path.display().to_string(),
+            SourceKey::Journal(index) => self.journals[*index].name(),
+            SourceKey::Syslog(index, _) => self.config.source.syslog[*index].listen.get_ref().clone(),
+        }
+    }
+
     fn spec(&self, key: &SourceKey) -> SourceSpec {
         match key {
             SourceKey::File(index, path) => {
@@ -241,7 +260,12 @@ impl Reader {
         let max_line_bytes = self.config.daemon.max_line_bytes;
         let mut rules = self.rules.borrow_and_update().clone();
         let mut matcher = Matcher::new(rules.clone(), max_line_bytes);
-        let mut sources: HashMap<SourceKey, Live> = HashMap::new();
+        // Sources by number (their clock's), and the number of each key; ahash, not SipHash: a
+        // key is looked up for every line that does not come from the previous line's file.
+        let mut sources: Vec<Live> = Vec::new();
+        let mut numbers: crate::correlate::Map<SourceKey, usize> = Default::default();
+        // The previous line's file source, its name (the tailer shares one per file) and number.
+        let mut last_file: Option<(usize, Arc<Path>, usize)> = None;
         while let Some(first) = rx.blocking_recv() {
             if self.rules.has_changed().unwrap_or(false) {
                 rules = self.rules.borrow_and_update().clone();
@@ -265,13 +289,14 @@ impl Reader {
                 parse_errors: 0,
                 matched: 0,
             };
-            // Files by identity, turned into their store keys once per batch rather than per line.
-            let mut file_positions: HashMap<FileKey, Checkpoint> = HashMap::new();
-            let mut positions: HashMap<String, Position> = HashMap::new();
+            // Files by identity, turned into their store keys once per batch rather than per line;
+            // journal sources by number, each with its latest cursor.
+            let mut file_positions: crate::correlate::Map<FileKey, Checkpoint> = Default::default();
+            let mut cursors: HashMap<usize, &String> = HashMap::new();
             for input in &inputs {
                 // `origin` and `pos` name the line for a cluster edge's message ids (only an edge
                 // needs them: formatting them for every line cost more than some decoding).
-                let (key, label, bytes, len, origin, pos) = match input {
+                let (key, bytes, len, origin, pos) = match input {
                     Input::File { source, line } => {
                         let (file, checkpoint) = line.checkpoint();
                         file_positions.insert(file, checkpoint);
@@ -283,36 +308,26 @@ impl Reader {
                         } else {
                             String::new()
                         };
-                        let key = SourceKey::File(*source, line.source.clone());
-                        (
-                            key,
-                            line.source.display().to_string(),
-                            &line.bytes,
-                            line.len,
-                            origin,
-                            Some(checkpoint.offset),
-                        )
+                        let key = match &last_file {
+                            Some((index, name, number))
+                                if index == source && Arc::ptr_eq(name, &line.source) =>
+                            {
+                                Known(*number)
+                            }
+                            _ => Look(SourceKey::File(*source, line.source.clone())),
+                        };
+                        (key, &line.bytes, line.len, origin, Some(checkpoint.offset))
                     }
                     Input::Journal { source, line } => {
-                        let config = &self.journals[*source];
-                        positions.insert(
-                            config.checkpoint_key(),
-                            Position::Cursor(line.cursor.clone()),
-                        );
+                        cursors.insert(*source, &line.cursor);
                         let len = line.bytes.len();
                         let origin = if self.edge {
-                            config.checkpoint_key()
+                            self.journals[*source].checkpoint_key()
                         } else {
                             String::new()
                         };
-                        (
-                            SourceKey::Journal(*source),
-                            config.name(),
-                            &line.bytes,
-                            len,
-                            origin,
-                            None,
-                        )
+                        let key = Look(SourceKey::Journal(*source));
+                        (key, &line.bytes, len, origin, None)
                     }
                     Input::Syslog(message) => {
                         let listen = self.config.source.syslog[message.source].listen.get_ref();
@@ -322,31 +337,36 @@ impl Reader {
                         } else {
                             String::new()
                         };
-                        (
-                            key,
-                            listen.clone(),
-                            &message.bytes,
-                            message.original_len,
-                            origin,
-                            None,
-                        )
+                        (Look(key), &message.bytes, message.original_len, origin, None)
                     }
                 };
-                *batch.read.entry(label).or_insert(0) += 1;
-                if !sources.contains_key(&key) {
-                    let spec = self.spec(&key);
-                    batch.new_clocks.push(spec.clock.clone());
-                    let clock = sources.len();
-                    sources.insert(
-                        key.clone(),
-                        Live {
-                            source: Source::unclocked(spec, now),
-                            reference: now,
-                            clock,
-                        },
-                    );
-                }
-                let live = sources.get_mut(&key).expect("inserted above");
+                let number = match key {
+                    Known(number) => number,
+                    Look(key) => {
+                        let number = match numbers.get(&key) {
+                            Some(number) => *number,
+                            None => {
+                                let spec = self.spec(&key);
+                                batch.new_clocks.push(spec.clock.clone());
+                                sources.push(Live {
+                                    label: self.label(&key),
+                                    source: Source::unclocked(spec, now),
+                                    reference: now,
+                                    read: 0,
+                                });
+                                numbers.insert(key.clone(), sources.len() - 1);
+                                sources.len() - 1
+                            }
+                        };
+                        last_file = match key {
+                            SourceKey::File(index, name) => Some((index, name, number)),
+                            _ => None,
+                        };
+                        number
+                    }
+                };
+                let live = &mut sources[number];
+                live.read += 1;
                 if now.duration_since(live.reference).unsigned_abs() > REFERENCE_REFRESH {
                     live.source.set_reference(now);
                     live.reference = now;
@@ -354,7 +374,7 @@ impl Reader {
                 let before = live.source.stats;
                 if let Some(matched) = matcher.match_line(&mut live.source, bytes, len, now) {
                     batch.lines.push(MatchedLine {
-                        clock: live.clock,
+                        clock: number,
                         matched,
                         origin,
                         pos,
@@ -363,10 +383,17 @@ impl Reader {
                 batch.parse_errors += live.source.stats.parse_errors - before.parse_errors;
                 batch.matched += live.source.stats.matches - before.matches;
             }
+            for live in sources.iter_mut().filter(|live| live.read > 0) {
+                *batch.read.entry(live.label.clone()).or_insert(0) += live.read;
+                live.read = 0;
+            }
             batch.positions = file_positions
                 .into_iter()
                 .map(|(file, checkpoint)| (file.store_key(), Position::File(checkpoint)))
-                .chain(positions)
+                .chain(cursors.into_iter().map(|(index, cursor)| {
+                    let key = self.journals[index].checkpoint_key();
+                    (key, Position::Cursor(cursor.clone()))
+                }))
                 .collect();
             // The storing thread stopped (a store error, an edge stopping): nothing more to do.
             if out.send(batch).is_err() {

@@ -19,6 +19,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::str::FromStr;
 
 use crate::config::{FileSource, StartAt};
@@ -79,8 +80,9 @@ impl FromStr for FileKey {
 /// One complete line read from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailedLine {
-    /// The name the file had when it was last found by the globs (a rotated file keeps its old name).
-    pub source: PathBuf,
+    /// The name the file had when it was last found by the globs (a rotated file keeps its old name);
+    /// shared with the file's other lines rather than copied into each.
+    pub source: Arc<Path>,
     pub file_key: FileKey,
     /// The file's fingerprint when the line was read; with `offset_after` it is the checkpoint.
     pub fingerprint: u64,
@@ -146,7 +148,7 @@ impl TailerConfig {
 }
 
 struct Tracked {
-    path: PathBuf,
+    path: Arc<Path>,
     file: File,
     /// Offset after the last complete line handed out.
     offset: u64,
@@ -264,7 +266,9 @@ impl Tailer {
         for (path, key, _) in &named {
             if let Some(tracked) = self.files.get_mut(key) {
                 tracked.gone = false;
-                tracked.path.clone_from(path);
+                if *tracked.path != **path {
+                    tracked.path = Arc::from(path.as_path());
+                }
                 continue;
             }
             match self.open(path, *key, &mut stats) {
@@ -294,7 +298,7 @@ impl Tailer {
         }
 
         // Gone files first: their lines precede the ones in the files that replaced them.
-        let mut order: Vec<(bool, PathBuf, FileKey)> = self
+        let mut order: Vec<(bool, Arc<Path>, FileKey)> = self
             .files
             .iter()
             .map(|(key, t)| (!t.gone, t.path.clone(), *key))
@@ -405,7 +409,7 @@ impl Tailer {
         stats.opened += 1;
         Ok(Some((
             Tracked {
-                path: path.to_path_buf(),
+                path: Arc::from(path),
                 file,
                 // New files are new data: read from the beginning.
                 offset: resumed.unwrap_or(0),
@@ -465,7 +469,7 @@ impl Tailer {
                 self.files.insert(
                     key,
                     Tracked {
-                        path,
+                        path: Arc::from(path),
                         file,
                         offset: cp.offset,
                         fingerprint: Some(fp),
