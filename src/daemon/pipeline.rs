@@ -31,6 +31,11 @@ use crate::store::{Position, Store};
 /// the same few groups with thousands of lines); idle, a line still makes its own batch at once.
 pub const BATCH_LINES: usize = 8192;
 
+/// Lines the matching thread hands over at a time: small enough that the matched lines in flight
+/// between the threads stay a few megabytes (a line's hits own copies of what they need), while the
+/// pipeline thread still writes batches of up to `BATCH_LINES`.
+const CHUNK_LINES: usize = 1024;
+
 /// How often a source's reference for the year of RFC 3164 stamps follows the clock.
 const REFERENCE_REFRESH: Duration = Duration::from_secs(3600);
 
@@ -69,14 +74,22 @@ pub struct Pipeline {
     pub edge: Option<crate::cluster::edge::Publisher>,
 }
 
-/// Collects one batch's changes and which cases they touched (the cases themselves are taken from
-/// the engine once the batch is fed), and counts them for the metrics.
+/// One store transaction in the making, gathered from the chunks the matching thread hands over:
+/// the changes and which cases they touched (the cases themselves are taken from the engine when
+/// the batch is written), the positions read up to, and counts for the metrics.
 #[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
     cases: TouchedCases,
+    /// By store key, so a position read again in a later chunk replaces the earlier one.
+    positions: HashMap<String, Position>,
+    read: HashMap<String, u64>,
+    lines: usize,
+    parse_errors: u64,
+    matched: u64,
     opened: u64,
     updated: u64,
+    correlating: Duration,
 }
 
 impl Sink for Batch {
@@ -154,7 +167,7 @@ struct MatchedLine {
     pos: Option<u64>,
 }
 
-/// One batch as the matching thread hands it on: what its lines matched, in line order, with the
+/// One chunk as the matching thread hands it on: what its lines matched, in line order, with the
 /// rules they were matched with; the positions its lines were read up to; counts for the metrics.
 struct Matches {
     rules: Arc<RuleSet>,
@@ -167,6 +180,8 @@ struct Matches {
     inputs: usize,
     parse_errors: u64,
     matched: u64,
+    /// The sources' channel ran dry: no line waits behind this chunk, so the batch can be written.
+    dry: bool,
 }
 
 /// The matching thread: takes the sources' lines in batches, decodes and matches them.
@@ -205,7 +220,9 @@ impl Reader {
         match key {
             SourceKey::File(_, path) => path.display().to_string(),
             SourceKey::Journal(index) => self.journals[*index].name(),
-            SourceKey::Syslog(index, _) => self.config.source.syslog[*index].listen.get_ref().clone(),
+            SourceKey::Syslog(index, _) => {
+                self.config.source.syslog[*index].listen.get_ref().clone()
+            }
         }
     }
 
@@ -272,12 +289,13 @@ impl Reader {
                 matcher = Matcher::new(rules.clone(), max_line_bytes);
             }
             let mut inputs = vec![first];
-            while inputs.len() < BATCH_LINES {
+            while inputs.len() < CHUNK_LINES {
                 match rx.try_recv() {
                     Ok(input) => inputs.push(input),
                     Err(_) => break,
                 }
             }
+            let dry = rx.is_empty();
             let now = Timestamp::now();
             let mut batch = Matches {
                 rules: rules.clone(),
@@ -288,6 +306,7 @@ impl Reader {
                 inputs: inputs.len(),
                 parse_errors: 0,
                 matched: 0,
+                dry,
             };
             // Files by identity, turned into their store keys once per batch rather than per line;
             // journal sources by number, each with its latest cursor.
@@ -337,7 +356,13 @@ impl Reader {
                         } else {
                             String::new()
                         };
-                        (Look(key), &message.bytes, message.original_len, origin, None)
+                        (
+                            Look(key),
+                            &message.bytes,
+                            message.original_len,
+                            origin,
+                            None,
+                        )
                     }
                 };
                 let number = match key {
@@ -462,28 +487,37 @@ impl Storer {
         let mut engine = self.engine()?;
         // The engine's number of each clock the matching thread numbered, by its number.
         let mut clocks: Vec<ClockId> = Vec::new();
-        while let Ok(batch) = matches.recv() {
-            self.progress.batch_started();
-            if !Arc::ptr_eq(&batch.rules, engine.rules()) {
-                let kept = engine.reload(batch.rules.clone());
+        let mut batch: Option<Batch> = None;
+        while let Ok(chunk) = matches.recv() {
+            if !Arc::ptr_eq(&chunk.rules, engine.rules()) {
+                // The batch so far was correlated with the old rules: written before they go.
+                if let Some(done) = batch.take()
+                    && !self.write(&mut engine, done)?
+                {
+                    return Ok(());
+                }
+                let kept = engine.reload(chunk.rules.clone());
                 tracing::info!(
-                    rules = batch.rules.len(),
+                    rules = chunk.rules.len(),
                     kept_state = kept,
                     "rules reloaded"
                 );
             }
-            for id in self.store.take_closed() {
-                engine.forget(&id);
-            }
-            for name in &batch.new_clocks {
+            let open = batch.get_or_insert_with(|| {
+                self.progress.batch_started();
+                for id in self.store.take_closed() {
+                    engine.forget(&id);
+                }
+                Batch::default()
+            });
+            for name in &chunk.new_clocks {
                 clocks.push(engine.clock(name));
             }
             let started = std::time::Instant::now();
-            let mut sink = Batch::default();
-            for line in batch.lines {
+            for line in chunk.lines {
                 let clock = clocks[line.clock];
                 match &mut self.edge {
-                    None => engine.correlate(clock, line.matched, &mut sink),
+                    None => engine.correlate(clock, line.matched, open),
                     Some(edge) => {
                         let node = edge.node().to_string();
                         let clock = format!("{node}/{}", engine.clock_name(clock));
@@ -492,55 +526,81 @@ impl Storer {
                     }
                 }
             }
-            // An edge saves its positions only after the server acknowledged the batch's matches;
-            // stopping before that leaves them to be read (and published, same ids) again.
-            if let Some(edge) = &mut self.edge
-                && !edge.publish()
+            open.correlating += started.elapsed();
+            open.lines += chunk.inputs;
+            // Later chunks' positions are further on: they replace the earlier ones.
+            open.positions.extend(chunk.positions);
+            for (label, lines) in chunk.read {
+                *open.read.entry(label).or_insert(0) += lines;
+            }
+            open.parse_errors += chunk.parse_errors;
+            open.matched += chunk.matched;
+            if (chunk.dry || open.lines >= BATCH_LINES)
+                && let Some(done) = batch.take()
+                && !self.write(&mut engine, done)?
             {
-                tracing::info!(
-                    "stopping before the NATS server acknowledged the last batch; it is read again at the next start"
-                );
                 return Ok(());
             }
-            let fed = std::time::Instant::now();
-            let cases = engine.touched_cases(std::mem::take(&mut sink.cases));
-            let state = engine.take_state_changes();
-            // One transaction for the incidents, the correlation state and the positions they were
-            // derived up to, flushed before the next batch: a crash loses none and repeats none.
-            self.store
-                .apply_batch(&sink.changes, &cases, &batch.positions, &state)?;
-            let applied = std::time::Instant::now();
-            self.store.flush()?;
-            tracing::debug!(
-                lines = batch.inputs,
-                changes = sink.changes.len(),
-                cases = cases.len(),
-                state_keys = state.len(),
-                state_bytes = state
-                    .iter()
-                    .filter_map(|(_, v)| v.as_ref())
-                    .map(Vec::len)
-                    .sum::<usize>(),
-                correlate_us = (fed - started).as_micros() as u64,
-                apply_us = (applied - fed).as_micros() as u64,
-                flush_us = applied.elapsed().as_micros() as u64,
-                "batch durable"
-            );
-            let durable_ms = Timestamp::now().as_millisecond();
-            for (label, lines) in batch.read {
-                self.metrics.lines_read.add(&label, lines);
-                self.metrics.activity.record(&label, lines, durable_ms);
-            }
-            Metrics::inc(&self.metrics.parse_errors, batch.parse_errors);
-            Metrics::inc(&self.metrics.events_matched, batch.matched);
-            Metrics::inc(&self.metrics.incidents_opened, sink.opened);
-            Metrics::inc(&self.metrics.incidents_updated, sink.updated);
-            self.metrics.syslog_dropped.store(
-                self.syslog_stats.dropped.load(Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
-            self.progress.batch_done();
+        }
+        if let Some(done) = batch.take() {
+            self.write(&mut engine, done)?;
         }
         Ok(())
+    }
+
+    /// Makes a batch durable: its incident changes, the cases they touched, the correlation state
+    /// they left and the positions they were derived up to, in one transaction, flushed. False
+    /// when a cluster edge is stopping before the server acknowledged the batch's matches.
+    fn write(&mut self, engine: &mut Engine, mut batch: Batch) -> anyhow::Result<bool> {
+        // An edge saves its positions only after the server acknowledged the batch's matches;
+        // stopping before that leaves them to be read (and published, same ids) again.
+        if let Some(edge) = &mut self.edge
+            && !edge.publish()
+        {
+            tracing::info!(
+                "stopping before the NATS server acknowledged the last batch; it is read again at the next start"
+            );
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let cases = engine.touched_cases(std::mem::take(&mut batch.cases));
+        let state = engine.take_state_changes();
+        let positions: Vec<(String, Position)> = batch.positions.into_iter().collect();
+        // One transaction for the incidents, the correlation state and the positions they were
+        // derived up to, flushed before the next batch: a crash loses none and repeats none.
+        self.store
+            .apply_batch(&batch.changes, &cases, &positions, &state)?;
+        let applied = std::time::Instant::now();
+        self.store.flush()?;
+        tracing::debug!(
+            lines = batch.lines,
+            changes = batch.changes.len(),
+            cases = cases.len(),
+            state_keys = state.len(),
+            state_bytes = state
+                .iter()
+                .filter_map(|(_, v)| v.as_ref())
+                .map(Vec::len)
+                .sum::<usize>(),
+            correlate_us = batch.correlating.as_micros() as u64,
+            apply_us = (applied - started).as_micros() as u64,
+            flush_us = applied.elapsed().as_micros() as u64,
+            "batch durable"
+        );
+        let durable_ms = Timestamp::now().as_millisecond();
+        for (label, lines) in batch.read {
+            self.metrics.lines_read.add(&label, lines);
+            self.metrics.activity.record(&label, lines, durable_ms);
+        }
+        Metrics::inc(&self.metrics.parse_errors, batch.parse_errors);
+        Metrics::inc(&self.metrics.events_matched, batch.matched);
+        Metrics::inc(&self.metrics.incidents_opened, batch.opened);
+        Metrics::inc(&self.metrics.incidents_updated, batch.updated);
+        self.metrics.syslog_dropped.store(
+            self.syslog_stats.dropped.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.progress.batch_done();
+        Ok(true)
     }
 }

@@ -73,7 +73,7 @@ fn offsets_are_after_each_line() {
         lines.iter().map(|l| l.offset_after).collect::<Vec<_>>(),
         [3, 7]
     );
-    assert_eq!(lines[0].source, log);
+    assert_eq!(*lines[0].source, *log);
     assert_ne!(lines[0].fingerprint, 0);
 }
 
