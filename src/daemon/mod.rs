@@ -71,12 +71,26 @@ impl Bound {
         for (index, source) in config.source.syslog.iter().enumerate() {
             let addr = source.listen.get_ref();
             match source.protocol {
-                Protocol::Udp => syslog_udp.push((
-                    index,
-                    UdpSocket::bind(addr).await.map_err(|err| {
+                Protocol::Udp => {
+                    let socket = UdpSocket::bind(addr).await.map_err(|err| {
                         bind_error(format!("cannot listen for syslog on udp {addr}"), err)
-                    })?,
-                )),
+                    })?;
+                    match syslog::widen_receive_buffer(&socket) {
+                        Ok(got) if got < syslog::UDP_RECEIVE_BUFFER => tracing::info!(
+                            listen = %addr,
+                            bytes = got,
+                            asked = syslog::UDP_RECEIVE_BUFFER,
+                            "udp receive buffer capped by net.core.rmem_max; raise it on a busy collector"
+                        ),
+                        Ok(got) => {
+                            tracing::debug!(listen = %addr, bytes = got, "udp receive buffer")
+                        }
+                        Err(err) => {
+                            tracing::warn!(listen = %addr, error = %err, "cannot size the udp receive buffer")
+                        }
+                    }
+                    syslog_udp.push((index, socket));
+                }
                 Protocol::Tcp => syslog_tcp.push((
                     index,
                     TcpListener::bind(addr).await.map_err(|err| {

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
@@ -29,12 +30,18 @@ use crate::store::{Position, Store};
 /// A batch writes each incident, case and correlation group it touched once, however many of its
 /// lines touched them, so under load larger batches write less per line (a brute force touches
 /// the same few groups with thousands of lines); idle, a line still makes its own batch at once.
-pub const BATCH_LINES: usize = 8192;
+pub const BATCH_LINES: usize = 16384;
 
 /// Lines the matching thread hands over at a time: small enough that the matched lines in flight
 /// between the threads stay a few megabytes (a line's hits own copies of what they need), while the
 /// pipeline thread still writes batches of up to `BATCH_LINES`.
 const CHUNK_LINES: usize = 1024;
+
+/// How long a batch whose input ran dry waits for more lines while the lines are coming steadily
+/// (the previous batch was at least a chunk): each batch rewrites every incident, case and group
+/// it touched, so under load fewer, larger batches write less per line. An idle daemon never
+/// waits: a lone line is written at once.
+const LINGER: Duration = Duration::from_millis(50);
 
 /// How often a source's reference for the year of RFC 3164 stamps follows the clock.
 const REFERENCE_REFRESH: Duration = Duration::from_secs(3600);
@@ -77,7 +84,6 @@ pub struct Pipeline {
 /// One store transaction in the making, gathered from the chunks the matching thread hands over:
 /// the changes and which cases they touched (the cases themselves are taken from the engine when
 /// the batch is written), the positions read up to, and counts for the metrics.
-#[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
     cases: TouchedCases,
@@ -87,15 +93,37 @@ struct Batch {
     lines: usize,
     parse_errors: u64,
     matched: u64,
-    opened: u64,
+    opened_incidents: u64,
     updated: u64,
     correlating: Duration,
+    /// When its first chunk came, and until when it waits for more (see `LINGER`).
+    opened: Instant,
+    linger_until: Option<Instant>,
+}
+
+impl Batch {
+    fn new(opened: Instant) -> Batch {
+        Batch {
+            changes: Vec::new(),
+            cases: TouchedCases::default(),
+            positions: HashMap::new(),
+            read: HashMap::new(),
+            lines: 0,
+            parse_errors: 0,
+            matched: 0,
+            opened_incidents: 0,
+            updated: 0,
+            correlating: Duration::ZERO,
+            opened,
+            linger_until: None,
+        }
+    }
 }
 
 impl Sink for Batch {
     fn change(&mut self, change: Change) {
         match change {
-            Change::Opened(_) => self.opened += 1,
+            Change::Opened(_) => self.opened_incidents += 1,
             Change::Updated { .. } => self.updated += 1,
         }
         self.changes.push(change);
@@ -276,7 +304,7 @@ impl Reader {
     fn run(mut self, mut rx: mpsc::Receiver<Input>, out: std::sync::mpsc::SyncSender<Matches>) {
         let max_line_bytes = self.config.daemon.max_line_bytes;
         let mut rules = self.rules.borrow_and_update().clone();
-        let mut matcher = Matcher::new(rules.clone(), max_line_bytes);
+        let mut matcher = Matcher::new(rules.clone(), max_line_bytes).without_captured();
         // Sources by number (their clock's), and the number of each key; ahash, not SipHash: a
         // key is looked up for every line that does not come from the previous line's file.
         let mut sources: Vec<Live> = Vec::new();
@@ -286,7 +314,7 @@ impl Reader {
         while let Some(first) = rx.blocking_recv() {
             if self.rules.has_changed().unwrap_or(false) {
                 rules = self.rules.borrow_and_update().clone();
-                matcher = Matcher::new(rules.clone(), max_line_bytes);
+                matcher = Matcher::new(rules.clone(), max_line_bytes).without_captured();
             }
             let mut inputs = vec![first];
             while inputs.len() < CHUNK_LINES {
@@ -488,7 +516,32 @@ impl Storer {
         // The engine's number of each clock the matching thread numbered, by its number.
         let mut clocks: Vec<ClockId> = Vec::new();
         let mut batch: Option<Batch> = None;
-        while let Ok(chunk) = matches.recv() {
+        // The previous batch was large: lines are coming steadily, so a batch whose input ran dry
+        // waits up to `LINGER` for more rather than paying a whole write for a few lines.
+        let mut under_load = false;
+        loop {
+            let lingering = batch
+                .as_ref()
+                .and_then(|open| open.linger_until)
+                .map(|until| until.saturating_duration_since(Instant::now()));
+            let chunk = match lingering {
+                None => match matches.recv() {
+                    Ok(chunk) => chunk,
+                    Err(_) => break,
+                },
+                Some(left) => match matches.recv_timeout(left) {
+                    Ok(chunk) => chunk,
+                    Err(RecvTimeoutError::Timeout) => {
+                        let done = batch.take().expect("a batch lingers");
+                        under_load = done.lines >= CHUNK_LINES;
+                        if !self.write(&mut engine, done)? {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
             if !Arc::ptr_eq(&chunk.rules, engine.rules()) {
                 // The batch so far was correlated with the old rules: written before they go.
                 if let Some(done) = batch.take()
@@ -508,7 +561,7 @@ impl Storer {
                 for id in self.store.take_closed() {
                     engine.forget(&id);
                 }
-                Batch::default()
+                Batch::new(Instant::now())
             });
             for name in &chunk.new_clocks {
                 clocks.push(engine.clock(name));
@@ -535,11 +588,19 @@ impl Storer {
             }
             open.parse_errors += chunk.parse_errors;
             open.matched += chunk.matched;
-            if (chunk.dry || open.lines >= BATCH_LINES)
-                && let Some(done) = batch.take()
-                && !self.write(&mut engine, done)?
-            {
-                return Ok(());
+            let full = open.lines >= BATCH_LINES;
+            if chunk.dry && !full && under_load && open.linger_until.is_none() {
+                open.linger_until = Some(open.opened + LINGER);
+            }
+            let lingered = open
+                .linger_until
+                .is_some_and(|until| Instant::now() >= until);
+            if full || (chunk.dry && (!under_load || lingered)) {
+                let done = batch.take().expect("a batch is open");
+                under_load = done.lines >= CHUNK_LINES;
+                if !self.write(&mut engine, done)? {
+                    return Ok(());
+                }
             }
         }
         if let Some(done) = batch.take() {
@@ -594,7 +655,7 @@ impl Storer {
         }
         Metrics::inc(&self.metrics.parse_errors, batch.parse_errors);
         Metrics::inc(&self.metrics.events_matched, batch.matched);
-        Metrics::inc(&self.metrics.incidents_opened, batch.opened);
+        Metrics::inc(&self.metrics.incidents_opened, batch.opened_incidents);
         Metrics::inc(&self.metrics.incidents_updated, batch.updated);
         self.metrics.syslog_dropped.store(
             self.syslog_stats.dropped.load(Ordering::Relaxed),

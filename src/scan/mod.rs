@@ -373,7 +373,7 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
         if queue.has_work() {
             for _ in 0..jobs {
                 let queue = queue.clone();
-                let mut matcher = engine.matcher();
+                let mut matcher = matcher_for(&engine, opts);
                 scope.spawn(move || pieces::work(&queue, &mut matcher, opts));
             }
         }
@@ -383,7 +383,7 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
         let mut handles = Vec::new();
         if threads <= 1 {
             for (i, stream) in whole {
-                feeds[i] = Some(Feed::Local(Box::new(stream), engine.matcher()));
+                feeds[i] = Some(Feed::Local(Box::new(stream), matcher_for(&engine, opts)));
             }
         } else {
             let mut groups: Vec<Vec<(usize, Stream)>> = (0..threads).map(|_| Vec::new()).collect();
@@ -397,7 +397,7 @@ pub fn scan(inputs: &[Input], rules: &Arc<RuleSet>, opts: &ScanOptions) -> ScanR
                     feeds[i] = Some(Feed::Remote(rx, Default::default()));
                     live.push((stream, tx));
                 }
-                let mut matcher = engine.matcher();
+                let mut matcher = matcher_for(&engine, opts);
                 handles.push(scope.spawn(move || serve_whole(live, &mut matcher, opts)));
             }
         }
@@ -592,6 +592,17 @@ fn merge(
         }
         engine.correlate(clocks[pick], matched, sink);
         heads[pick] = feeds[pick].next(opts);
+    }
+}
+
+/// A matcher for `engine`'s rules that hands each hit's extracted fields on only when
+/// `--matches` prints them.
+fn matcher_for(engine: &Engine, opts: &ScanOptions) -> Matcher {
+    let matcher = engine.matcher();
+    if opts.keep_matches {
+        matcher
+    } else {
+        matcher.without_captured()
     }
 }
 
