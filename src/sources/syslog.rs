@@ -543,6 +543,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_udp_listener_gets_a_larger_receive_buffer_than_a_default_socket() {
+        let plain = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let default = socket2::SockRef::from(&plain).recv_buffer_size().unwrap();
+        let listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let got = widen_receive_buffer(&listener).unwrap();
+        // Capped by net.core.rmem_max, which is at least the default, and doubled by the kernel.
+        assert!(
+            got > default,
+            "receive buffer {got} bytes, a default socket has {default}"
+        );
+    }
+
+    #[tokio::test]
     async fn huge_frames_are_cut_to_the_cap_and_the_stream_goes_on() {
         let mut input = b"100000 <13>".to_vec();
         input.extend(std::iter::repeat_n(b'A', 100_000 - 4));
