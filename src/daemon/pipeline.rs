@@ -175,6 +175,7 @@ impl Pipeline {
             syslog_stats,
             progress,
             edge,
+            under_load: false,
         };
         storer.run(matched_rx)?;
         // The matching thread ends once its input closed and it handed over what it had; a panic
@@ -465,6 +466,9 @@ struct Storer {
     syslog_stats: Arc<SyslogStats>,
     progress: Arc<Progress>,
     edge: Option<crate::cluster::edge::Publisher>,
+    /// The last batch written was at least a chunk: lines are coming steadily, so a batch whose
+    /// input ran dry waits up to `LINGER` for more rather than paying a whole write for a few lines.
+    under_load: bool,
 }
 
 impl Storer {
@@ -516,9 +520,6 @@ impl Storer {
         // The engine's number of each clock the matching thread numbered, by its number.
         let mut clocks: Vec<ClockId> = Vec::new();
         let mut batch: Option<Batch> = None;
-        // The previous batch was large: lines are coming steadily, so a batch whose input ran dry
-        // waits up to `LINGER` for more rather than paying a whole write for a few lines.
-        let mut under_load = false;
         loop {
             let lingering = batch
                 .as_ref()
@@ -533,7 +534,6 @@ impl Storer {
                     Ok(chunk) => chunk,
                     Err(RecvTimeoutError::Timeout) => {
                         let done = batch.take().expect("a batch lingers");
-                        under_load = done.lines >= CHUNK_LINES;
                         if !self.write(&mut engine, done)? {
                             return Ok(());
                         }
@@ -566,7 +566,7 @@ impl Storer {
             for name in &chunk.new_clocks {
                 clocks.push(engine.clock(name));
             }
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             for line in chunk.lines {
                 let clock = clocks[line.clock];
                 match &mut self.edge {
@@ -589,15 +589,14 @@ impl Storer {
             open.parse_errors += chunk.parse_errors;
             open.matched += chunk.matched;
             let full = open.lines >= BATCH_LINES;
-            if chunk.dry && !full && under_load && open.linger_until.is_none() {
+            if chunk.dry && !full && self.under_load && open.linger_until.is_none() {
                 open.linger_until = Some(open.opened + LINGER);
             }
             let lingered = open
                 .linger_until
                 .is_some_and(|until| Instant::now() >= until);
-            if full || (chunk.dry && (!under_load || lingered)) {
+            if full || (chunk.dry && (!self.under_load || lingered)) {
                 let done = batch.take().expect("a batch is open");
-                under_load = done.lines >= CHUNK_LINES;
                 if !self.write(&mut engine, done)? {
                     return Ok(());
                 }
@@ -623,7 +622,8 @@ impl Storer {
             );
             return Ok(false);
         }
-        let started = std::time::Instant::now();
+        self.under_load = batch.lines >= CHUNK_LINES;
+        let started = Instant::now();
         let cases = engine.touched_cases(std::mem::take(&mut batch.cases));
         let state = engine.take_state_changes();
         let positions: Vec<(String, Position)> = batch.positions.into_iter().collect();
@@ -631,7 +631,7 @@ impl Storer {
         // derived up to, flushed before the next batch: a crash loses none and repeats none.
         self.store
             .apply_batch(&batch.changes, &cases, &positions, &state)?;
-        let applied = std::time::Instant::now();
+        let applied = Instant::now();
         self.store.flush()?;
         tracing::debug!(
             lines = batch.lines,
