@@ -1,7 +1,8 @@
-//! The pipeline thread: takes lines from the sources in batches, drives the engine (the same one
-//! `scan` drives), and writes each batch's incident changes, the correlation state they left and
-//! the source positions they were derived up to in one store transaction, flushed before the next
-//! batch. A restart takes the state back as saved: event time only, no wall clock.
+//! The pipeline, in two threads: the matching thread takes lines from the sources in chunks and
+//! decodes and matches them; the pipeline thread drives the engine's correlation (the same engine
+//! `scan` drives) in line order and writes each batch's incident changes, the correlation state
+//! they left and the source positions they were derived up to in one store transaction, flushed
+//! before the next batch. A restart takes the state back as saved: event time only, no wall clock.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -136,7 +137,7 @@ impl Sink for Batch {
 
 impl Pipeline {
     /// Runs the pipeline on this thread and its matching on another: the matching thread decodes
-    /// and matches batch N+1 while this one correlates batch N and makes it durable. Correlation
+    /// and matches the next chunk while this one correlates the last and makes batches durable. Correlation
     /// stays on one thread, in line order, so the incidents are those of one thread doing both.
     pub fn run(self, rx: mpsc::Receiver<Input>) -> anyhow::Result<()> {
         let Pipeline {
@@ -161,7 +162,7 @@ impl Pipeline {
             host,
             edge: edge.is_some(),
         };
-        // One batch matched ahead of the one being stored, no more: the lines waiting beyond it
+        // One chunk matched ahead of the one being correlated, no more: the lines waiting beyond it
         // stay in the sources' channel, whose bound is what back-pressures a TCP sender.
         let (matched_tx, matched_rx) = std::sync::mpsc::sync_channel(1);
         let matching = std::thread::Builder::new()
