@@ -201,7 +201,7 @@ struct MatchedLine {
 /// rules they were matched with; the positions its lines were read up to; counts for the metrics.
 struct Matches {
     rules: Arc<RuleSet>,
-    /// The clocks numbered since the previous batch, by name, in the order of their numbers.
+    /// The clocks numbered since the previous chunk, by name, in the order of their numbers.
     new_clocks: Vec<String>,
     lines: Vec<MatchedLine>,
     positions: Vec<(String, Position)>,
@@ -214,7 +214,7 @@ struct Matches {
     dry: bool,
 }
 
-/// The matching thread: takes the sources' lines in batches, decodes and matches them.
+/// The matching thread: takes the sources' lines in chunks, decodes and matches them.
 struct Reader {
     rules: watch::Receiver<Arc<RuleSet>>,
     config: Config,
@@ -238,7 +238,7 @@ use Lookup::{Known, Look};
 struct Live {
     source: Source,
     reference: Timestamp,
-    /// Its name in the lines-read metrics, and how many of the batch's lines it read.
+    /// Its name in the lines-read metrics, and how many of the chunk's lines it read.
     label: String,
     read: u64,
 }
@@ -305,8 +305,9 @@ impl Reader {
 
     fn run(mut self, mut rx: mpsc::Receiver<Input>, out: std::sync::mpsc::SyncSender<Matches>) {
         let max_line_bytes = self.config.daemon.max_line_bytes;
-        let mut rules = self.rules.borrow_and_update().clone();
-        let mut matcher = Matcher::new(rules.clone(), max_line_bytes).without_captured();
+        let matcher_for =
+            |rules: Arc<RuleSet>| Matcher::new(rules, max_line_bytes).without_captured();
+        let mut matcher = matcher_for(self.rules.borrow_and_update().clone());
         // Sources by number (their clock's), and the number of each key; ahash, not SipHash: a
         // key is looked up for every line that does not come from the previous line's file.
         let mut sources: Vec<Live> = Vec::new();
@@ -315,8 +316,7 @@ impl Reader {
         let mut last_file: Option<(usize, Arc<Path>, usize)> = None;
         while let Some(first) = rx.blocking_recv() {
             if self.rules.has_changed().unwrap_or(false) {
-                rules = self.rules.borrow_and_update().clone();
-                matcher = Matcher::new(rules.clone(), max_line_bytes).without_captured();
+                matcher = matcher_for(self.rules.borrow_and_update().clone());
             }
             let mut inputs = vec![first];
             while inputs.len() < CHUNK_LINES {
@@ -327,8 +327,8 @@ impl Reader {
             }
             let dry = rx.is_empty();
             let now = Timestamp::now();
-            let mut batch = Matches {
-                rules: rules.clone(),
+            let mut chunk = Matches {
+                rules: matcher.rules().clone(),
                 new_clocks: Vec::new(),
                 lines: Vec::new(),
                 positions: Vec::new(),
@@ -338,7 +338,7 @@ impl Reader {
                 matched: 0,
                 dry,
             };
-            // Files by identity, turned into their store keys once per batch rather than per line;
+            // Files by identity, turned into their store keys once per chunk rather than per line;
             // journal sources by number, each with its latest cursor.
             let mut file_positions: crate::correlate::Map<FileKey, Checkpoint> = Default::default();
             let mut cursors: HashMap<usize, &String> = HashMap::new();
@@ -402,7 +402,7 @@ impl Reader {
                             Some(number) => *number,
                             None => {
                                 let spec = self.spec(&key);
-                                batch.new_clocks.push(spec.clock.clone());
+                                chunk.new_clocks.push(spec.clock.clone());
                                 sources.push(Live {
                                     label: self.label(&key),
                                     source: Source::unclocked(spec, now),
@@ -428,21 +428,21 @@ impl Reader {
                 }
                 let before = live.source.stats;
                 if let Some(matched) = matcher.match_line(&mut live.source, bytes, len, now) {
-                    batch.lines.push(MatchedLine {
+                    chunk.lines.push(MatchedLine {
                         clock: number,
                         matched,
                         origin,
                         pos,
                     });
                 }
-                batch.parse_errors += live.source.stats.parse_errors - before.parse_errors;
-                batch.matched += live.source.stats.matches - before.matches;
+                chunk.parse_errors += live.source.stats.parse_errors - before.parse_errors;
+                chunk.matched += live.source.stats.matches - before.matches;
             }
             for live in sources.iter_mut().filter(|live| live.read > 0) {
-                *batch.read.entry(live.label.clone()).or_insert(0) += live.read;
+                *chunk.read.entry(live.label.clone()).or_insert(0) += live.read;
                 live.read = 0;
             }
-            batch.positions = file_positions
+            chunk.positions = file_positions
                 .into_iter()
                 .map(|(file, checkpoint)| (file.store_key(), Position::File(checkpoint)))
                 .chain(cursors.into_iter().map(|(index, cursor)| {
@@ -451,7 +451,7 @@ impl Reader {
                 }))
                 .collect();
             // The storing thread stopped (a store error, an edge stopping): nothing more to do.
-            if out.send(batch).is_err() {
+            if out.send(chunk).is_err() {
                 return;
             }
         }
